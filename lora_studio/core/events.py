@@ -1,0 +1,102 @@
+"""Plain-data events that long jobs report. Frozen dataclasses only: safe to pass between threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of every event."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged(Event):
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Progress(Event):
+    """Generic progress of a job that is not a training step (loading, caching, generating)."""
+
+    done: int
+    total: int
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished(Event):
+    step: int
+    total_steps: int
+    epoch: int
+    loss: float
+    avg_loss: float
+    lr: float
+    it_per_s: float
+    eta_s: float
+    memory_mb: float = 0.0
+    lrs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EpochFinished(Event):
+    epoch: int
+    step: int
+    avg_loss: float
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationLoss(Event):
+    epoch: int
+    step: int
+    loss: float
+
+
+@dataclass(frozen=True, slots=True)
+class SampleReady(Event):
+    path: str
+    step: int
+    epoch: int
+    prompt: str = ""
+    prompt_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSaved(Event):
+    path: str
+    step: int
+    epoch: int
+    kind: str = "lora"  # "lora" (a usable LoRA file) or "state" (resumable training state)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReady(Event):
+    """A generated image was written."""
+
+    path: str
+    index: int
+    seed: int
+    infotext: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewReady(Event):
+    """A low-cost preview during generation (PNG bytes, small)."""
+
+    step: int
+    total: int
+    png: bytes = field(repr=False, default=b"")
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine(Event):
+    level: str
+    text: str
+
+
+Reporter = Callable[[Event], None]
+
+
+def null_reporter(_event: Event) -> None:
+    """A reporter that drops every event."""
