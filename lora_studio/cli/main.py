@@ -1,0 +1,71 @@
+"""The ``lora-studio`` command line. Light at import: subcommands import engines only when run.
+
+Each subcommand lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``handler=<function(args) -> int>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lora_studio import __version__
+from lora_studio.core.errors import LoraStudioError
+
+SUBCOMMAND_MODULES = ("demo", "dataset", "train", "generate", "lora")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lora-studio",
+        description="LoRA Studio: from a folder of pictures to a tested Stable Diffusion LoRA. "
+        "Run without a subcommand to open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"LoRA Studio {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the app on the built-in demo project")
+    parser.add_argument("--project", metavar="DIR", help="open the app on this project folder")
+    parser.add_argument(
+        "--selftest",
+        action="store_true",
+        help="open the main window (offscreen without a display), load the demo model, report the "
+        "device, and exit 0 (or non-zero with the reason)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"lora_studio.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lora_studio.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from lora_studio.core.log import setup_logging
+    from lora_studio.core.paths import set_offline_environment
+
+    set_offline_environment()
+    if args.command is None:
+        from lora_studio.app.launch import launch_app  # imports Qt, not torch
+
+        return launch_app(demo=args.demo, project=args.project, selftest=args.selftest)
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING, to_file=True)
+    try:
+        return int(args.handler(args) or 0)
+    except LoraStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
