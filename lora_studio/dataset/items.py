@@ -13,6 +13,9 @@ from pathlib import Path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
+# Item flags (stored per item in the project). The trainer skips excluded items.
+FLAG_EXCLUDED = "excluded"
+
 
 class ConceptKind(enum.StrEnum):
     TRAINING = "training"
@@ -39,6 +42,12 @@ class Item:
     crop: CropBox | None = None
     mask: Path | None = None  # absolute path of a mask PNG: white = learn, black = ignore
     caption_path: Path | None = None  # where the caption came from / is saved (sidecar)
+    flags: tuple[str, ...] = ()  # e.g. FLAG_EXCLUDED
+    caption_from_folder: bool = False  # True when no sidecar exists and the folder name was used
+
+    @property
+    def excluded(self) -> bool:
+        return FLAG_EXCLUDED in self.flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,12 @@ class Concept:
     class_word: str = ""
     kind: ConceptKind = ConceptKind.TRAINING
     items: tuple[Item, ...] = ()
+    notes: str = ""
+
+    @property
+    def fallback_caption(self) -> str:
+        """The caption used for an image without a caption file (kohya: the folder's class tokens)."""
+        return " ".join(t for t in (self.trigger.strip(), self.class_word.strip()) if t) or self.name
 
     @property
     def is_regularization(self) -> bool:
@@ -60,6 +75,8 @@ class Concept:
 class Dataset:
     concepts: tuple[Concept, ...] = field(default_factory=tuple)
     root: Path | None = None
+    # Sub-folders that were not read, with the reason (e.g. kohya folders without a repeat count).
+    skipped_folders: tuple[tuple[Path, str], ...] = ()
 
     def training_concepts(self) -> list[Concept]:
         return [c for c in self.concepts if not c.is_regularization]

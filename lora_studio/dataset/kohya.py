@@ -1,0 +1,149 @@
+"""Import a kohya folder tree into a project, and export a project as a kohya tree.
+
+Export writes ``<target>/img/<repeats>_<trigger class>/`` for training concepts and
+``<target>/reg/<repeats>_<class>/`` for regularization, with each picture's ORIGINAL bytes (crops
+are not applied: they are LoRA Studio settings, and sd-scripts buckets the full picture) and its
+caption file. Painted masks go to ``<target>/mask/<same folder>/<stem>.png`` for sd-scripts'
+``--masked_loss`` with ``conditioning_data_dir``. Pictures flagged "excluded" are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from lora_studio.core.control import RunControl
+from lora_studio.core.errors import DatasetError
+from lora_studio.core.events import Progress, Reporter, null_reporter
+from lora_studio.core.fileio import atomic_write_with
+from lora_studio.dataset.io import load_kohya
+from lora_studio.dataset.items import Concept, ConceptKind
+from lora_studio.dataset.naming import safe_name
+from lora_studio.dataset.project import (
+    AddResult,
+    Project,
+    add_concept,
+    add_images,
+    create_project,
+    is_project,
+    open_project,
+)
+
+MASK_DIR = "mask"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    project: Project
+    added: tuple[AddResult, ...]  # one per concept, in order
+    skipped_folders: tuple[tuple[Path, str], ...]  # kohya folders that were not imported, and why
+
+
+def import_kohya(
+    kohya_dir: str | os.PathLike[str],
+    project: Project | str | os.PathLike[str],
+    *,
+    caption_extension: str = ".txt",
+    reporter: Reporter = null_reporter,
+    control: RunControl | None = None,
+) -> ImportResult:
+    """Copy a kohya tree (``img/`` + ``reg/`` or ``N_name`` folders) into a project.
+
+    ``project`` is an open project or a folder (opened if it is a project, created otherwise).
+    Repeats and captions are kept; pictures without a caption keep using the folder name, which
+    becomes the concept name. The kohya folder is only read.
+    """
+    dataset = load_kohya(kohya_dir, caption_extension)
+    if not dataset.concepts:
+        raise DatasetError(
+            f"No '<repeats>_<name>' folders with pictures were found in {kohya_dir}.",
+            hint="A kohya folder looks like img/10_sks dog/photo.jpg.",
+        )
+    if not isinstance(project, Project):
+        project = open_project(project) if is_project(project) else create_project(project)
+    results = []
+    used = {c.name for c in project.concepts}
+    for concept in dataset.concepts:
+        name, class_word = concept.name, ""
+        if name in used:
+            # Keep the fallback caption (the folder's words) by moving them to the class word.
+            class_word = concept.name
+            suffix = " (regularization)" if concept.is_regularization else " (2)"
+            name = f"{concept.name}{suffix}"
+            n = 3
+            while name in used:
+                name, n = f"{concept.name} ({n})", n + 1
+        used.add(name)
+        add_concept(project, name, repeats=concept.repeats, class_word=class_word, kind=concept.kind)
+        results.append(
+            add_images(
+                project,
+                name,
+                [it.image for it in concept.items],
+                caption_extensions=(caption_extension,),
+                reporter=reporter,
+                control=control,
+            )
+        )
+    return ImportResult(project, tuple(results), dataset.skipped_folders)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    root: Path
+    folders: tuple[Path, ...]
+    images: int
+    masks: int
+
+
+def kohya_folder_name(repeats: int, words: str) -> str:
+    return f"{repeats}_{safe_name(words, 'concept')}"
+
+
+def _copy(src: Path, dst: Path) -> None:
+    atomic_write_with(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def export_kohya(
+    project: Project,
+    target: str | os.PathLike[str],
+    *,
+    caption_extension: str = ".txt",
+    reporter: Reporter = null_reporter,
+    control: RunControl | None = None,
+) -> ExportResult:
+    """Write the project as a kohya tree in ``target`` (a new or empty folder)."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise DatasetError(f"The folder {target} is not empty.", hint="Export into a new or empty folder.")
+    dataset = project.to_dataset(include_excluded=False)
+    plan: dict[Path, Concept] = {}
+    for concept in dataset.concepts:
+        base = "reg" if concept.kind == ConceptKind.REGULARIZATION else "img"
+        folder = target / base / kohya_folder_name(concept.repeats, concept.fallback_caption)
+        if folder in plan:
+            raise DatasetError(
+                f"Two concepts would both be exported as '{folder.parent.name}/{folder.name}'.",
+                hint="Give them different trigger words, class words or repeats.",
+            )
+        plan[folder] = concept
+    total = sum(len(c.items) for c in dataset.concepts)
+    done = masks = 0
+    for folder, concept in plan.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        for item in concept.items:
+            if control is not None:
+                control.checkpoint()
+            reporter(Progress(done, total, f"Exporting {item.image.name}"))
+            stem = item.caption_path.stem if item.caption_path else item.image.stem
+            _copy(item.image, folder / f"{stem}{item.image.suffix}")
+            if item.caption_path is not None and item.caption_path.is_file():
+                _copy(item.caption_path, folder / f"{stem}{caption_extension}")
+            if item.mask is not None and item.mask.is_file():
+                _copy(item.mask, target / MASK_DIR / folder.name / f"{stem}.png")
+                masks += 1
+            done += 1
+    reporter(Progress(total, total, f"Exported {total} picture(s)"))
+    return ExportResult(root=target, folders=tuple(plan), images=done, masks=masks)
