@@ -1,0 +1,225 @@
+"""``lora-studio --selftest``: open the window, load the demo model, report the device, exit.
+
+The packaged build runs this after installation to prove the whole stack works on the user's PC.
+Checks run in order in one worker (so the window stays responsive); each ends ok, skipped (a part
+that is not in this build yet) or failed. The exit code is 0 when nothing failed.
+
+Later checks plug in through two hook modules (called only when they exist):
+
+- ``lora_studio.training.smoke.run_smoke_training_step(reporter, control) -> str``
+  one tiny training step on the demo model;
+- ``lora_studio.generation.smoke.run_smoke_generation(reporter, control) -> str``
+  one tiny generation.
+
+Each returns a one-line description of what it did and raises on failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+
+from lora_studio.app.device_probe import probe_device
+from lora_studio.app.workers.error_info import ErrorInfo
+from lora_studio.app.workers.worker import Worker
+from lora_studio.core.control import RunControl
+from lora_studio.core.errors import Cancelled
+from lora_studio.core.events import Event, StatusChanged
+
+if TYPE_CHECKING:
+    from lora_studio.app.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+TRAINING_HOOK = ("lora_studio.training.smoke", "run_smoke_training_step")
+GENERATION_HOOK = ("lora_studio.generation.smoke", "run_smoke_generation")
+DEFAULT_TIMEOUT_S = 600.0
+
+Reporter = Callable[[Event], None]
+CheckFunction = Callable[[Reporter, RunControl], str]
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    outcome: Outcome
+    detail: str
+    seconds: float = 0.0
+
+
+class NotInThisBuild(Exception):  # noqa: N818 - a reason to skip, not an error
+    """The module a check needs is not part of this build yet."""
+
+
+def _optional_attr(module_name: str, attr: str) -> Callable[..., str]:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise NotInThisBuild(f"{module_name} is not in this build yet") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise NotInThisBuild(f"{module_name}.{attr} is not in this build yet")
+    return fn
+
+
+def check_demo_model(reporter: Reporter, control: RunControl) -> str:
+    """Build the tiny demo model through diffusers (the same classes real models use)."""
+    reporter(StatusChanged("Loading the demo model…"))
+    from lora_studio.diffusion.tiny import build_tiny_pipeline
+
+    pipe = build_tiny_pipeline("sd1")
+    control.raise_if_cancelled()
+    params = sum(p.numel() for p in pipe.unet.parameters())
+    return f"tiny SD1 pipeline loaded ({type(pipe).__name__}, UNet {params:,} parameters)"
+
+
+def check_device(reporter: Reporter, control: RunControl) -> str:
+    device = probe_device(reporter, control)
+    return device.summary + (
+        f"\n{device.details}" if device.details and device.details != device.summary else ""
+    )
+
+
+def check_training_step(reporter: Reporter, control: RunControl) -> str:
+    reporter(StatusChanged("Running one tiny training step…"))
+    return _optional_attr(*TRAINING_HOOK)(reporter, control)
+
+
+def check_generation(reporter: Reporter, control: RunControl) -> str:
+    reporter(StatusChanged("Making one tiny picture…"))
+    return _optional_attr(*GENERATION_HOOK)(reporter, control)
+
+
+DEFAULT_CHECKS: tuple[tuple[str, CheckFunction], ...] = (
+    ("Demo model", check_demo_model),
+    ("Device", check_device),
+    ("Training step", check_training_step),
+    ("Generation", check_generation),
+)
+
+
+def run_checks(
+    checks: tuple[tuple[str, CheckFunction], ...], reporter: Reporter, control: RunControl
+) -> list[CheckResult]:
+    """Worker function: run each check, keep going after a failure, stop on cancel."""
+    results: list[CheckResult] = []
+    for name, fn in checks:
+        control.raise_if_cancelled()
+        start = time.perf_counter()
+        try:
+            detail, outcome = fn(reporter, control), Outcome.OK
+        except Cancelled:
+            raise
+        except NotInThisBuild as exc:
+            detail, outcome = str(exc), Outcome.SKIPPED
+        except Exception as exc:  # a self-test reports every failure and carries on
+            log.exception("Self-test check %r failed", name)
+            detail, outcome = f"{type(exc).__name__}: {exc}", Outcome.FAILED
+        results.append(CheckResult(name, outcome, detail, time.perf_counter() - start))
+        reporter(StatusChanged(f"{name}: {outcome.value}"))
+    return results
+
+
+def format_summary(results: list[CheckResult]) -> str:
+    width = max((len(r.name) for r in results), default=0)
+    lines = ["LoRA Studio self-test"]
+    for r in results:
+        first, *rest = r.detail.splitlines() or [""]
+        lines.append(f"  {r.outcome.value.upper():7} {r.name:<{width}}  {first}  ({r.seconds:.1f} s)")
+        lines += [f"  {'':7} {'':<{width}}    {line}" for line in rest]
+    failed = [r.name for r in results if r.outcome == Outcome.FAILED]
+    lines.append(f"Result: FAILED ({', '.join(failed)})" if failed else "Result: OK")
+    return "\n".join(lines) + "\n"
+
+
+def exit_code(results: list[CheckResult]) -> int:
+    return 1 if any(r.outcome == Outcome.FAILED for r in results) else 0
+
+
+def run_selftest(
+    window: MainWindow,
+    checks: tuple[tuple[str, CheckFunction], ...] = DEFAULT_CHECKS,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    out: TextIO | None = None,
+) -> int:
+    """Run the checks in a worker while the window's event loop runs; print a summary."""
+    out = out or sys.stdout
+    results: list[CheckResult] = [_window_check(window)]
+    collector = _Collector()
+    worker = Worker(lambda r, c: run_checks(checks, r, c), name="Self-test", gpu=True)
+    worker.event.connect(collector.on_event)
+    worker.finished.connect(collector.on_finished)
+    worker.failed.connect(collector.on_failed)
+    worker.cancelled.connect(collector.on_cancelled)
+    loop = QEventLoop()
+    worker.ended.connect(loop.quit)
+    timer = QTimer(singleShot=True, interval=int(timeout_s * 1000))
+    timer.timeout.connect(loop.quit)
+
+    window.context.jobs.start(worker)
+    timer.start()
+    loop.exec()
+    if worker.is_running:  # timed out
+        worker.cancel()
+        window.context.jobs.shutdown()
+        collector.results.append(
+            CheckResult("Time limit", Outcome.FAILED, f"the checks took longer than {timeout_s:.0f} s")
+        )
+    else:
+        window.context.jobs.shutdown()
+    results += collector.results
+    out.write(format_summary(results))
+    out.flush()
+    window.hide()
+    return exit_code(results)
+
+
+def _window_check(window: MainWindow) -> CheckResult:
+    tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    ok = window.isVisible() and tabs == ["Dataset", "Training", "Generation"]
+    detail = (
+        f"opened with tabs {', '.join(tabs)}" if ok else f"window visible={window.isVisible()}, tabs={tabs}"
+    )
+    return CheckResult("Main window", Outcome.OK if ok else Outcome.FAILED, detail)
+
+
+class _Collector(QObject):
+    """Receives the worker's signals on the GUI thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[CheckResult] = []
+
+    @Slot(object)
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, StatusChanged):
+            log.info("Self-test: %s", event.text)
+
+    @Slot(object)
+    def on_finished(self, results: list[CheckResult]) -> None:
+        self.results.extend(results)
+
+    @Slot(object)
+    def on_failed(self, info: ErrorInfo) -> None:
+        self.results.append(CheckResult("Self-test", Outcome.FAILED, f"{info.message}\n{info.details}"))
+
+    @Slot()
+    def on_cancelled(self) -> None:
+        self.results.append(CheckResult("Self-test", Outcome.FAILED, "cancelled"))

@@ -1,0 +1,150 @@
+"""The observable application state that panels bind to (one instance, passed to every panel).
+
+Panels read the current values and connect to the ``*_changed`` signals; they never reach into the
+main window. User intent that the window handles (new/open project) goes through ``*_requested``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from lora_studio.app.workers.job_runner import JobRunner
+from lora_studio.core.errors import DatasetError
+from lora_studio.core.settings import AppSettings, load_settings, save_settings
+
+log = logging.getLogger(__name__)
+
+PROJECT_MODULE = "lora_studio.dataset.project"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the app will train on. ``summary`` is short (status bar), ``details`` multi-line."""
+
+    summary: str
+    details: str = ""
+
+
+class AppContext(QObject):
+    project_changed = Signal(object)  # the opened project object, or None
+    settings_changed = Signal(object)  # AppSettings
+    device_changed = Signal(object)  # DeviceInfo
+
+    new_project_requested = Signal()
+    open_project_requested = Signal()
+    demo_project_requested = Signal()
+
+    def __init__(
+        self,
+        settings: AppSettings | None = None,
+        *,
+        settings_path: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings_path = settings_path
+        self._settings = settings if settings is not None else load_settings(settings_path)
+        self._project: Any = None
+        self._project_path: Path | None = None
+        self._device: DeviceInfo | None = None
+        self.jobs = JobRunner(self)
+
+    # -- settings ------------------------------------------------------------------------------
+    @property
+    def settings(self) -> AppSettings:
+        return self._settings
+
+    def update_settings(self, settings: AppSettings, *, save: bool = True) -> None:
+        """Replace the settings, write them to disk (atomically) and notify listeners."""
+        if settings == self._settings:
+            return
+        self._settings = settings
+        if save:
+            save_settings(settings, self._settings_path)
+        self.settings_changed.emit(settings)
+
+    def forget_recent_projects(self) -> None:
+        self.update_settings(dataclasses.replace(self._settings, recent_projects=()))
+
+    # -- project -------------------------------------------------------------------------------
+    @property
+    def project(self) -> Any:
+        """The open project (from ``lora_studio.dataset.project``), or None."""
+        return self._project
+
+    @property
+    def project_path(self) -> Path | None:
+        return self._project_path
+
+    @property
+    def project_name(self) -> str:
+        if self._project_path is None:
+            return ""
+        return str(getattr(self._project, "name", "") or self._project_path.name)
+
+    def open_project(self, path: str | Path) -> Any:
+        """Open a project folder. Raises a LoraStudioError with plain words when it can't."""
+        path = Path(path)
+        module = _project_module()
+        try:
+            project = module.open_project(path)
+        except OSError as exc:
+            raise DatasetError(
+                f"The project folder {path} could not be opened: {exc.strerror or exc}.",
+                hint="Check that the folder exists and that you may read it.",
+            ) from exc
+        self._set_project(project, path)
+        return project
+
+    def create_project(self, path: str | Path, name: str) -> Any:
+        path = Path(path)
+        module = _project_module()
+        try:
+            project = module.create_project(path, name)
+        except OSError as exc:
+            raise DatasetError(
+                f"The project could not be created in {path}: {exc.strerror or exc}.",
+                hint="Pick a folder you may write to, for example one in your Documents.",
+            ) from exc
+        self._set_project(project, path)
+        return project
+
+    def close_project(self) -> None:
+        self._project = None
+        self._project_path = None
+        self.project_changed.emit(None)
+
+    def _set_project(self, project: Any, path: Path) -> None:
+        self._project = project
+        self._project_path = Path(getattr(project, "root", None) or path)
+        self.update_settings(self._settings.with_recent(self._project_path))
+        log.info("Opened project %s", self._project_path)
+        self.project_changed.emit(project)
+
+    # -- device --------------------------------------------------------------------------------
+    @property
+    def device(self) -> DeviceInfo | None:
+        """None until the device check has run."""
+        return self._device
+
+    def set_device(self, device: DeviceInfo) -> None:
+        self._device = device
+        self.device_changed.emit(device)
+
+
+def _project_module() -> Any:
+    try:
+        return importlib.import_module(PROJECT_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != PROJECT_MODULE:
+            raise
+        raise DatasetError(
+            "Projects can't be opened in this build yet: the project module is missing.",
+            hint="Update LoRA Studio to a newer version.",
+        ) from None

@@ -1,0 +1,109 @@
+"""Light and dark looks on Qt's Fusion style, plus following the system setting."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+from lora_studio.core.settings import Theme
+
+ACCENT = QColor("#3d7be0")
+
+THEME_LABELS: dict[Theme, str] = {
+    Theme.SYSTEM: "Same as the system",
+    Theme.LIGHT: "Light",
+    Theme.DARK: "Dark",
+}
+
+_LIGHT = {
+    QPalette.ColorRole.Window: "#f3f4f6",
+    QPalette.ColorRole.WindowText: "#1f2328",
+    QPalette.ColorRole.Base: "#ffffff",
+    QPalette.ColorRole.AlternateBase: "#f6f8fa",
+    QPalette.ColorRole.Text: "#1f2328",
+    QPalette.ColorRole.Button: "#f6f7f9",
+    QPalette.ColorRole.ButtonText: "#1f2328",
+    QPalette.ColorRole.ToolTipBase: "#ffffff",
+    QPalette.ColorRole.ToolTipText: "#1f2328",
+    QPalette.ColorRole.PlaceholderText: "#8b949e",
+    QPalette.ColorRole.Mid: "#c9ced6",
+    QPalette.ColorRole.Dark: "#a0a7b1",
+    QPalette.ColorRole.Midlight: "#e4e7eb",
+    QPalette.ColorRole.Light: "#ffffff",
+    QPalette.ColorRole.Shadow: "#6e7781",
+    QPalette.ColorRole.Link: "#2f6fd6",
+    QPalette.ColorRole.BrightText: "#cf222e",
+}
+
+_DARK = {
+    QPalette.ColorRole.Window: "#24262b",
+    QPalette.ColorRole.WindowText: "#e6e8eb",
+    QPalette.ColorRole.Base: "#1b1d21",
+    QPalette.ColorRole.AlternateBase: "#272a30",
+    QPalette.ColorRole.Text: "#e6e8eb",
+    QPalette.ColorRole.Button: "#30333a",
+    QPalette.ColorRole.ButtonText: "#e6e8eb",
+    QPalette.ColorRole.ToolTipBase: "#30333a",
+    QPalette.ColorRole.ToolTipText: "#e6e8eb",
+    QPalette.ColorRole.PlaceholderText: "#7d848e",
+    QPalette.ColorRole.Mid: "#3d4048",
+    QPalette.ColorRole.Dark: "#17181b",
+    QPalette.ColorRole.Midlight: "#353840",
+    QPalette.ColorRole.Light: "#45484f",
+    QPalette.ColorRole.Shadow: "#0c0d0f",
+    QPalette.ColorRole.Link: "#79a8ff",
+    QPalette.ColorRole.BrightText: "#ff7b72",
+}
+
+
+# Only for things a palette can't say: muted secondary text and panel headings.
+STYLE_SHEET = """
+QLabel[muted="true"] { color: palette(placeholder-text); }
+QLabel[role="heading"] { font-size: 20pt; font-weight: 600; }
+QTabBar#mainTabBar::tab {
+    padding: 9px 22px; margin: 0; border: none; border-bottom: 2px solid transparent;
+    background: transparent; color: palette(window-text);
+}
+QTabBar#mainTabBar::tab:selected { border-bottom: 2px solid palette(highlight); font-weight: 600; }
+QTabBar#mainTabBar::tab:hover:!selected { background: palette(midlight); }
+QFrame#emptyStateCard {
+    background: palette(base); border: 1px solid palette(midlight); border-radius: 10px;
+}
+QPushButton[primary="true"] {
+    background: palette(highlight); color: palette(highlighted-text); border: 1px solid palette(highlight);
+    border-radius: 4px; padding: 5px 14px;
+}
+QPushButton[primary="true"]:hover { background: #4f8bea; }
+QPushButton[primary="true"]:pressed { background: #336bc4; }
+QStatusBar { border-top: 1px solid palette(midlight); }
+QStatusBar QLabel { padding: 2px 4px; }
+"""
+
+
+def system_prefers_dark() -> bool:
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+
+def build_palette(dark: bool) -> QPalette:
+    palette = QPalette()
+    for role, color in (_DARK if dark else _LIGHT).items():
+        palette.setColor(role, QColor(color))
+    palette.setColor(QPalette.ColorRole.Highlight, ACCENT)
+    palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    disabled_text = QColor("#6b7079" if dark else "#9aa1ab")
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, disabled_text)
+    return palette
+
+
+def is_dark(theme: Theme) -> bool:
+    return theme == Theme.DARK or (theme == Theme.SYSTEM and system_prefers_dark())
+
+
+def apply_theme(app: QApplication, theme: Theme) -> None:
+    """Fusion everywhere, so the app looks the same on every Windows version."""
+    if app.style().name().lower() != "fusion":
+        app.setStyle(QStyleFactory.create("Fusion"))
+    app.setPalette(build_palette(is_dark(theme)))
+    app.setStyleSheet(STYLE_SHEET)
