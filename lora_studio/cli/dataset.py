@@ -44,6 +44,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--regex", action="store_true", help="with --replace: OLD is a regular expression")
     p.set_defaults(handler=_caption_edit)
 
+    from lora_studio.cli.caption import add_caption_parser  # argparse only: stays light
+
+    add_caption_parser(sub)
+
 
 def _check(args: argparse.Namespace) -> int:
     from lora_studio.dataset.validate import Severity, check_path

@@ -1,0 +1,386 @@
+"""What every auto-captioner shares: results, options, the ``Captioner`` interface, the registry of
+model families, and recognising a model folder by its files. Torch-free and onnxruntime-free, so
+the Dataset panel can list captioners without loading any engine.
+
+One class per model family lives in ``lora_studio.captioning.models``; the registry below names it
+by module and class, and :func:`captioner_class` imports it only when it is needed.
+
+Model folders live in the app's ``models/captioners`` folder (``AppSettings().captioner_folders()``),
+one sub-folder per model, holding the files exactly as the model's Hugging Face repository has them.
+Nothing here ever downloads: see ``lora_studio.captioning.download`` for the optional download.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import importlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from lora_studio.core.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+class TagCategory(enum.StrEnum):
+    """The kind of a tagger's tag (WD14 ``selected_tags.csv`` categories 0, 4 and 9)."""
+
+    GENERAL = "general"
+    CHARACTER = "character"
+    RATING = "rating"
+
+
+class OutputKind(enum.StrEnum):
+    """What a captioner writes: a comma-separated tag list, or a sentence."""
+
+    TAGS = "tags"
+    SENTENCE = "sentence"
+
+
+@dataclass(frozen=True, slots=True)
+class TagScore:
+    """One tag with the model's confidence (0..1)."""
+
+    tag: str
+    score: float
+    category: TagCategory = TagCategory.GENERAL
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionResult:
+    """What a captioner says about one image: the caption text, plus the tags with scores (taggers)."""
+
+    text: str
+    tags: tuple[TagScore, ...] = ()
+
+
+# -- options --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptionOptions:
+    """Options every captioner understands. Each family has a subclass with its own settings."""
+
+    device: str = "auto"  # "auto" (graphics card when there is one), "cpu", "cuda", "cuda:1" ...
+    batch_size: int = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaggerOptions(CaptionOptions):
+    """WD14-style tagger settings (defaults follow the values the WD taggers are usually run with)."""
+
+    general_threshold: float = 0.35
+    character_threshold: float = 0.85
+    include_rating: bool = False  # add the most likely rating tag (general, sensitive, ...)
+    exclude_tags: tuple[str, ...] = ()  # never write these (compared without case and "_" vs " ")
+    replace_underscores: bool = True  # "long_hair" -> "long hair"; kaomoji such as "^_^" stay intact
+    max_tags: int = 0  # 0 = no limit; else keep only the highest-scoring tags
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentenceOptions(CaptionOptions):
+    """Natural-language captioner settings (BLIP)."""
+
+    prompt: str = ""  # conditional captioning: the caption starts with this text ("a photo of")
+    keep_prompt: bool = True  # False: drop the prompt text from the start of the caption
+    max_new_tokens: int = 40
+    min_new_tokens: int = 5
+    num_beams: int = 3
+    repetition_penalty: float = 1.0
+
+
+# -- the interface --------------------------------------------------------------------------------------
+
+
+class Captioner(abc.ABC):
+    """One model family. Use: ``c = cls(); c.load(folder, device); c.caption(images, options)``.
+
+    ``load`` raises :class:`ModelLoadError` whose message names the missing or broken files.
+    ``caption`` is called from a worker thread, one batch at a time; it must not touch the dataset.
+    """
+
+    kind: ClassVar[str]
+    options_type: ClassVar[type[CaptionOptions]] = CaptionOptions
+
+    def __init__(self) -> None:
+        self.model_dir: Path | None = None
+
+    @abc.abstractmethod
+    def load(self, model_dir: str | os.PathLike[str], device: str = "auto") -> None:
+        """Load the model from ``model_dir`` (local files only)."""
+
+    @abc.abstractmethod
+    def caption(self, images: Sequence[Image.Image], options: CaptionOptions) -> list[CaptionResult]:
+        """One result per image, in order. Images are RGB."""
+
+    def unload(self) -> None:
+        """Free the model's memory (the object can be loaded again)."""
+        self.model_dir = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.model_dir is not None
+
+    def check_options(self, options: CaptionOptions) -> None:
+        if not isinstance(options, self.options_type):
+            raise TypeError(
+                f"{type(self).__name__} needs {self.options_type.__name__}, got {type(options).__name__}"
+            )
+
+
+# -- registry -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionerSpec:
+    """What the app knows about a model family without importing it."""
+
+    kind: str
+    label: str  # shown in the UI
+    module: str  # where the Captioner subclass lives (imported lazily)
+    class_name: str
+    output: OutputKind
+    options_type: type[CaptionOptions]
+    required_files: tuple[tuple[str, ...], ...]  # each entry: alternatives, one of which must exist
+    example_repo: str  # the Hugging Face repository users usually take the files from
+    default_folder_name: str  # the sub-folder name of models/captioners suggested to users
+    description: str = ""
+    download_patterns: tuple[str, ...] = field(default=())
+
+    def describe_files(self) -> str:
+        """``"model.onnx and selected_tags.csv"``, alternatives joined with "or"."""
+        return _join_words([" or ".join(alts) for alts in self.required_files])
+
+    def missing_files(self, folder: Path) -> list[tuple[str, ...]]:
+        """The required entries with none of their alternatives present in ``folder``."""
+        return [alts for alts in self.required_files if not any((folder / name).is_file() for name in alts)]
+
+
+def _join_words(words: Sequence[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+_REGISTRY: dict[str, CaptionerSpec] = {}
+
+
+def register(spec: CaptionerSpec) -> CaptionerSpec:
+    """Add (or replace) a model family."""
+    _REGISTRY[spec.kind] = spec
+    return spec
+
+
+def captioner_specs() -> list[CaptionerSpec]:
+    """All known model families, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def get_spec(kind: str) -> CaptionerSpec:
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        known = ", ".join(_REGISTRY)
+        raise ModelLoadError(
+            f"There is no captioner called {kind!r}.", hint=f"Known captioners: {known}."
+        ) from None
+
+
+def captioner_class(kind: str) -> type[Captioner]:
+    """Import and return the class for ``kind`` (this imports onnxruntime or torch)."""
+    spec = get_spec(kind)
+    module = importlib.import_module(spec.module)
+    cls = getattr(module, spec.class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Captioner)):
+        raise TypeError(f"{spec.module}.{spec.class_name} is not a Captioner")
+    return cls
+
+
+WD14 = register(
+    CaptionerSpec(
+        kind="wd14",
+        label="WD14 tagger (anime-style tags)",
+        module="lora_studio.captioning.models.wd14",
+        class_name="WD14Tagger",
+        output=OutputKind.TAGS,
+        options_type=TaggerOptions,
+        required_files=(("model.onnx",), ("selected_tags.csv",)),
+        example_repo="SmilingWolf/wd-swinv2-tagger-v3",
+        default_folder_name="wd-swinv2-tagger-v3",
+        description="Booru-style tags with scores; fast on CPU. Also wd-vit-tagger-v3, wd-eva02-large-tagger-v3.",
+        download_patterns=("model.onnx", "selected_tags.csv"),
+    )
+)
+
+BLIP = register(
+    CaptionerSpec(
+        kind="blip",
+        label="BLIP (one sentence per image)",
+        module="lora_studio.captioning.models.blip",
+        class_name="BlipCaptioner",
+        output=OutputKind.SENTENCE,
+        options_type=SentenceOptions,
+        required_files=(
+            ("config.json",),
+            ("model.safetensors", "pytorch_model.bin"),
+            ("preprocessor_config.json", "processor_config.json"),
+            ("tokenizer.json", "vocab.txt"),
+        ),
+        example_repo="Salesforce/blip-image-captioning-base",
+        default_folder_name="blip-image-captioning-base",
+        description="Short natural-language captions; also Salesforce/blip-image-captioning-large.",
+        download_patterns=(
+            "config.json",
+            "model.safetensors",
+            "preprocessor_config.json",
+            "processor_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "vocab.txt",
+            "generation_config.json",
+        ),
+    )
+)
+
+
+# -- model folders --------------------------------------------------------------------------------------
+
+
+def _read_config_model_type(folder: Path) -> str:
+    try:
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    model_type = str(data.get("model_type", ""))
+    archs = data.get("architectures") or []
+    if not model_type and archs:
+        model_type = str(archs[0])
+    return model_type.lower()
+
+
+def detect_model_kind(folder: str | os.PathLike[str]) -> str | None:
+    """Which captioner family a folder holds, judged by its files; None when it is none we know.
+
+    A folder that is only partly there still counts (``model.onnx`` without ``selected_tags.csv`` is
+    a WD14 tagger with a missing file), so the UI can say exactly what to add.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    if (folder / "model.onnx").is_file() or (folder / "selected_tags.csv").is_file():
+        return WD14.kind
+    model_type = _read_config_model_type(folder)
+    if model_type.startswith("blip") and "blip-2" not in model_type and "blip_2" not in model_type:
+        return BLIP.kind
+    return None
+
+
+def missing_model_message(kind: str, folder: str | os.PathLike[str] | None = None) -> str:
+    """Plain words that say which files to put where for ``kind``.
+
+    ``folder`` is the model's own folder; by default ``<first captioner folder>/<suggested name>``.
+    When the folder exists, only the files that are actually missing are named.
+    """
+    spec = get_spec(kind)
+    target = Path(folder) if folder is not None else default_model_dir(kind)
+    missing = spec.missing_files(target) if target.is_dir() else list(spec.required_files)
+    files = _join_words([" or ".join(alts) for alts in missing]) if missing else spec.describe_files()
+    return f"Put {files} from {spec.example_repo} (huggingface.co/{spec.example_repo}) into {target}{os.sep}"
+
+
+def default_model_dir(kind: str) -> Path:
+    """Where the app suggests putting a model of this family."""
+    from lora_studio.core.settings import load_settings
+
+    return load_settings().captioner_folders()[0] / get_spec(kind).default_folder_name
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFolder:
+    """A captioner model folder found on disk."""
+
+    path: Path
+    kind: str | None  # None: not a captioner we know
+    problem: str = ""  # empty when the folder is complete and usable
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def usable(self) -> bool:
+        return self.kind is not None and not self.problem
+
+    @property
+    def label(self) -> str:
+        family = get_spec(self.kind).label if self.kind else "unknown model"
+        return f"{self.name} — {family}"
+
+
+def inspect_model_folder(folder: str | os.PathLike[str]) -> ModelFolder:
+    """Recognise ``folder`` and say what, if anything, is missing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return ModelFolder(folder, None, f"The folder {folder} does not exist.")
+    kind = detect_model_kind(folder)
+    if kind is None:
+        known = "; ".join(f"{s.label}: {s.describe_files()}" for s in captioner_specs())
+        return ModelFolder(
+            folder, None, f"No captioning model files were found in {folder}. Expected {known}."
+        )
+    if get_spec(kind).missing_files(folder):
+        return ModelFolder(folder, kind, missing_model_message(kind, folder))
+    return ModelFolder(folder, kind)
+
+
+def find_model_folders(roots: Sequence[str | os.PathLike[str]] | None = None) -> list[ModelFolder]:
+    """Every captioner folder directly inside the captioner folders (default: the app settings).
+
+    A root that is itself a model folder is listed too. Folders that hold nothing we know are left
+    out; partly complete ones are listed with their ``problem`` so the UI can show what to add.
+    """
+    if roots is None:
+        from lora_studio.core.settings import load_settings
+
+        roots = load_settings().captioner_folders()
+    found: list[ModelFolder] = []
+    for root in (Path(r) for r in roots):
+        if not root.is_dir():
+            continue
+        candidates = [
+            root,
+            *sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name.casefold()),
+        ]
+        for folder in candidates:
+            if detect_model_kind(folder) is not None:
+                found.append(inspect_model_folder(folder))
+    return found
+
+
+def load_captioner(
+    model_dir: str | os.PathLike[str], device: str = "auto", kind: str | None = None
+) -> Captioner:
+    """Recognise the folder, import its family's engine, load it. Raises ModelLoadError with the fix."""
+    model_dir = Path(model_dir)
+    info = inspect_model_folder(model_dir)
+    if kind is None:
+        kind = info.kind
+    if kind is None:
+        raise ModelLoadError(info.problem, hint="Pick a folder from models/captioners that holds a model.")
+    if info.problem and info.kind == kind:
+        raise ModelLoadError(f"The captioning model in {model_dir.name} is incomplete.", hint=info.problem)
+    captioner = captioner_class(kind)()
+    captioner.load(model_dir, device)
+    return captioner
