@@ -1,8 +1,28 @@
-"""Base model families and their facts. Torch-free (the header sniffer lives here too)."""
+"""Base model families, and what a checkpoint file is, told from its safetensors header alone.
+
+Torch-free: the header is 8 bytes of length plus a JSON table of tensor names, shapes and offsets,
+so a file of many gigabytes is identified in milliseconds without reading a single weight.
+"""
 
 from __future__ import annotations
 
 import enum
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lora_studio.core.errors import ModelLoadError
+
+# A real header is a few hundred KB; anything far larger means "not a safetensors file".
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+EMBEDDED_CONFIG_KEY = "lora_studio.diffusers_config"
+UNET_PREFIX = "model.diffusion_model."
+_CONVERT_HINT = (
+    "Convert it to .safetensors first, for example with the kohya_ss GUI (Utilities > Convert model) "
+    'or the "Model Converter" extension of AUTOMATIC1111, then choose the new file.'
+)
 
 
 class ModelFamily(enum.StrEnum):
@@ -22,3 +42,321 @@ class ModelFamily(enum.StrEnum):
 class Prediction(enum.StrEnum):
     EPSILON = "epsilon"
     V = "v_prediction"
+
+
+@dataclass(frozen=True, slots=True)
+class SafetensorsHeader:
+    """The parsed header: tensor name -> (dtype, shape), the ``__metadata__`` strings, sizes."""
+
+    tensors: dict[str, tuple[str, tuple[int, ...]]]
+    metadata: dict[str, str]
+    file_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedModel:
+    """What a base-model checkpoint is. ``prediction_guessed`` is True when no metadata said so."""
+
+    path: Path
+    family: ModelFamily
+    prediction: Prediction
+    prediction_guessed: bool
+    is_inpainting: bool = False
+    has_vae: bool = True
+    has_text_encoder: bool = True
+    embedded_config: bool = False
+    title: str = ""
+    size_bytes: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _fail(path: Path, what: str, hint: str, details: str = "") -> ModelLoadError:
+    return ModelLoadError(f'"{path.name}" {what}', hint=hint, details=details or str(path))
+
+
+def read_header(path: str | Path) -> SafetensorsHeader:
+    """Read only the header of a ``.safetensors`` file; raise ModelLoadError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "was not found.", "Check that the file still exists and choose it again.")
+    size = path.stat().st_size
+    if size == 0:
+        raise _fail(path, "is empty (0 bytes).", "The download probably failed. Download the model again.")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+        # Every safetensors header is a JSON object, so byte 8 is "{". Anything else is another format.
+        if len(head) < 9 or head[8:9] != b"{":
+            if head[:2] == b"PK" or head[:1] == b"\x80":
+                raise _fail(
+                    path,
+                    "is an old-style PyTorch (pickle) file, not a real .safetensors file.",
+                    _CONVERT_HINT,
+                )
+            if len(head) < 9:
+                raise _fail(path, "is too short to be a model file.", "Download the model again.")
+            raise _fail(
+                path,
+                "is not a .safetensors model file.",
+                "Choose a checkpoint that ends in .safetensors, as downloaded from the model site.",
+                f"first bytes: {head!r}",
+            )
+        (n,) = struct.unpack("<Q", head[:8])
+        if n < 2 or n > _MAX_HEADER_BYTES:
+            raise _fail(
+                path,
+                "is not a .safetensors model file.",
+                "Choose a checkpoint that ends in .safetensors, as downloaded from the model site.",
+                f"header length field = {n}",
+            )
+        if 8 + n > size:
+            raise _fail(
+                path,
+                "is cut off (the file is incomplete).",
+                "Download the model again.",
+                f"header wants {n} bytes, file has {size}",
+            )
+        raw = b"{" + fh.read(n - 1)
+    try:
+        table = json.loads(raw.decode("utf-8"))
+        if not isinstance(table, dict):
+            raise ValueError("header is not a JSON object")
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _fail(
+            path,
+            "is damaged or is not a .safetensors file (its header cannot be read).",
+            "Download the model again.",
+            f"{type(exc).__name__}: {exc}",
+        ) from None
+    metadata = {str(k): str(v) for k, v in (table.pop("__metadata__", None) or {}).items()}
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    end = 0
+    try:
+        for name, info in table.items():
+            tensors[name] = (str(info["dtype"]), tuple(int(d) for d in info["shape"]))
+            end = max(end, int(info["data_offsets"][1]))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise _fail(
+            path, "is damaged (its table of tensors is malformed).", "Download the model again.", repr(exc)
+        ) from None
+    if 8 + n + end > size:
+        raise _fail(
+            path,
+            "is cut off (the file is incomplete).",
+            "The download or copy stopped early. Download the model again.",
+            f"tensor data ends at byte {8 + n + end}, file has {size}",
+        )
+    return SafetensorsHeader(tensors, metadata, size)
+
+
+def _reject_non_base(path: Path, keys: list[str]) -> None:
+    """Raise a clear error for every kind of file that is not an SD1/SD2/SDXL base checkpoint."""
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    def contains(part: str) -> bool:
+        return any(part in k for k in keys)
+
+    pick_base = "Choose a full SD 1.5, SD 2.x or SDXL checkpoint as the base model."
+    if (
+        has("lora_unet_")
+        or has("lora_te")
+        or contains(".lora_A.")
+        or contains(".lora_down.")
+        or contains(".hada_w1")
+        or contains(".lokr_w1")
+        or has("lycoris_")
+    ):
+        raise _fail(path, "is a LoRA, not a base model.", "Choose it in the LoRA list instead. " + pick_base)
+    if has("string_to_param") or has("emb_params") or (bool(keys) and set(keys) <= {"clip_l", "clip_g"}):
+        raise _fail(path, "is a textual-inversion embedding, not a base model.", pick_base)
+    if has("control_model.") or has("controlnet_"):
+        raise _fail(path, "is a ControlNet, not a base model.", pick_base)
+    if (
+        contains("joint_blocks.")
+        or contains("double_blocks.")
+        or contains("single_blocks.")
+        or contains("double_stream_blocks")
+        or (has(UNET_PREFIX) and not has(UNET_PREFIX + "input_blocks."))
+    ):
+        raise _fail(
+            path,
+            "is a newer transformer model (such as SD3 or Flux), which LoRA Studio cannot train.",
+            pick_base,
+        )
+    if not has(UNET_PREFIX):
+        if has("encoder.conv_in.") or has("decoder.conv_in.") or has("first_stage_model."):
+            raise _fail(path, "is a VAE only, not a full model.", "Put it in your VAE folder. " + pick_base)
+        if has("down_blocks.") or has("conv_in.") or has("text_model.") or has("encoder.layers."):
+            raise _fail(
+                path,
+                "holds only one part of a model (in diffusers format).",
+                "Choose the whole model folder (with model_index.json) or a single-file checkpoint.",
+            )
+        raise _fail(path, "is not a Stable Diffusion checkpoint.", pick_base)
+    if has("conditioner.embedders.0.model.") and not has("conditioner.embedders.1."):
+        raise _fail(
+            path,
+            "is an SDXL refiner, which only polishes images and cannot be trained here.",
+            "Choose the SDXL base model instead.",
+        )
+
+
+def _prediction_from_metadata(meta: dict[str, str], keys: set[str]) -> Prediction | None:
+    value = meta.get("modelspec.prediction_type", "").strip().lower()
+    if value in ("v", "v_prediction", "v-prediction"):
+        return Prediction.V
+    if value in ("epsilon", "eps"):
+        return Prediction.EPSILON
+    if meta.get("ss_v_parameterization", "").strip().lower() == "true":
+        return Prediction.V
+    arch = meta.get("modelspec.architecture", "").lower()
+    if arch.endswith("-v") or "v-pred" in arch:
+        return Prediction.V
+    if "v_pred" in keys:  # ComfyUI marks v-prediction checkpoints with an empty "v_pred" tensor
+        return Prediction.V
+    return None
+
+
+def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> DetectedModel:
+    """Say what a single-file checkpoint is, from its header. Raise ModelLoadError if not usable."""
+    path = Path(path)
+    if path.suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
+        raise _fail(
+            path,
+            "is an old-style PyTorch (pickle) file. LoRA Studio does not open these because "
+            "they can run hidden code.",
+            _CONVERT_HINT,
+        )
+    header = header or read_header(path)
+    keys = list(header.tensors)
+    _reject_non_base(path, keys)
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    if has("conditioner.embedders.1.model."):
+        family = ModelFamily.SDXL
+    elif has("cond_stage_model.model."):
+        family = ModelFamily.SD2
+    elif has("cond_stage_model.transformer."):
+        family = ModelFamily.SD1
+    else:
+        family = _family_from_unet(header)
+    notes: list[str] = []
+    conv_in = header.tensors.get(UNET_PREFIX + "input_blocks.0.0.weight")
+    inpainting = bool(conv_in and len(conv_in[1]) == 4 and conv_in[1][1] == 9)
+    if inpainting:
+        notes.append("inpainting model")
+    meta_pred = _prediction_from_metadata(header.metadata, set(keys))
+    # SD 2.x 768 models (the common ones) predict v; SD 2.x 512 "base" predicts noise. The weights
+    # look the same, so without metadata we assume v and let the user override it.
+    default = Prediction.V if family == ModelFamily.SD2 else Prediction.EPSILON
+    te_prefix = {
+        ModelFamily.SD1: "cond_stage_model.",
+        ModelFamily.SD2: "cond_stage_model.",
+        ModelFamily.SDXL: "conditioner.embedders.",
+    }[family]
+    title = header.metadata.get("modelspec.title", "") or path.stem
+    return DetectedModel(
+        path=path,
+        family=family,
+        prediction=meta_pred or default,
+        prediction_guessed=meta_pred is None,
+        is_inpainting=inpainting,
+        has_vae=has("first_stage_model."),
+        has_text_encoder=has(te_prefix),
+        embedded_config=EMBEDDED_CONFIG_KEY in header.metadata,
+        title=title,
+        size_bytes=header.file_size,
+        notes=tuple(notes),
+    )
+
+
+def _family_from_unet(header: SafetensorsHeader) -> ModelFamily:
+    """Without text encoder weights, tell the family by the UNet's cross-attention width."""
+    for name, (_dtype, shape) in header.tensors.items():
+        if name.startswith(UNET_PREFIX) and name.endswith("attn2.to_k.weight") and len(shape) == 2:
+            return {768: ModelFamily.SD1, 1024: ModelFamily.SD2, 2048: ModelFamily.SDXL}.get(
+                shape[1], ModelFamily.SD1
+            )
+    if any(k.startswith(UNET_PREFIX + "label_emb.") for k in header.tensors):
+        return ModelFamily.SDXL
+    return ModelFamily.SD1
+
+
+def detect_folder(root: str | Path) -> DetectedModel:
+    """Say what a diffusers model folder is, from its JSON files. Raise ModelLoadError if not usable."""
+    root = Path(root)
+
+    def read(*parts: str) -> dict[str, Any]:
+        file = root.joinpath(*parts)
+        try:
+            return json.loads(file.read_text("utf-8")) if file.exists() else {}
+        except (OSError, ValueError) as exc:
+            raise _fail(
+                root,
+                "is damaged (a settings file cannot be read).",
+                "Download the model again.",
+                f"{file}: {exc!r}",
+            ) from None
+
+    index = read("model_index.json")
+    if not index:
+        raise _fail(
+            root,
+            "is not a diffusers model folder (it has no model_index.json).",
+            "Choose the folder that contains model_index.json, or a single .safetensors checkpoint.",
+        )
+    cls = str(index.get("_class_name", ""))
+    if cls.startswith("StableDiffusionXL"):
+        if "text_encoder_2" not in index or not (index.get("text_encoder") or [None])[0]:
+            raise _fail(
+                root,
+                "is an SDXL refiner, which only polishes images and cannot be trained here.",
+                "Choose the SDXL base model instead.",
+            )
+        family = ModelFamily.SDXL
+    elif cls in ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"):
+        te, unet = read("text_encoder", "config.json"), read("unet", "config.json")
+        pad = read("tokenizer", "tokenizer_config.json").get("pad_token")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        # SD 2.x: 1024-wide OpenCLIP text encoder, whose tokenizer pads with "!".
+        sd2 = te.get("hidden_size") == 1024 or unet.get("cross_attention_dim") == 1024 or pad == "!"
+        family = ModelFamily.SD2 if sd2 else ModelFamily.SD1
+    else:
+        raise _fail(
+            root,
+            f"is a {cls or 'model of unknown type'}, which LoRA Studio cannot use.",
+            "Choose an SD 1.5, SD 2.x or SDXL model.",
+        )
+    pred = read("scheduler", "scheduler_config.json").get("prediction_type")
+    in_channels = read("unet", "config.json").get("in_channels", 4)
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    return DetectedModel(
+        path=root,
+        family=family,
+        prediction=Prediction.V if pred == "v_prediction" else Prediction.EPSILON,
+        prediction_guessed=pred is None,
+        is_inpainting=in_channels == 9,
+        title=root.name,
+        size_bytes=size,
+    )
+
+
+def inspect_checkpoint(path: str | Path) -> DetectedModel:
+    """Fast, torch-free facts about a checkpoint file or diffusers folder for the UI."""
+    path = Path(path)
+    return detect_folder(path) if path.is_dir() else detect_model(path)
+
+
+def embedded_config(header: SafetensorsHeader) -> dict[str, Any] | None:
+    """The component configs a file carries in its metadata (our tiny models do), or None."""
+    raw = header.metadata.get(EMBEDDED_CONFIG_KEY)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

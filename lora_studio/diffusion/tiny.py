@@ -144,3 +144,22 @@ def save_tiny_diffusers(family: ModelFamily | str, out_dir: str | Path, seed: in
     out_dir = Path(out_dir)
     build_tiny_pipeline(family, seed).save_pretrained(out_dir, safe_serialization=True)
     return out_dir
+
+
+def save_tiny_single_file(family: ModelFamily | str, path: str | Path, seed: int = 0) -> Path:
+    """Write a tiny model as one checkpoint in the original (LDM) layout, carrying its own configs."""
+    from lora_studio.diffusion.ldm_format import save_single_file
+
+    return save_single_file(build_tiny_pipeline(family, seed), path, embed_config=True, family=family)
+
+
+def save_tiny_model(family: ModelFamily | str, out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """Write the same tiny model twice: ``<out_dir>/diffusers/`` and ``<out_dir>/tiny-<family>.safetensors``."""
+    from lora_studio.diffusion.ldm_format import save_single_file
+
+    family = ModelFamily(family)
+    out_dir = Path(out_dir)
+    pipe = build_tiny_pipeline(family, seed)
+    pipe.save_pretrained(out_dir / "diffusers", safe_serialization=True)
+    single = save_single_file(pipe, out_dir / f"tiny-{family}.safetensors", embed_config=True, family=family)
+    return {"diffusers": out_dir / "diffusers", "single_file": single}
