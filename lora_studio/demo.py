@@ -1,0 +1,116 @@
+"""The demo project: a tiny base model, a small synthetic dataset and a training config.
+
+``lora-studio demo create DIR`` and ``lora-studio --demo`` use it so a newcomer can run the whole
+workflow (dataset → training → generation) on a CPU in about a minute, with nothing downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from lora_studio.core import paths
+from lora_studio.core.errors import LoraStudioError
+from lora_studio.core.events import Reporter, StatusChanged, null_reporter
+from lora_studio.core.serialization import save_toml
+from lora_studio.demo_images import TRIGGER, draw_mascot
+
+log = logging.getLogger(__name__)
+
+DEMO_NAME = "Demo - zorb the mascot"
+MODEL_DIR = "models"
+MODEL_FILE = f"{MODEL_DIR}/tiny-sd1.safetensors"
+TRAIN_CONFIG = "training.toml"
+CONCEPT = "zorb"
+REPEATS = 5
+IMAGE_COUNT = 12
+_READY_MARK = ".demo-ready"
+
+
+def demo_train_config(model_file: str = MODEL_FILE):
+    """A quick training config for the tiny model (paths relative to the project folder)."""
+    from lora_studio.training.config import (
+        DatasetConfig,
+        ModelConfig,
+        NetworkConfig,
+        OptimizerConfig,
+        Precision,
+        RunConfig,
+        SampleConfig,
+        SamplePrompt,
+        TrainConfig,
+    )
+
+    return TrainConfig(
+        model=ModelConfig(base_model=model_file),
+        dataset=DatasetConfig(path=".", resolution=64, bucket_min=64, bucket_max=128, trigger_word=TRIGGER),
+        network=NetworkConfig(rank=4, alpha=4.0),
+        optimizer=OptimizerConfig(learning_rate=1e-3),
+        run=RunConfig(
+            epochs=4,
+            batch_size=2,
+            precision=Precision.FP32,
+            save_precision=Precision.FP16,
+            save_every_n_epochs=1,
+            output_dir="output",
+            output_name="zorb",
+            state_every_minutes=0,
+        ),
+        sample=SampleConfig(
+            prompts=(
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=5.0),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=5.0),
+            ),
+            every_n_epochs=2,
+        ),
+    )
+
+
+def create_demo_project(root: str | Path, *, reporter: Reporter = null_reporter, seed: int = 0) -> Path:
+    """Write a complete demo project into ``root`` (which must be new or empty). Returns ``root``."""
+    from lora_studio.dataset import project as proj
+    from lora_studio.diffusion.tiny import save_tiny_model
+
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        raise LoraStudioError(
+            f"The folder {root} is not empty.", hint="Choose a new folder for the demo project."
+        )
+    reporter(StatusChanged("Creating the demo project…"))
+    project = proj.create_project(root, name=DEMO_NAME, base_model=MODEL_FILE)
+    proj.add_concept(project, CONCEPT, repeats=REPEATS, trigger=TRIGGER, class_word="mascot")
+
+    reporter(StatusChanged("Drawing the demo pictures…"))
+    with tempfile.TemporaryDirectory(prefix="lora-studio-demo-") as tmp:
+        for i in range(IMAGE_COUNT):
+            demo = draw_mascot(seed * 1000 + i, size=128)
+            image_path = Path(tmp) / f"zorb_{i:02d}.png"
+            demo.image.save(image_path)
+            image_path.with_suffix(".txt").write_text(demo.caption, encoding="utf-8")
+        proj.add_images(project, CONCEPT, [Path(tmp)])
+
+    reporter(StatusChanged("Building the tiny base model…"))
+    written = save_tiny_model("sd1", root / MODEL_DIR, seed=seed)
+    assert written["single_file"] == root / MODEL_FILE
+
+    save_toml(demo_train_config(), root / TRAIN_CONFIG)
+    (root / _READY_MARK).write_text("ok\n", encoding="utf-8")
+    reporter(StatusChanged("The demo project is ready."))
+    return root
+
+
+def demo_project_dir() -> Path:
+    return paths.data_dir() / "demo-project"
+
+
+def ensure_demo_project(reporter: Reporter = null_reporter) -> Path:
+    """The demo project in the user data folder, created on first use (or again if half-made)."""
+    root = demo_project_dir()
+    if (root / _READY_MARK).exists():
+        return root
+    if root.exists():
+        log.warning("Removing an incomplete demo project at %s", root)
+        shutil.rmtree(root)
+    return create_demo_project(root, reporter=reporter)
