@@ -79,14 +79,17 @@ def _optional_attr(module_name: str, attr: str) -> Callable[..., str]:
 
 
 def check_demo_model(reporter: Reporter, control: RunControl) -> str:
-    """Build the tiny demo model through diffusers (the same classes real models use)."""
-    reporter(StatusChanged("Loading the demo model…"))
-    from lora_studio.diffusion.tiny import build_tiny_pipeline
+    """Load the demo project's single-file checkpoint through the same loader real models use."""
+    reporter(StatusChanged("Preparing the demo project…"))
+    from lora_studio.demo import MODEL_FILE, ensure_demo_project
+    from lora_studio.diffusion.loading import load_pipeline
 
-    pipe = build_tiny_pipeline("sd1")
+    root = ensure_demo_project(reporter)
     control.raise_if_cancelled()
-    params = sum(p.numel() for p in pipe.unet.parameters())
-    return f"tiny SD1 pipeline loaded ({type(pipe).__name__}, UNet {params:,} parameters)"
+    reporter(StatusChanged("Loading the demo model…"))
+    loaded = load_pipeline(root / MODEL_FILE, reporter=reporter)
+    params = sum(p.numel() for p in loaded.pipeline.unet.parameters())
+    return f"demo model loaded from {MODEL_FILE} ({loaded.family.label}, UNet {params:,} parameters)"
 
 
 def check_device(reporter: Reporter, control: RunControl) -> str:
