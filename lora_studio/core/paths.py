@@ -7,6 +7,7 @@ that folder, so the app keeps working after the folder is moved or renamed.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -91,6 +92,9 @@ def set_offline_environment() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    # bitsandbytes' CPU backend probes an optional hub-hosted kernel at import and warns when it is
+    # absent (always, offline). Nothing is lost: it falls back to its built-in kernels.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     cache = data_dir() / "cache"
     os.environ.setdefault("HF_HOME", str(cache / "huggingface"))
     os.environ.setdefault("TORCH_HOME", str(cache / "torch"))
