@@ -1,0 +1,141 @@
+"""Grab the Dataset panel at 1280×800 with demo-like data into docs/screenshots/dataset-*.png.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.app.dataset.make_dataset_screenshots
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _keep_none_alive() -> None:
+    """Work around PySide6 6.12 on Python < 3.12: every Qt call that returns None, True or False
+    (void methods, ``Signal.emit``) drops one reference to it, so a long run ends in "Fatal Python
+    error: none_dealloc / bool_dealloc". Python 3.12+ makes them immortal; on 3.11 we give them a
+    huge reference count."""
+    import ctypes
+
+    if sys.version_info < (3, 12):
+        for obj in (None, True, False):
+            ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
+
+
+_keep_none_alive()
+os.environ.setdefault("LORA_STUDIO_HOME", tempfile.mkdtemp(prefix="lora-studio-shots-"))
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from lora_studio.app import theme  # noqa: E402
+from lora_studio.app.panels.dataset.dataset_panel import (  # noqa: E402
+    TAB_CAPTION,
+    TAB_CHECK,
+    TAB_CROP,
+    TAB_MASK,
+    TAB_TAGS,
+    DatasetPanel,
+)
+from lora_studio.app.state import AppContext  # noqa: E402
+from lora_studio.core.settings import AppSettings, Theme  # noqa: E402
+from lora_studio.dataset import project as proj  # noqa: E402
+from lora_studio.dataset.items import CropBox  # noqa: E402
+from lora_studio.demo_images import draw_mascot  # noqa: E402
+
+
+def spin(app: QApplication, cond, timeout: float = 20.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end and not cond():
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+    return cond()
+
+
+def build_project(root: Path) -> proj.Project:
+    src = root / "pictures"
+    src.mkdir(parents=True)
+    for i in range(14):
+        demo = draw_mascot(i, 768)
+        demo.image.save(src / f"zorb {i:02d}.png")
+        if i not in (5, 11):
+            (src / f"zorb {i:02d}.txt").write_text(demo.caption, encoding="utf-8")
+    reg = root / "reg"
+    reg.mkdir()
+    for i in range(4):
+        draw_mascot(100 + i, 512).image.save(reg / f"mascot {i}.png")
+    p = proj.create_project(root / "Zorb LoRA", "Zorb LoRA")
+    proj.add_concept(p, "zorb", repeats=10, trigger="zorb", class_word="mascot")
+    proj.add_concept(p, "mascots (class)", repeats=1, class_word="mascot", kind="regularization")
+    proj.add_images(p, "zorb", [src])
+    proj.add_images(p, "mascots (class)", [reg])
+    proj.set_crop(p, "zorb", "zorb 03.png", CropBox(96, 0, 576, 768))
+    return p
+
+
+def main(out: Path) -> None:
+    app = QApplication.instance() or QApplication(sys.argv)
+    theme.apply_theme(app, Theme.LIGHT)
+    root = Path(tempfile.mkdtemp(prefix="lora-studio-demo-"))
+    project = build_project(root)
+    context = AppContext(AppSettings(), settings_path=root / "settings.toml")
+    panel = DatasetPanel(context)
+    panel.resize(1280, 800)
+    panel.show()
+    context._set_project(project, project.root)
+    spin(app, lambda: not panel.busy and panel.model.rowCount() == 18)
+    spin(app, lambda: panel.model.thumbnail_count() == 18)
+    panel.concepts.select("zorb")
+    panel.grid.select_path(panel.model.row_at(0).path)
+    spin(app, lambda: False, 0.3)
+    out.mkdir(parents=True, exist_ok=True)
+    panel.editors.setCurrentIndex(TAB_CAPTION)
+    spin(app, lambda: False, 0.3)
+    panel.grab().save(str(out / "dataset-captions.png"))
+
+    panel.grid.select_path(panel.model.row_at(3).path)
+    panel.editors.setCurrentIndex(TAB_CROP)
+    panel.crop_editor.set_preset("SD 1.5 448×576 (portrait)")
+    spin(app, panel.crop_editor.canvas.has_image)
+    spin(app, lambda: False, 0.3)
+    panel.grab().save(str(out / "dataset-crop.png"))
+
+    panel.grid.select_path(panel.model.row_at(1).path)
+    panel.editors.setCurrentIndex(TAB_MASK)
+    canvas = panel.mask_painter.canvas
+    spin(app, canvas.has_image)
+    from PySide6.QtCore import QPointF
+
+    canvas._before = canvas.layer.copy()
+    for x in range(560, 740, 6):
+        canvas._stroke_to(QPointF(x, 690 + (x % 24) / 3))
+    canvas._before = None
+    canvas._last = None
+    canvas.mask_edited.emit()
+    panel.mask_painter.flush()
+    spin(app, lambda: False, 0.3)
+    panel.grab().save(str(out / "dataset-mask.png"))
+
+    panel.editors.setCurrentIndex(TAB_TAGS)
+    panel.tag_tools.first.setText("smiling")
+    spin(app, lambda: False, 0.3)
+    panel.grab().save(str(out / "dataset-tags.png"))
+
+    panel.concepts.select(None)
+    panel.editors.setCurrentIndex(TAB_CHECK)
+    panel.run_check()
+    spin(app, lambda: not panel.busy, 60)
+    panel.grid.show_combo.setCurrentIndex(panel.grid.show_combo.findData("problems"))
+    spin(app, lambda: False, 0.3)
+    panel.grab().save(str(out / "dataset-check.png"))
+    panel.loader.cancel_all()
+    context.jobs.shutdown(5000)
+    print("saved to", out)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"))
