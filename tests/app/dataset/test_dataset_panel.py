@@ -186,7 +186,8 @@ def test_thumbnails_never_decode_on_the_gui_thread(panel: DatasetPanel, qtbot, m
     assert results == [None, None, None]
     qtbot.waitUntil(lambda: panel.model.thumbnail_count() == 3, timeout=10000)
     assert threads and "MainThread" not in threads
-    assert len(list((tmp_path / "fresh-cache").glob("*.jpg"))) == 3  # cached on disk
+    # cached on disk (written by the worker, possibly just after the thumbnail reached the model)
+    qtbot.waitUntil(lambda: len(list((tmp_path / "fresh-cache").glob("*.jpg"))) == 3, timeout=10000)
 
 
 def test_check_lists_a_broken_picture_and_fixes_an_encoding(panel: DatasetPanel, qtbot):
