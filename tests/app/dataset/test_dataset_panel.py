@@ -176,6 +176,9 @@ def test_thumbnails_never_decode_on_the_gui_thread(panel: DatasetPanel, qtbot, m
         time.sleep(0.2)  # a slow decode must not slow data()
         return real(*args, **kwargs)
 
+    # Let the thumbnails the panel asked for when it opened finish first (they use the old cache).
+    qtbot.waitUntil(lambda: panel.loader.pending() == 0, timeout=10000)
+    panel.loader.wait(10000)
     monkeypatch.setattr(thumbnail_loader, "load_rgb", slow_load)
     panel.loader.cache_dir = tmp_path / "fresh-cache"
     panel.model._thumbs.clear()
