@@ -1,0 +1,147 @@
+"""``lora-studio generate`` and ``lora-studio grid``: the same engine the app's generation panel uses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lora_studio.core.errors import GenerationError
+
+
+def _lora_arg(text: str) -> tuple[str, float]:
+    path, sep, weight = text.rpartition(":")
+    if not sep or not path or len(path) == 1:  # "C:\\x.safetensors" without a weight
+        return text, 1.0
+    try:
+        return path, float(weight)
+    except ValueError:
+        return text, 1.0
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep:
+        raise argparse.ArgumentTypeError("size must look like 512x768")
+    return int(w), int(h)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="checkpoint (.safetensors) or diffusers folder")
+    p.add_argument(
+        "--lora", action="append", default=[], metavar="FILE[:W]", help="LoRA file and weight (repeatable)"
+    )
+    p.add_argument(
+        "--lora-dir", action="append", default=[], metavar="DIR", help="folders for <lora:name:w> tags"
+    )
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative", default="")
+    p.add_argument("--sampler", default="Euler a", help='A1111 name, e.g. "DPM++ 2M Karras"')
+    p.add_argument("--schedule", default="Automatic")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--cfg", type=float, default=7.0)
+    p.add_argument("--seed", type=int, default=-1)
+    p.add_argument("--clip-skip", type=int, default=1)
+    p.add_argument("--size", type=_size_arg, metavar="WxH", help="default: the model's native size")
+    p.add_argument("--no-fuse", action="store_true", help="keep LoRAs unfused (slower steps)")
+    p.add_argument("--out", required=True, metavar="DIR")
+
+
+def register(subparsers: Any) -> None:
+    gen = subparsers.add_parser("generate", help="generate images (txt2img / img2img / inpaint)")
+    _add_common(gen)
+    gen.add_argument("--init", metavar="IMG", help="init image (img2img)")
+    gen.add_argument("--mask", metavar="IMG", help="inpainting mask (white = repaint)")
+    gen.add_argument("--strength", type=float, default=0.75)
+    gen.add_argument("--batch-count", type=int, default=1)
+    gen.add_argument("--batch-size", type=int, default=1)
+    gen.set_defaults(handler=run_generate)
+
+    grid = subparsers.add_parser("grid", help="X/Y/Z comparison grid (LoRA files, weights, seeds …)")
+    _add_common(grid)
+    for axis in ("x", "y", "z"):
+        grid.add_argument(
+            f"--{axis}",
+            nargs="+",
+            metavar=("KIND", "VALUE"),
+            required=axis == "x",
+            help="axis kind (lora, weight, prompt, seed, cfg, steps, sampler) and its values",
+        )
+    grid.set_defaults(handler=run_grid_cmd)
+
+
+def _request(args: argparse.Namespace, **extra: Any) -> Any:
+    from lora_studio.generation.request import GenerationRequest, LoraSpec
+
+    width, height = args.size or (None, None)
+    return GenerationRequest(
+        model=args.model,
+        prompt=args.prompt,
+        negative=args.negative,
+        loras=tuple(LoraSpec(p, w) for p, w in map(_lora_arg, args.lora)),
+        sampler=args.sampler,
+        schedule=args.schedule,
+        steps=args.steps,
+        cfg=args.cfg,
+        seed=args.seed,
+        clip_skip=args.clip_skip,
+        width=width,
+        height=height,
+        output_dir=args.out,
+        fuse_loras=not args.no_fuse,
+        **extra,
+    )
+
+
+def _printer(event: Any) -> None:
+    from lora_studio.core.events import ImageReady, Progress, StatusChanged
+
+    if isinstance(event, Progress):
+        print(f"\r{event.text} ({event.done}/{event.total})", end="", file=sys.stderr, flush=True)
+    elif isinstance(event, StatusChanged):
+        print(event.text, file=sys.stderr)
+    elif isinstance(event, ImageReady):
+        print(f"\n{event.path}  (seed {event.seed})")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from lora_studio.generation.engine import GenerationEngine
+
+    req = _request(
+        args,
+        init_image=args.init,
+        mask=args.mask,
+        strength=args.strength,
+        batch_count=args.batch_count,
+        batch_size=args.batch_size,
+    )
+    GenerationEngine(lora_dirs=args.lora_dir).generate(req, _printer)
+    return 0
+
+
+def _axis(values: list[str] | None) -> Any:
+    from lora_studio.generation.grid import AXIS_KINDS, GridAxis
+
+    if not values:
+        return None
+    kind, *items = values
+    if kind not in AXIS_KINDS or not items:
+        raise GenerationError(f"Bad grid axis “{' '.join(values)}”.", hint="Write e.g. --x weight 0 0.5 1")
+    return GridAxis(kind, tuple(items))
+
+
+def run_grid_cmd(args: argparse.Namespace) -> int:
+    from lora_studio.generation.engine import GenerationEngine
+    from lora_studio.generation.grid import run_grid
+
+    result = run_grid(
+        GenerationEngine(lora_dirs=args.lora_dir),
+        _request(args),
+        _axis(args.x),
+        _axis(args.y),
+        _axis(args.z),
+        reporter=_printer,
+    )
+    for path in result.grid_paths:
+        print(path)
+    return 0

@@ -1,0 +1,316 @@
+"""The generation engine: a long-lived object that caches pipelines and turns requests into PNGs.
+
+One engine per process (the app's generation worker owns it). It keeps the pipeline of the last
+base model(s) in memory with its LoRA stack, so the usual test loop (same model, other LoRA
+weights, same seed) only pays for sampling.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lora_studio.core.control import RunControl
+from lora_studio.core.errors import Cancelled, GenerationError, ModelLoadError
+from lora_studio.core.events import ImageReady, Progress, Reporter, StatusChanged, null_reporter
+from lora_studio.diffusion.families import ModelFamily
+from lora_studio.generation.loras import LoraStack
+from lora_studio.generation.preview import latents_to_preview_png
+from lora_studio.generation.prompts import encode_prompts
+from lora_studio.generation.request import GenerationRequest, GenerationResult, resolve_prompt_loras
+from lora_studio.generation.samplers import make_scheduler
+
+log = logging.getLogger(__name__)
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class ModelEntry:
+    """A cached base model: its pipeline, LoRA stack and facts."""
+
+    path: Path
+    pipe: Any
+    family: ModelFamily
+    prediction: str
+    stack: LoraStack
+    scheduler_config: dict[str, Any]
+    variants: dict[str, Any] = field(default_factory=dict)  # "img2img" / "inpaint" pipelines (shared weights)
+    model_hash: str | None = None
+
+    @property
+    def is_inpainting(self) -> bool:
+        return int(self.pipe.unet.config.in_channels) == 9
+
+    @property
+    def native_size(self) -> int:
+        return int(self.pipe.unet.config.sample_size) * int(getattr(self.pipe, "vae_scale_factor", 8))
+
+
+def _fallback_load(path: Path, device: str, dtype: torch.dtype) -> tuple[Any, ModelFamily, str]:
+    """Load a diffusers folder offline (used until ``diffusion.loading`` is available)."""
+    from diffusers import DiffusionPipeline
+
+    if not path.is_dir():
+        raise ModelLoadError(f"Cannot load “{path.name}”: single-file loading is not available.")
+    pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+    family = ModelFamily.SDXL if getattr(pipe, "text_encoder_2", None) is not None else ModelFamily.SD1
+    pred = str(pipe.scheduler.config.get("prediction_type", "epsilon"))
+    return pipe.to(device), family, pred
+
+
+def load_model(
+    path: str | Path, device: str | None = None, dtype: torch.dtype | None = None
+) -> tuple[Any, ModelFamily, str]:
+    """Load a base model (single file or diffusers folder) → (pipeline, family, prediction)."""
+    from lora_studio.diffusion.devices import pick_device, pick_dtype
+
+    path = Path(path)
+    device = device or pick_device()
+    dtype = dtype or pick_dtype(device)
+    try:
+        from lora_studio.diffusion.loading import load_pipeline
+    except ImportError:
+        pipe, family, pred = _fallback_load(path, device, dtype)
+    else:
+        loaded = load_pipeline(path, device=device, dtype=dtype)
+        pipe, family, pred = loaded.pipeline, ModelFamily(loaded.family), str(loaded.prediction)
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe, family, pred
+
+
+class GenerationEngine:
+    """Turns :class:`GenerationRequest` s into images; caches pipelines per base model."""
+
+    def __init__(
+        self,
+        *,
+        lora_dirs: Sequence[str | Path] = (),
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        max_models: int = 1,
+    ) -> None:
+        self.lora_dirs = [Path(d) for d in lora_dirs]
+        self.device = device
+        self.dtype = dtype
+        self.max_models = max(1, max_models)
+        self._models: OrderedDict[str, ModelEntry] = OrderedDict()
+
+    # -- models ----------------------------------------------------------------------------------
+    def model(self, path: str | Path, reporter: Reporter = null_reporter) -> ModelEntry:
+        """The cached entry for ``path``, loading it (and evicting the oldest) when needed."""
+        key = str(Path(path).resolve())
+        entry = self._models.get(key)
+        if entry is not None:
+            self._models.move_to_end(key)
+            return entry
+        while len(self._models) >= self.max_models:
+            _, old = self._models.popitem(last=False)
+            del old
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        reporter(StatusChanged(f"Loading {Path(path).name}…"))
+        pipe, family, pred = load_model(path, self.device, self.dtype)
+        entry = ModelEntry(
+            path=Path(path),
+            pipe=pipe,
+            family=family,
+            prediction=pred,
+            stack=LoraStack(pipe, family),
+            scheduler_config=dict(pipe.scheduler.config),
+        )
+        self._models[key] = entry
+        return entry
+
+    def unload(self) -> None:
+        """Free every cached pipeline."""
+        self._models.clear()
+
+    def model_hash(self, entry: ModelEntry) -> str | None:
+        """A1111 "Model hash" of a single-file model (cached); None for a diffusers folder."""
+        if entry.model_hash is None and entry.path.is_file():
+            from lora_studio.formats.hashes import cached_model_hash
+
+            entry.model_hash = cached_model_hash(entry.path)
+        return entry.model_hash
+
+    def _variant(self, entry: ModelEntry, kind: str) -> Any:
+        if kind == "txt2img":
+            return entry.pipe
+        if kind not in entry.variants:
+            import diffusers
+
+            sdxl = entry.family == ModelFamily.SDXL
+            names = {
+                "img2img": "StableDiffusionXLImg2ImgPipeline" if sdxl else "StableDiffusionImg2ImgPipeline",
+                "inpaint": "StableDiffusionXLInpaintPipeline" if sdxl else "StableDiffusionInpaintPipeline",
+            }
+            pipe = getattr(diffusers, names[kind]).from_pipe(entry.pipe)
+            pipe.set_progress_bar_config(disable=True)
+            entry.variants[kind] = pipe
+        return entry.variants[kind]
+
+    # -- generation ------------------------------------------------------------------------------
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """Validate, move ``<lora:…>`` tags into the LoRA list, pick a seed for ``seed=-1``."""
+        request = resolve_prompt_loras(request, self.lora_dirs)
+        problems = request.validate()
+        if problems:
+            raise GenerationError(problems[0], hint=" ".join(problems[1:]))
+        if request.seed < 0:
+            request = request.with_(seed=random.randint(0, MAX_SEED))
+        return request
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        reporter: Reporter = null_reporter,
+        control: RunControl | None = None,
+        *,
+        on_image: Callable[[Any, int, int], None] | None = None,
+    ) -> GenerationResult:
+        """Generate ``batch_count × batch_size`` images, write them as PNGs with infotext.
+
+        Raises :class:`Cancelled` when ``control`` is cancelled (checked after every step and
+        before every UNet call, so a cancel lands within one step).
+        """
+        from lora_studio.generation.metadata import build_infotext, save_png
+
+        control = control or RunControl()
+        request = self.prepare(request)
+        entry = self.model(request.model, reporter)
+        pipe_kind = (
+            "inpaint"
+            if request.mask or (entry.is_inpainting)
+            else ("img2img" if request.init_image else "txt2img")
+        )
+        pipe = self._variant(entry, pipe_kind)
+        reporter(StatusChanged("Applying LoRAs…" if request.active_loras else "Preparing…"))
+        warnings = entry.stack.apply(request.active_loras, fuse=request.fuse_loras)
+        for text in warnings:
+            reporter(StatusChanged(text))
+        pipe.scheduler = make_scheduler(entry.scheduler_config, request.sampler, request.schedule)
+        embeds = encode_prompts(pipe, request.prompt, request.negative, request.clip_skip)
+        width, height = self._size(entry, request)
+        image_kwargs = self._image_kwargs(entry, request, pipe_kind, width, height)
+        model_hash = self.model_hash(entry)
+
+        out_dir = Path(request.output_dir)
+        paths: list[str] = []
+        seeds: list[int] = []
+        infos: list[str] = []
+        total_images = request.image_count
+        hook = pipe.unet.register_forward_pre_hook(lambda *_: control.raise_if_cancelled())
+        started = time.perf_counter()
+        try:
+            for batch in range(request.batch_count):
+                batch_seeds = [
+                    (request.seed + batch * request.batch_size + i) % (MAX_SEED + 1)
+                    for i in range(request.batch_size)
+                ]
+                generators = [torch.Generator("cpu").manual_seed(s) for s in batch_seeds]
+                callback = self._step_callback(request, reporter, control, batch)
+                control.checkpoint()
+                output = pipe(
+                    **embeds.as_kwargs(),
+                    **image_kwargs,
+                    num_inference_steps=request.steps,
+                    guidance_scale=request.cfg,
+                    num_images_per_prompt=request.batch_size,
+                    generator=generators,
+                    callback_on_step_end=callback,
+                    output_type="pil",
+                )
+                for i, image in enumerate(output.images):
+                    index = batch * request.batch_size + i
+                    info = build_infotext(request, entry, batch_seeds[i], width, height, model_hash)
+                    path = save_png(image, out_dir, request, index, batch_seeds[i], info)
+                    paths.append(str(path))
+                    seeds.append(batch_seeds[i])
+                    infos.append(info)
+                    if on_image is not None:
+                        on_image(image, index, batch_seeds[i])
+                    reporter(ImageReady(str(path), index, batch_seeds[i], info))
+        finally:
+            hook.remove()
+        log.info("generated %d image(s) in %.2f s", total_images, time.perf_counter() - started)
+        return GenerationResult(tuple(paths), tuple(seeds), tuple(infos), tuple(warnings))
+
+    def _size(self, entry: ModelEntry, request: GenerationRequest) -> tuple[int, int]:
+        width, height = request.width, request.height
+        if (width is None or height is None) and request.init_image:
+            from PIL import Image
+
+            with Image.open(request.init_image) as im:
+                iw, ih = im.size
+            width, height = width or max(8, iw // 8 * 8), height or max(8, ih // 8 * 8)
+        native = entry.native_size
+        return int(width or native), int(height or native)
+
+    def _image_kwargs(
+        self, entry: ModelEntry, request: GenerationRequest, kind: str, width: int, height: int
+    ) -> dict[str, Any]:
+        from PIL import Image, ImageOps
+
+        def load(path: str, mode: str) -> Image.Image:
+            try:
+                with Image.open(path) as im:
+                    im = ImageOps.exif_transpose(im)
+                    return im.convert(mode).resize((width, height), Image.Resampling.LANCZOS)
+            except OSError as exc:
+                raise GenerationError(f"Cannot read the image “{Path(path).name}”: {exc}") from exc
+
+        kwargs: dict[str, Any] = {}
+        if entry.family == ModelFamily.SDXL or kind == "txt2img" or kind == "inpaint":
+            kwargs.update(width=width, height=height)
+        if kind == "txt2img":
+            return kwargs
+        if request.init_image:
+            kwargs["image"] = load(request.init_image, "RGB")
+            kwargs["strength"] = request.strength
+        else:  # an inpainting model used for txt2img: everything is "masked"
+            kwargs["image"] = Image.new("RGB", (width, height), (127, 127, 127))
+            kwargs["strength"] = 1.0
+        if kind == "inpaint":
+            kwargs["mask_image"] = (
+                load(request.mask, "L") if request.mask else Image.new("L", (width, height), 255)
+            )
+        if kind == "img2img":
+            kwargs.pop("width", None)
+            kwargs.pop("height", None)
+        return kwargs
+
+    def _step_callback(
+        self, request: GenerationRequest, reporter: Reporter, control: RunControl, batch: int
+    ) -> Callable[..., dict[str, Any]]:
+        from lora_studio.core.events import PreviewReady
+
+        family_sdxl = self._is_sdxl_request(request)
+
+        def on_step_end(pipe: Any, step: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            total = int(getattr(pipe, "num_timesteps", 0) or request.steps)
+            done = step + 1
+            reporter(Progress(batch * total + done, total * request.batch_count, f"Step {done}/{total}"))
+            if request.preview_every and (done % request.preview_every == 0) and done < total:
+                latents = kwargs.get("latents")
+                if latents is not None:
+                    reporter(PreviewReady(done, total, latents_to_preview_png(latents[0], family_sdxl)))
+            control.checkpoint()
+            return {}
+
+        return on_step_end
+
+    def _is_sdxl_request(self, request: GenerationRequest) -> bool:
+        entry = self._models.get(str(Path(request.model).resolve()))
+        return bool(entry and entry.family == ModelFamily.SDXL)
+
+
+__all__ = ["Cancelled", "GenerationEngine", "ModelEntry", "load_model"]

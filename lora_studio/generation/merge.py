@@ -1,0 +1,181 @@
+"""Bake LoRAs into a checkpoint, and merge several LoRAs into one LoRA file.
+
+- :func:`bake_loras` loads the base model fresh (never the engine's cached copy), fuses the LoRAs
+  at their weights into it and writes a single-file ``.safetensors`` in the original (LDM) layout —
+  the layout of downloaded checkpoints — or a diffusers folder when the target is a folder.
+- :func:`merge_lora_files` combines kohya-format LoRAs module by module. ``rank=None``
+  concatenates the ranks (exact: the result equals applying all inputs at their weights, and its
+  rank is the sum of theirs); ``rank=k`` re-factorises each module's summed ΔW by SVD to rank ``k``
+  (smaller file, a small approximation error, reported per file as the retained energy).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lora_studio.core.errors import GenerationError
+from lora_studio.core.events import Reporter, StatusChanged, null_reporter
+from lora_studio.generation.request import LoraSpec
+
+log = logging.getLogger(__name__)
+
+
+def bake_loras(
+    model: str | Path,
+    loras: Sequence[LoraSpec],
+    out_path: str | Path,
+    *,
+    dtype: torch.dtype | None = torch.float16,
+    reporter: Reporter = null_reporter,
+) -> Path:
+    """Fuse ``loras`` into ``model`` and save the result to ``out_path``.
+
+    ``out_path`` ending in ``.safetensors`` → one original-layout checkpoint; otherwise a
+    diffusers folder. Runs on the CPU in fp32 (a merge needs no GPU); ``dtype`` is the file's.
+    """
+    from lora_studio.diffusion.families import ModelFamily
+    from lora_studio.generation.engine import load_model
+    from lora_studio.generation.loras import LoraStack
+
+    reporter(StatusChanged(f"Loading {Path(model).name}…"))
+    pipe, family, _ = load_model(model, "cpu", torch.float32)
+    stack = LoraStack(pipe, family)
+    reporter(StatusChanged("Merging LoRAs…"))
+    stack.apply(list(loras), fuse=True)
+    pipe.unload_lora_weights()  # keeps the fused weights, drops the adapters
+    out = Path(out_path)
+    names = {s.name: s.weight for s in loras if s.enabled}
+    reporter(StatusChanged(f"Writing {out.name}…"))
+    if out.suffix.lower() == ".safetensors":
+        from lora_studio.diffusion.ldm_format import save_single_file
+
+        metadata = {
+            "lora_studio.baked_loras": json.dumps(names),
+            "lora_studio.base_model": Path(model).name,
+        }
+        # embed_config: non-standard architectures (e.g. the tiny demo models) reload exactly.
+        save_single_file(
+            pipe, out, metadata=metadata, dtype=dtype, family=ModelFamily(family), embed_config=True
+        )
+    else:
+        if dtype is not None:
+            pipe.to(dtype=dtype)
+        pipe.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """What :func:`merge_lora_files` wrote."""
+
+    path: Path
+    modules: int
+    rank: int | None  # None: concatenated (ranks differ per module)
+    mode: str  # "concat" or "svd"
+    min_energy_kept: float  # SVD: the worst module's kept share of ΔW's squared norm (1.0 for concat)
+
+
+def _read_kohya(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    from safetensors import safe_open
+
+    from lora_studio.generation.loras import check_lora_file
+
+    kind = check_lora_file(path, None)
+    if not kind.format.value.startswith("kohya"):
+        raise GenerationError(
+            f"“{path.name}” is a {kind.format.value} LoRA; merging needs kohya-format files.",
+            hint="LoRAs from kohya/sd-scripts and from LoRA Studio's trainer are kohya format.",
+        )
+    modules: dict[str, dict[str, torch.Tensor]] = {}
+    with safe_open(str(path), framework="pt") as fh:
+        metadata = fh.metadata() or {}
+        for key in fh.keys():
+            name, _, suffix = key.partition(".")
+            modules.setdefault(name, {})[suffix] = fh.get_tensor(key).float()
+    return modules, metadata
+
+
+def _scaled_pair(parts: dict[str, torch.Tensor], weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(up × weight × alpha/rank, down) as 2-D matrices."""
+    down, up = parts["lora_down.weight"], parts["lora_up.weight"]
+    rank = down.shape[0]
+    alpha = float(parts["alpha"].item()) if "alpha" in parts else float(rank)
+    scale = weight * alpha / rank
+    return up.reshape(up.shape[0], rank) * scale, down.reshape(rank, -1)
+
+
+def merge_lora_files(
+    loras: Sequence[LoraSpec],
+    out_path: str | Path,
+    *,
+    rank: int | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> MergeReport:
+    """Merge kohya LoRAs at their weights into one kohya LoRA (see module docstring)."""
+    from lora_studio.formats.hashes import precompute_sshs_hashes
+    from lora_studio.formats.safetensors_meta import write_safetensors
+
+    specs = [s for s in loras if s.enabled]
+    if not specs:
+        raise GenerationError("Choose at least one LoRA to merge.")
+    per_file = [(_read_kohya(Path(s.path)), s.unet_weight, s.te_weight, s.weight) for s in specs]
+    names = sorted({n for (mods, _), *_ in per_file for n in mods})
+    out: dict[str, torch.Tensor] = {}
+    min_kept = 1.0
+    for name in names:
+        ups, downs, shape_down, shape_up = [], [], None, None
+        for (mods, _), unet_w, te_w, w in per_file:
+            parts = mods.get(name)
+            if parts is None or "lora_down.weight" not in parts:
+                continue
+            weight = unet_w if name.startswith("lora_unet") else te_w
+            weight = w if weight is None else weight
+            if shape_down is not None and parts["lora_down.weight"].shape[1:] != shape_down[1:]:
+                raise GenerationError(
+                    f"The LoRAs disagree on the shape of module {name}; are they for the same model?"
+                )
+            shape_down, shape_up = parts["lora_down.weight"].shape, parts["lora_up.weight"].shape
+            up, down = _scaled_pair(parts, weight)
+            ups.append(up)
+            downs.append(down)
+        if not ups:
+            continue
+        up_cat, down_cat = torch.cat(ups, dim=1), torch.cat(downs, dim=0)
+        if rank is not None and rank < up_cat.shape[1]:
+            delta = up_cat @ down_cat
+            u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+            total = float((s**2).sum()) or 1.0
+            min_kept = min(min_kept, float((s[:rank] ** 2).sum()) / total)
+            root = s[:rank].sqrt()
+            up_cat, down_cat = u[:, :rank] * root, root[:, None] * vh[:rank]
+        r = up_cat.shape[1]
+        assert shape_down is not None and shape_up is not None
+        out[f"{name}.lora_down.weight"] = down_cat.reshape(r, *shape_down[1:]).to(dtype).contiguous()
+        out[f"{name}.lora_up.weight"] = up_cat.reshape(shape_up[0], r, *shape_up[2:]).to(dtype).contiguous()
+        out[f"{name}.alpha"] = torch.tensor(float(r), dtype=dtype)  # alpha = rank: scale 1
+    first_meta = per_file[0][0][1]
+    meta = {
+        k: v
+        for k, v in first_meta.items()
+        if k in ("ss_base_model_version", "ss_v2", "modelspec.architecture")
+    }
+    meta.update(
+        {
+            "ss_network_module": "networks.lora",
+            "ss_network_dim": str(rank) if rank else "",
+            "ss_network_alpha": str(rank) if rank else "",
+            "lora_studio.merged_from": json.dumps({s.name: s.weight for s in specs}),
+            "lora_studio.merge_mode": "svd" if rank else "concat",
+        }
+    )
+    model_hash, legacy = precompute_sshs_hashes(out, meta)
+    meta.update(sshs_model_hash=model_hash, sshs_legacy_hash=legacy)
+    path = write_safetensors(out_path, out, meta)
+    log.info("merged %d LoRAs into %s (%d modules)", len(specs), path, len(names))
+    return MergeReport(path, len(names), rank, "svd" if rank else "concat", min_kept)
