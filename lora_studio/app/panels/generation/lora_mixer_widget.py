@@ -1,0 +1,166 @@
+"""The list of every LoRA with its strength (NMKD-like): filter, enabled ones on top, info popups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lora_studio.app.panels.generation.lora_row_widget import LoraRowWidget
+from lora_studio.app.panels.generation.model_library import LoraItem
+from lora_studio.diffusion.families import ModelFamily
+from lora_studio.generation.request import LoraSpec
+
+ROW_STYLE = """
+QWidget#loraRow { border-radius: 6px; }
+QWidget#loraRow[active="true"] { background: palette(alternate-base); border: 1px solid palette(highlight); }
+"""
+
+
+class LoraMixerWidget(QWidget):
+    changed = Signal(str, bool, float)  # a user edit: name, enabled, weight
+    info_requested = Signal(object)  # LoraItem
+    refresh_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: dict[str, LoraRowWidget] = {}  # lowercase name -> row
+        self._family: ModelFamily | None = None
+
+        title = QLabel("LoRAs")
+        title.setProperty("role", "section")
+        font = title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        title.setFont(font)
+        self.count_label = QLabel()
+        self.count_label.setProperty("muted", True)
+        self.refresh_button = QToolButton()
+        self.refresh_button.setText("Refresh")
+        self.refresh_button.setToolTip("Look for new LoRA files in your folders and this project")
+        self.refresh_button.clicked.connect(self.refresh_requested)
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addWidget(self.count_label, 1)
+        header.addWidget(self.refresh_button)
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter LoRAs by name…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._apply_filter)
+
+        self.list_widget = QWidget()
+        self.list_widget.setStyleSheet(ROW_STYLE)
+        self.list_layout = QVBoxLayout(self.list_widget)
+        self.list_layout.setContentsMargins(0, 0, 0, 0)
+        self.list_layout.setSpacing(2)
+        self.list_layout.addStretch(1)
+        self.empty_label = QLabel(
+            "No LoRA files found yet. Put .safetensors LoRAs in the LoRA folder (see Settings), "
+            "or train one in the Training tab."
+        )
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setProperty("muted", True)
+        self.list_layout.insertWidget(0, self.empty_label)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.list_widget)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = scroll
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(header)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(scroll, 1)
+
+        # Re-sorting right when a box is ticked would move the row under the mouse; wait a moment.
+        self._sort_timer = QTimer(self)
+        self._sort_timer.setSingleShot(True)
+        self._sort_timer.setInterval(600)
+        self._sort_timer.timeout.connect(self.sort_rows)
+
+    # -- contents --------------------------------------------------------------------------------
+    def set_loras(self, items: Iterable[LoraItem], weight_for: Callable[[str], float]) -> None:
+        """Replace the list, keeping the state of LoRAs that stay."""
+        old = {k: (row.enabled, row.weight) for k, row in self.rows.items()}
+        for row in self.rows.values():
+            row.setParent(None)
+            row.deleteLater()
+        self.rows.clear()
+        for item in items:
+            key = item.name.lower()
+            if key in self.rows:
+                continue  # same name twice: the first (project files come first) wins, as A1111 does
+            enabled, weight = old.get(key, (False, weight_for(item.name)))
+            row = LoraRowWidget(item, weight)
+            row.set_state(enabled, weight)
+            row.set_model_family(self._family)
+            row.changed.connect(self._on_row_changed)
+            row.info_requested.connect(self.info_requested)
+            self.rows[key] = row
+        self.empty_label.setVisible(not self.rows)
+        self.sort_rows()
+        self._apply_filter(self.filter_edit.text())
+
+    def row(self, name: str) -> LoraRowWidget | None:
+        return self.rows.get(name.strip().lower())
+
+    def set_lora(self, name: str, enabled: bool, weight: float | None = None) -> bool:
+        """Set one LoRA without emitting :attr:`changed`. False when no LoRA has that name."""
+        row = self.row(name)
+        if row is None:
+            return False
+        row.set_state(enabled, row.weight if weight is None else weight)
+        self._sort_timer.start()
+        return True
+
+    def enabled_rows(self) -> list[LoraRowWidget]:
+        return [row for row in self.rows.values() if row.enabled]
+
+    def enabled_specs(self) -> tuple[LoraSpec, ...]:
+        return tuple(LoraSpec(str(row.item.path), row.weight) for row in self.enabled_rows())
+
+    def set_model_family(self, family: ModelFamily | None) -> None:
+        self._family = family
+        for row in self.rows.values():
+            row.set_model_family(family)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def sort_rows(self) -> None:
+        ordered = sorted(
+            self.rows.values(),
+            key=lambda r: (not r.enabled, r.item.source != "project", r.name.lower()),
+        )
+        for row in ordered:
+            self.list_layout.removeWidget(row)
+        for index, row in enumerate(ordered):
+            self.list_layout.insertWidget(index + 1, row)  # after the (hidden) empty label
+        self._update_count()
+
+    def _apply_filter(self, text: str) -> None:
+        words = text.lower().split()
+        for row in self.rows.values():
+            haystack = f"{row.name} {row.item.path.parent.name}".lower()
+            row.setVisible(row.enabled or all(w in haystack for w in words))
+
+    def _update_count(self) -> None:
+        on = len(self.enabled_rows())
+        total = len(self.rows)
+        self.count_label.setText(f"{on} of {total} in use" if total else "")
+
+    def _on_row_changed(self, name: str, enabled: bool, weight: float) -> None:
+        self._update_count()
+        self._sort_timer.start()
+        self.changed.emit(name, enabled, weight)

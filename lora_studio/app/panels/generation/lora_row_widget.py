@@ -1,0 +1,186 @@
+"""One LoRA in the mixer: enable box, name, strength slider + number, mismatch warning, info button."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lora_studio.app.panels.generation.model_library import LoraItem
+from lora_studio.diffusion.families import ModelFamily
+from lora_studio.generation.request import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN
+
+SLIDER_SCALE = 100  # slider units per 1.0 of weight
+WEIGHT_STEP = 0.05
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow, instead of being cut off."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setFont(self.font())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
+
+
+class LoraRowWidget(QWidget):
+    changed = Signal(str, bool, float)  # name, enabled, weight — only for the user's own edits
+    info_requested = Signal(object)  # LoraItem
+
+    def __init__(self, item: LoraItem, weight: float = 1.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.item = item
+        self.setObjectName("loraRow")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+
+        self.check = QCheckBox()
+        self.check.setToolTip("Use this LoRA")
+        self.name_label = ElidedLabel(item.name)
+        self.name_label.setToolTip(str(item.path))
+        font = self.name_label.font()
+        font.setBold(True)
+        self.name_label.setFont(font)
+        details = [item.family.label if item.family else "base model unknown"]
+        if item.epoch is not None:
+            details.append(f"epoch {item.epoch}")
+        if item.source == "project":
+            details.append("from this project")
+        self.details_label = ElidedLabel(" · ".join(details))
+        self.details_label.setProperty("muted", True)
+        small = self.details_label.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.details_label.setFont(small)
+
+        self.warning = QLabel()
+        self.warning.setPixmap(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(16, 16)
+        )
+        self.warning.setVisible(False)
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(int(LORA_WEIGHT_MIN * SLIDER_SCALE), int(LORA_WEIGHT_MAX * SLIDER_SCALE))
+        self.slider.setSingleStep(int(WEIGHT_STEP * SLIDER_SCALE))
+        self.slider.setPageStep(25)
+        self.slider.setMinimumWidth(70)
+        self.slider.setMaximumWidth(110)
+        self.slider.setToolTip("Strength: 1 = as trained, 0 = off, below 0 = the opposite")
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(LORA_WEIGHT_MIN, LORA_WEIGHT_MAX)
+        self.spin.setSingleStep(WEIGHT_STEP)
+        self.spin.setDecimals(2)
+        self.spin.setFixedWidth(64)
+        self.spin.setToolTip(self.slider.toolTip())
+        self.info_button = QToolButton()
+        self.info_button.setText("i")
+        self.info_button.setToolTip("What this LoRA is, how it was trained, and its trigger words")
+        self.info_button.setFixedWidth(24)
+
+        names = QVBoxLayout()
+        names.setSpacing(0)
+        names.addWidget(self.name_label)
+        names.addWidget(self.details_label)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 3, 6, 3)
+        row.setSpacing(6)
+        row.addWidget(self.check)
+        row.addLayout(names, 1)
+        row.addWidget(self.warning)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.spin)
+        row.addWidget(self.info_button)
+
+        self.set_state(False, weight)
+        self.check.toggled.connect(self._on_toggled)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.spin.valueChanged.connect(self._on_spin)
+        self.info_button.clicked.connect(lambda: self.info_requested.emit(self.item))
+
+    # -- state -----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.item.name
+
+    @property
+    def enabled(self) -> bool:
+        return self.check.isChecked()
+
+    @property
+    def weight(self) -> float:
+        return round(self.spin.value(), 2)
+
+    def set_state(self, enabled: bool, weight: float) -> None:
+        """Set without emitting :attr:`changed` (used for syncing from the prompt)."""
+        weight = max(LORA_WEIGHT_MIN, min(LORA_WEIGHT_MAX, weight))
+        for widget in (self.check, self.slider, self.spin):
+            widget.blockSignals(True)
+        self.check.setChecked(enabled)
+        self.spin.setValue(weight)
+        self.slider.setValue(round(weight * SLIDER_SCALE))
+        for widget in (self.check, self.slider, self.spin):
+            widget.blockSignals(False)
+        self._update_look()
+
+    def set_model_family(self, family: ModelFamily | None) -> None:
+        lora_family = self.item.family
+        mismatch = family is not None and lora_family is not None and lora_family != family
+        self.warning.setVisible(mismatch)
+        if mismatch:
+            assert lora_family is not None and family is not None
+            self.warning.setToolTip(
+                f"This LoRA was made for {lora_family.label}, but the chosen model is {family.label}. "
+                "It will probably do nothing or spoil the picture."
+            )
+
+    @property
+    def has_mismatch(self) -> bool:
+        return not self.warning.isHidden()
+
+    # -- user edits ------------------------------------------------------------------------------
+    def _on_toggled(self, enabled: bool) -> None:
+        self._update_look()
+        self.changed.emit(self.name, enabled, self.weight)
+
+    def _on_slider(self, value: int) -> None:
+        step = int(WEIGHT_STEP * SLIDER_SCALE)
+        snapped = round(value / step) * step
+        self.spin.blockSignals(True)
+        self.spin.setValue(snapped / SLIDER_SCALE)
+        self.spin.blockSignals(False)
+        self._weight_edited()
+
+    def _on_spin(self, value: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(value * SLIDER_SCALE))
+        self.slider.blockSignals(False)
+        self._weight_edited()
+
+    def _weight_edited(self) -> None:
+        if not self.check.isChecked():  # moving a slider means "use it"
+            self.check.blockSignals(True)
+            self.check.setChecked(True)
+            self.check.blockSignals(False)
+            self._update_look()
+        self.changed.emit(self.name, True, self.weight)
+
+    def _update_look(self) -> None:
+        self.setProperty("active", self.check.isChecked())
+        self.style().unpolish(self)
+        self.style().polish(self)
