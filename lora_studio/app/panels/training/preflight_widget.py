@@ -1,0 +1,70 @@
+"""Before start: every problem of the settings at once, and whether it fits in graphics memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QStyle, QVBoxLayout, QWidget
+
+from lora_studio.app.panels.training.field_specs import spec_for
+from lora_studio.app.panels.training.vram_estimate import VramEstimate
+
+
+class PreflightWidget(QWidget):
+    field_requested = Signal(str)  # a dotted field key the user wants to fix
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vram_label = QLabel()
+        self.vram_label.setWordWrap(True)
+        self.vram_label.setTextFormat(Qt.TextFormat.RichText)
+        self.list = QListWidget()
+        self.list.setMaximumHeight(110)
+        self.list.setWordWrap(True)
+        self.list.itemActivated.connect(self._on_activated)
+        self.list.itemClicked.connect(self._on_activated)
+        self.list.setToolTip("Click a problem to go to its setting.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.vram_label)
+        layout.addWidget(self.list)
+        self.issues: list[Any] = []
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for i in self.issues if i.is_error)
+
+    def show_issues(self, issues: list[Any]) -> None:
+        self.issues = list(issues)
+        self.list.clear()
+        style = self.style()
+        errors = [i for i in issues if i.is_error]
+        warnings = [i for i in issues if not i.is_error]
+        for issue in errors + warnings:
+            name = spec_for(issue.field).label if "." in issue.field else issue.field.title()
+            item = QListWidgetItem(f"{name}: {issue.message}")
+            icon = QStyle.StandardPixmap.SP_MessageBoxCritical if issue.is_error else QStyle.StandardPixmap.SP_MessageBoxWarning
+            item.setIcon(style.standardIcon(icon))
+            item.setData(Qt.ItemDataRole.UserRole, issue.field)
+            self.list.addItem(item)
+        if not issues:
+            item = QListWidgetItem("No problems found. Ready to train.")
+            item.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton))
+            self.list.addItem(item)
+        self.list.setMaximumHeight(min(150, 26 * max(1, len(issues)) + 8))
+
+    def show_vram(self, estimate: VramEstimate) -> None:
+        color = "#cf222e" if not estimate.fits else ("#b7791f" if estimate.tight else "#2ea36b")
+        parts = ", ".join(f"{name} {gb:.1f}" for name, gb in estimate.parts)
+        text = f'<span style="color:{color}; font-weight:600">{estimate.summary()}</span>'
+        if not estimate.fits:
+            text += "<br>Turn on “Save memory”, lower the batch size or resolution, or use AdamW 8-bit."
+        self.vram_label.setText(text)
+        self.vram_label.setToolTip(f"Rough estimate (±30%): {parts} GB.")
+
+    def _on_activated(self, item: QListWidgetItem) -> None:
+        key = item.data(Qt.ItemDataRole.UserRole)
+        if key:
+            self.field_requested.emit(str(key))

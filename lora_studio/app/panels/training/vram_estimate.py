@@ -1,0 +1,107 @@
+"""A rough GPU-memory estimate for a training config, and the card's size from the device info. Pure.
+
+Formula (GB), fitted to the measurements in shared/research/performance-reliability.md §2
+(kohya SDXL ladder: rank 32 bs1 17.4 GB, with gradient checkpointing 9.4 GB, +3.7 GB per extra
+picture; SD 1.5 bs1 512 px with checkpointing ≈ 4 GB)::
+
+    total = context + weights + lora_training + batch × activations × (resolution / native)²
+
+* context: 0.8 (CUDA context and allocator slack)
+* weights (fp16/bf16; ×2 in fp32): UNet (SD1 1.72, SD2 1.73, SDXL 5.13), text encoders
+  (0.25 / 0.70 / 1.64, left out when caption encodings are cached and the text encoder is frozen),
+  VAE 0.17 (left out when pictures are cached)
+* lora_training: trainable parameters × 16 bytes (weights, gradients, two AdamW states; 10 bytes
+  for 8-bit AdamW, 12 for Adafactor/Lion); parameters per rank: SD1 0.4 M, SD2 0.45 M, SDXL 1.45 M
+  for attention; ×2 with feed-forward; ×2.6 with convolutions; text encoder +15%
+* activations per picture at the native size: SD1 3.5 / SD2 4.5 / SDXL 10.5 without gradient
+  checkpointing; 1.0 / 1.3 / 3.0 with it
+
+It is meant to be within about ±30%: enough to warn before a run that can't fit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lora_studio.diffusion.families import ModelFamily
+from lora_studio.training.config import NetworkTarget, OptimizerKind, Precision, TrainConfig
+
+_UNET = {ModelFamily.SD1: 1.72, ModelFamily.SD2: 1.73, ModelFamily.SDXL: 5.13}
+_TE = {ModelFamily.SD1: 0.25, ModelFamily.SD2: 0.70, ModelFamily.SDXL: 1.64}
+_VAE = 0.17
+_CONTEXT = 0.8
+_PARAMS_PER_RANK = {ModelFamily.SD1: 0.40e6, ModelFamily.SD2: 0.45e6, ModelFamily.SDXL: 1.45e6}
+_ACT = {ModelFamily.SD1: (3.5, 1.0), ModelFamily.SD2: (4.5, 1.3), ModelFamily.SDXL: (10.5, 3.0)}
+_TARGET_FACTOR = {NetworkTarget.ATTENTION: 1.0, NetworkTarget.ATTENTION_FF: 2.0, NetworkTarget.ATTENTION_FF_CONV: 2.6}
+
+
+@dataclass(frozen=True, slots=True)
+class VramEstimate:
+    total_gb: float
+    parts: tuple[tuple[str, float], ...]
+    available_gb: float | None = None
+
+    @property
+    def fits(self) -> bool:
+        return self.available_gb is None or self.total_gb <= self.available_gb * 0.95
+
+    @property
+    def tight(self) -> bool:
+        return self.available_gb is not None and self.fits and self.total_gb > self.available_gb * 0.8
+
+    def summary(self) -> str:
+        if self.available_gb is None:
+            return f"Needs about {self.total_gb:.1f} GB of graphics memory (card not checked yet)."
+        text = f"Needs about {self.total_gb:.1f} GB of {self.available_gb:.0f} GB graphics memory"
+        if not self.fits:
+            return text + " — it will probably not fit."
+        return text + (" — tight, but should fit." if self.tight else " — fits.")
+
+
+def estimate_vram(config: TrainConfig, family: ModelFamily | None, available_gb: float | None = None) -> VramEstimate:
+    fam = config.model.family or family or ModelFamily.SD1
+    n, r, d = config.network, config.run, config.dataset
+    scale = 2.0 if r.precision == Precision.FP32 else 1.0
+    frozen_te = not n.train_text_encoder
+    weights = _UNET[fam] * scale
+    if not (frozen_te and d.cache_text_encoder_outputs):
+        weights += _TE[fam] * scale
+    if d.latent_cache.value == "none":
+        weights += _VAE * scale
+    params = _PARAMS_PER_RANK[fam] * n.rank * _TARGET_FACTOR.get(n.target, 2.0)
+    if n.train_text_encoder:
+        params *= 1.15
+    per_param = {OptimizerKind.ADAMW8BIT: 10, OptimizerKind.ADAFACTOR: 12, OptimizerKind.LION: 12}.get(
+        config.optimizer.optimizer, 16
+    )
+    lora = params * per_param / 2**30
+    no_gc, gc = _ACT[fam]
+    act = (gc if r.gradient_checkpointing else no_gc) * (d.resolution / fam.default_resolution) ** 2
+    if r.precision == Precision.FP32:
+        act *= 1.6
+    batch = r.batch_size * act
+    parts = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
+    return VramEstimate(sum(v for _, v in parts), parts, available_gb)
+
+
+_GB_RE = re.compile(r"(\d+(?:\.\d+)?)\s*GB", re.IGNORECASE)
+_MB_RE = re.compile(r"vram_total_mb:\s*(\d+(?:\.\d+)?)")
+
+
+def vram_from_device(summary: str, details: str = "") -> float | None:
+    """The card's memory in GB from ``DeviceInfo`` text (``"RTX 3060, 12 GB"``), None for CPU/unknown."""
+    if m := _MB_RE.search(details):
+        return float(m.group(1)) / 1024
+    if "processor only" in summary.lower() or "no nvidia" in summary.lower():
+        return None
+    if m := _GB_RE.search(summary):
+        return float(m.group(1))
+    return None
+
+
+def vram_tier(gb: float | None, tiers: tuple[int, ...] = (6, 8, 12, 16, 24)) -> int:
+    """The largest preset tier that fits in ``gb`` (12 when unknown)."""
+    if gb is None:
+        return 12
+    return max((t for t in tiers if t <= gb + 0.5), default=tiers[0])
