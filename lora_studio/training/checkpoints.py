@@ -1,0 +1,204 @@
+"""Saving LoRA files and training state; resuming; keeping the last N.
+
+* LoRA files go through ``formats.lora_keys.save_kohya_lora``: kohya keys, the trained alpha,
+  ``ss_*`` + ModelSpec metadata and ``sshs_*`` hashes, written atomically. Names carry the epoch
+  and step: ``<name>-e0003-s000120.safetensors``; the final file is ``<name>.safetensors``.
+* Training state is one file ``state/<name>-state-s000120.pt`` holding the LoRA weights,
+  optimizer, scheduler, RNG states (python/numpy/torch/cuda), step, epoch, loss history and the
+  config. It is written atomically (temp file + rename), so a crash during a save leaves the
+  previous state intact. It contains only tensors and plain data and is read with
+  ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lora_studio.core.errors import TrainingError
+from lora_studio.core.fileio import atomic_path
+
+STATE_FORMAT = 1
+STATE_DIR = "state"
+_STEP_RE = re.compile(r"-s(\d+)\.(safetensors|pt)$")
+
+
+def lora_filename(output_name: str, *, epoch: int | None = None, step: int | None = None) -> str:
+    """``name.safetensors`` (final) or ``name-e0003-s000120.safetensors`` (intermediate)."""
+    if epoch is None and step is None:
+        return f"{output_name}.safetensors"
+    return f"{output_name}-e{epoch or 0:04d}-s{step or 0:06d}.safetensors"
+
+
+def state_filename(output_name: str, step: int) -> str:
+    return f"{output_name}-state-s{step:06d}.pt"
+
+
+def _step_of(path: Path) -> int:
+    m = _STEP_RE.search(path.name)
+    return int(m.group(1)) if m else -1
+
+
+def intermediate_loras(output_dir: Path, output_name: str) -> list[Path]:
+    """Intermediate LoRA files of this output name, oldest step first."""
+    pat = re.compile(re.escape(output_name) + r"-e\d+-s\d+\.safetensors$")
+    return sorted(
+        (p for p in output_dir.glob(f"{output_name}-e*.safetensors") if pat.match(p.name)), key=_step_of
+    )
+
+
+def state_files(output_dir: Path, output_name: str) -> list[Path]:
+    folder = output_dir / STATE_DIR
+    pat = re.compile(re.escape(output_name) + r"-state-s\d+\.pt$")
+    return sorted((p for p in folder.glob(f"{output_name}-state-s*.pt") if pat.match(p.name)), key=_step_of)
+
+
+def latest_state(output_dir: str | Path, output_name: str) -> Path | None:
+    """The newest training state of a run (what "Resume" uses), or None."""
+    files = state_files(Path(output_dir), output_name)
+    return files[-1] if files else None
+
+
+def prune(files: list[Path], keep: int) -> list[Path]:
+    """Delete all but the last ``keep`` of ``files`` (0 keeps everything); returns the deleted ones."""
+    if keep <= 0 or len(files) <= keep:
+        return []
+    doomed = files[: len(files) - keep]
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return doomed
+
+
+# -- RNG -----------------------------------------------------------------------------------------
+
+
+def capture_rng() -> dict[str, Any]:
+    py = random.getstate()
+    np_state = np.random.get_state()
+    out: dict[str, Any] = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- training state ------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue a run exactly where it stopped."""
+
+    step: int
+    epoch: int
+    lora: dict[str, dict[str, torch.Tensor]]  # component -> peft state dict
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: dict[str, Any]
+    config_toml: str
+    losses: list[float] = field(default_factory=list)
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    session_id: str = ""
+    started_at: float = 0.0
+    reason: str = "periodic"  # periodic, cancel, error, final, manual
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "step": self.step,
+            "epoch": self.epoch,
+            "lora": self.lora,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "rng": self.rng,
+            "config_toml": self.config_toml,
+            "losses": list(self.losses),
+            "validation": [list(v) for v in self.validation],
+            "elapsed_s": self.elapsed_s,
+            "session_id": self.session_id,
+            "started_at": self.started_at,
+            "reason": self.reason,
+        }
+
+
+def save_state(path: Path, state: TrainState) -> Path:
+    """Write ``state`` atomically to ``path``."""
+    payload = state.to_payload()
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_state(path: str | Path) -> TrainState:
+    """Read a training state written by :func:`save_state`."""
+    path = Path(path)
+    if not path.exists():
+        raise TrainingError(
+            f"The training state {path} does not exist.", hint="Pick a file from the run's state folder."
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise TrainingError(
+            f"The training state {path.name} cannot be read: {exc}",
+            hint="Resume from an earlier state file of the same run.",
+        ) from exc
+    if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+        raise TrainingError(f"{path.name} is not a LoRA Studio training state.")
+    return TrainState(
+        step=int(data["step"]),
+        epoch=int(data["epoch"]),
+        lora=data["lora"],
+        optimizer=data["optimizer"],
+        scheduler=data["scheduler"],
+        rng=data["rng"],
+        config_toml=data["config_toml"],
+        losses=[float(x) for x in data.get("losses", [])],
+        validation=[(int(s), float(v)) for s, v in data.get("validation", [])],
+        elapsed_s=float(data.get("elapsed_s", 0.0)),
+        session_id=str(data.get("session_id", "")),
+        started_at=float(data.get("started_at", 0.0)),
+        reason=str(data.get("reason", "")),
+    )
+
+
+# -- LoRA files ------------------------------------------------------------------------------------
+
+
+def save_lora_file(
+    path: Path,
+    component_state_dicts: dict[str, dict[str, torch.Tensor]],
+    *,
+    family: Any,
+    alpha_for: Any,
+    dtype: torch.dtype,
+    metadata: dict[str, str],
+) -> Path:
+    """Write one kohya LoRA file (atomic, via the formats package)."""
+    from lora_studio.formats.lora_keys import save_kohya_lora
+
+    return Path(
+        save_kohya_lora(
+            path, component_state_dicts, family=family, alpha_for=alpha_for, dtype=dtype, metadata=metadata
+        )
+    )

@@ -1,0 +1,94 @@
+"""Which layers get LoRA modules, and adding them with peft (kohya target semantics).
+
+The adapters are injected in place (``add_adapter``), so the pipeline that owns the UNet and text
+encoders samples with the current LoRA without copies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from lora_studio.training.config import NetworkConfig, NetworkTarget
+
+ADAPTER = "default"
+_ATTN = re.compile(r"\.attn\d\.(to_q|to_k|to_v|to_out\.0)$")
+_TE_LEAF = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+
+
+@dataclass
+class Targets:
+    """Module names of one model with LoRA, split by rank/alpha group."""
+
+    linear: list[str] = field(default_factory=list)  # rank/alpha
+    conv: list[str] = field(default_factory=list)  # conv_rank/conv_alpha (3x3 convs, LoCon)
+
+    @property
+    def all(self) -> list[str]:
+        return self.linear + self.conv
+
+
+def unet_targets(unet: torch.nn.Module, target: NetworkTarget) -> Targets:
+    """kohya: attention = q/k/v/out; attention_ff = every Linear/1x1 conv inside transformer blocks
+    (attentions.N.*); attention_ff_conv adds resnet and up/down-sampler layers (3x3 convs at conv rank)."""
+    out = Targets()
+    for name, module in unet.named_modules():
+        if not isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+            continue
+        is_1x1 = isinstance(module, torch.nn.Linear) or module.kernel_size == (1, 1)
+        in_transformer = ".attentions." in name
+        in_resnet = any(k in name for k in (".resnets.", ".downsamplers.", ".upsamplers."))
+        if target == NetworkTarget.ATTENTION:
+            if _ATTN.search(name):
+                out.linear.append(name)
+        elif in_transformer and is_1x1:
+            out.linear.append(name)
+        elif target == NetworkTarget.ATTENTION_FF_CONV and in_resnet:
+            (out.linear if is_1x1 else out.conv).append(name)
+    return out
+
+
+def text_encoder_targets(te: torch.nn.Module) -> Targets:
+    names = [
+        n
+        for n, m in te.named_modules()
+        if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in _TE_LEAF
+    ]
+    return Targets(linear=names)
+
+
+def add_lora(model: torch.nn.Module, targets: Targets, cfg: NetworkConfig) -> None:
+    """Inject a LoRA adapter named ``default`` into ``model``; only its weights require grad."""
+    from peft import LoraConfig
+
+    pattern_rank = {re.escape(n): cfg.conv_rank for n in targets.conv}
+    pattern_alpha = {re.escape(n): cfg.conv_alpha for n in targets.conv}
+    lora = LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets.all,
+        rank_pattern=pattern_rank,
+        alpha_pattern=pattern_alpha,
+        init_lora_weights=True,
+    )
+    model.requires_grad_(False)
+    model.add_adapter(lora, adapter_name=ADAPTER)
+    for name, p in model.named_parameters():
+        p.requires_grad_(".lora_" in name)
+
+
+def lora_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for n, p in model.named_parameters() if ".lora_" in n]
+
+
+def alpha_lookup(targets: dict[str, Targets], cfg: NetworkConfig):
+    """``alpha_for(component, module_path, rank)`` for the LoRA writer: conv alpha for LoCon convs."""
+    conv = {comp: set(t.conv) for comp, t in targets.items()}
+
+    def alpha_for(component: str, module_path: str, rank: int) -> float:
+        return cfg.conv_alpha if module_path in conv.get(component, ()) else cfg.alpha
+
+    return alpha_for

@@ -1,0 +1,147 @@
+"""Optimizers and learning-rate schedules by name (kohya names and meanings).
+
+AdamW (torch), AdamW8bit (bitsandbytes), Prodigy (prodigyopt), D-Adaptation Adam (dadaptation),
+Lion (our own implementation below), Adafactor (transformers). Optional packages are imported only
+when chosen, with a message saying what to install.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from lora_studio.core.errors import ConfigError
+from lora_studio.training.config import OptimizerKind, SchedulerKind, TrainConfig
+
+
+class Lion(torch.optim.Optimizer):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
+
+    update = sign(beta1 * m + (1 - beta1) * g); p -= lr * (update + wd * p); m = beta2 * m + (1 - beta2) * g.
+    Typical lr is 3-10x smaller than AdamW's.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+    ) -> None:
+        if lr <= 0:
+            raise ValueError("Lion needs a positive learning rate")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["exp_avg"] = torch.zeros_like(p)
+                m = state["exp_avg"]
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                update = (m * beta1).add_(p.grad, alpha=1 - beta1).sign_()
+                p.add_(update, alpha=-group["lr"])
+                m.mul_(beta2).add_(p.grad, alpha=1 - beta2)
+        return loss
+
+
+def _need(module: str, kind: OptimizerKind) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(
+            f"The {kind.value} optimizer needs the '{module}' package, which is not installed.",
+            hint=f"Install it (pip install {module}) or choose AdamW.",
+        ) from exc
+
+
+def build_optimizer(config: TrainConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """The optimizer of ``config`` over parameter ``groups`` (each with its own ``lr``)."""
+    o = config.optimizer
+    kind = OptimizerKind(o.optimizer)
+    args = dict(o.args)
+    if "betas" in args:
+        args["betas"] = tuple(args["betas"])
+    wd = args.pop("weight_decay", o.weight_decay)
+    if kind == OptimizerKind.ADAMW:
+        return torch.optim.AdamW(groups, lr=groups[0]["lr"], weight_decay=wd, **args)
+    if kind == OptimizerKind.ADAMW8BIT:
+        bnb = _need("bitsandbytes", kind)
+        return bnb.optim.AdamW8bit(groups, lr=groups[0]["lr"], weight_decay=wd, **args)
+    if kind == OptimizerKind.LION:
+        return Lion(groups, lr=groups[0]["lr"], weight_decay=wd, **args)
+    if kind == OptimizerKind.PRODIGY:
+        prodigyopt = _need("prodigyopt", kind)
+        return prodigyopt.Prodigy(groups, lr=groups[0]["lr"], weight_decay=wd, **args)
+    if kind == OptimizerKind.DADAPT_ADAM:
+        dadaptation = _need("dadaptation", kind)
+        return dadaptation.DAdaptAdam(groups, lr=groups[0]["lr"], weight_decay=wd, **args)
+    if kind == OptimizerKind.ADAFACTOR:
+        from transformers.optimization import Adafactor
+
+        args.setdefault("relative_step", False)
+        args.setdefault("scale_parameter", False)
+        args.setdefault("warmup_init", False)
+        return Adafactor(groups, lr=groups[0]["lr"], weight_decay=wd, **args)
+    raise ConfigError(f"Unknown optimizer {o.optimizer!r}.")
+
+
+def warmup_steps(config: TrainConfig, total_steps: int) -> int:
+    s = config.scheduler
+    if s.warmup_steps > 0:
+        return s.warmup_steps
+    return int(round(s.warmup_ratio * total_steps))
+
+
+def lr_factor(
+    kind: SchedulerKind, step: int, total: int, warmup: int, cycles: int = 1, power: float = 1.0
+) -> float:
+    """Multiplier of the base learning rate after ``step`` optimizer steps (kohya/diffusers shapes)."""
+    if kind == SchedulerKind.CONSTANT:
+        return 1.0
+    if step < warmup:
+        return step / max(1, warmup)
+    if kind == SchedulerKind.CONSTANT_WITH_WARMUP:
+        return 1.0
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    if kind == SchedulerKind.LINEAR:
+        return max(0.0, 1.0 - progress)
+    if kind == SchedulerKind.COSINE:
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if kind == SchedulerKind.COSINE_WITH_RESTARTS:
+        if progress >= 1.0:
+            return 0.0
+        return 0.5 * (1.0 + math.cos(math.pi * ((cycles * progress) % 1.0)))
+    if kind == SchedulerKind.POLYNOMIAL:
+        return max(0.0, 1.0 - progress) ** power
+    raise ConfigError(f"Unknown scheduler {kind!r}.")
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR following ``config.scheduler`` over ``total_steps`` optimizer steps."""
+    s = config.scheduler
+    warm = warmup_steps(config, total_steps)
+    kind = SchedulerKind(s.scheduler)
+
+    def factor(step: int) -> float:
+        return lr_factor(kind, step, total_steps, warm, s.num_cycles, s.power)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

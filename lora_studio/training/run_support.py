@@ -1,0 +1,77 @@
+"""Small pieces of the training loop: the result type, seeding, memory readout, OOM advice."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lora_studio.core.errors import TrainingError
+from lora_studio.training.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    final_lora: Path | None
+    lora_files: list[Path] = field(default_factory=list)
+    state_path: Path | None = None
+    steps: int = 0
+    total_steps: int = 0
+    epochs: int = 0
+    losses: list[float] = field(default_factory=list)  # one per optimizer step (this process)
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    samples: list[Path] = field(default_factory=list)
+    pipeline: Any = None  # the pipeline with the trained LoRA, when keep_pipeline=True
+
+
+def oom_error(exc: BaseException, config: TrainConfig) -> TrainingError:
+    r, d = config.run, config.dataset
+    tips = []
+    if r.batch_size > 1:
+        tips.append(f"batch size {r.batch_size} -> {max(1, r.batch_size // 2)}")
+    tips.append(f"resolution {d.resolution} -> {max(256, d.resolution - 128)}")
+    if not r.gradient_checkpointing:
+        tips.append("turn on gradient checkpointing")
+    if config.optimizer.optimizer != "adamw8bit":
+        tips.append("use the AdamW8bit optimizer")
+    if d.latent_cache == "none":
+        tips.append("cache latents")
+    if config.network.train_text_encoder:
+        tips.append("train the UNet only (no text encoder)")
+    return TrainingError(
+        "Training ran out of GPU memory.",
+        hint="Lower one of these and start again (a state was saved if possible): " + "; ".join(tips) + ".",
+        details=str(exc),
+    )
+
+
+def saved_network(config_toml: str) -> Any:
+    import tomllib
+
+    from lora_studio.training.config import config_from_dict
+
+    try:
+        return config_from_dict(tomllib.loads(config_toml))[0].network
+    except Exception:  # an unreadable config in a state is not fatal; the weights are checked too
+        return None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        return 0.0

@@ -1,0 +1,236 @@
+"""``validate(config) -> list[Issue]``: every problem of a training config at once. Torch-free.
+
+Checks files (base model, dataset, output folder), the dataset's content, impossible or
+contradictory settings, and optional packages. The UI shows the list before a run starts; the
+trainer refuses to start while any ERROR remains.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lora_studio.dataset.items import Dataset
+from lora_studio.diffusion.families import ModelFamily
+from lora_studio.training.config import LatentCache, OptimizerKind, SchedulerKind, TrainConfig
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    severity: Severity
+    field: str  # dotted config path, e.g. "network.alpha"
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == Severity.ERROR
+
+
+OPTIONAL_PACKAGES = {
+    OptimizerKind.ADAMW8BIT: ("bitsandbytes", "bitsandbytes"),
+    OptimizerKind.PRODIGY: ("prodigyopt", "prodigyopt"),
+    OptimizerKind.DADAPT_ADAM: ("dadaptation", "dadaptation"),
+}
+
+
+def sniff_family(path: str | Path) -> ModelFamily | None:
+    """Family of a diffusers folder or single-file checkpoint from its configs/header (no weights read)."""
+    path = Path(path)
+    if path.is_dir():
+        index = path / "model_index.json"
+        if index.exists():
+            name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
+            if "XL" in name:
+                return ModelFamily.SDXL
+        unet_cfg = path / "unet" / "config.json"
+        if unet_cfg.exists():
+            cfg = json.loads(unet_cfg.read_text(encoding="utf-8"))
+            if cfg.get("addition_embed_type") == "text_time":
+                return ModelFamily.SDXL
+            if cfg.get("use_linear_projection"):
+                return ModelFamily.SD2
+            return ModelFamily.SD1
+        return None
+    if path.suffix.lower() != ".safetensors":
+        return None
+    from lora_studio.formats.safetensors_meta import read_header
+
+    keys = read_header(path).tensors.keys()
+    if any(k.startswith("conditioner.embedders.1") for k in keys):
+        return ModelFamily.SDXL
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return ModelFamily.SD2
+    if any(k.startswith("cond_stage_model.transformer") for k in keys):
+        return ModelFamily.SD1
+    return None
+
+
+def _err(field: str, message: str) -> Issue:
+    return Issue(Severity.ERROR, field, message)
+
+
+def _warn(field: str, message: str) -> Issue:
+    return Issue(Severity.WARNING, field, message)
+
+
+def _check_model(config: TrainConfig, issues: list[Issue]) -> None:
+    m = config.model
+    if not m.base_model:
+        issues.append(
+            _err("model.base_model", "Choose a base model (a .safetensors file or a diffusers folder).")
+        )
+    elif not Path(m.base_model).exists():
+        issues.append(_err("model.base_model", f"The base model {m.base_model} does not exist."))
+    else:
+        try:
+            found = sniff_family(m.base_model)
+        except Exception as exc:  # a broken header is reported, not raised
+            issues.append(_err("model.base_model", f"The base model cannot be read: {exc}"))
+            found = None
+        if found is not None and m.family is not None and found != m.family:
+            issues.append(
+                _err(
+                    "model.family",
+                    f"The base model is {found.label} but the settings say {m.family.label}. "
+                    "Pick the matching preset or base model.",
+                )
+            )
+    if m.clip_skip < 1 or m.clip_skip > 12:
+        issues.append(_err("model.clip_skip", "Clip skip must be between 1 and 12 (1 = no skip)."))
+    if m.vae and not Path(m.vae).exists():
+        issues.append(_err("model.vae", f"The VAE file {m.vae} does not exist."))
+
+
+def _check_dataset(config: TrainConfig, dataset: Dataset | None, issues: list[Issue]) -> None:
+    d = config.dataset
+    if dataset is None:
+        if not d.path:
+            issues.append(_err("dataset.path", "Choose a dataset folder."))
+        elif not Path(d.path).is_dir():
+            issues.append(_err("dataset.path", f"The dataset folder {d.path} does not exist."))
+        else:
+            try:
+                from lora_studio.dataset.io import load_dataset
+
+                dataset = load_dataset(d.path, caption_extension=d.caption_extension)
+            except ImportError:
+                dataset = None
+            except Exception as exc:
+                issues.append(_err("dataset.path", f"The dataset cannot be read: {exc}"))
+    if dataset is not None:
+        if not dataset.training_concepts():
+            issues.append(
+                _err("dataset.path", "The dataset has no training concept (only regularization or none).")
+            )
+        for c in dataset.concepts:
+            if not c.items:
+                issues.append(_err("dataset.path", f"The concept '{c.name}' has no images."))
+            if c.repeats < 1:
+                issues.append(
+                    _err("dataset.path", f"The concept '{c.name}' has {c.repeats} repeats; use 1 or more.")
+                )
+        if config.loss.masked_loss and not any(i.mask for c in dataset.concepts for i in c.items):
+            if config.dataset.alpha.value != "mask":
+                issues.append(_warn("loss.masked_loss", "Masked loss is on but no image has a mask."))
+    if d.resolution < 64 or d.resolution % 8:
+        issues.append(_err("dataset.resolution", "Resolution must be a multiple of 8 and at least 64."))
+    if d.enable_buckets:
+        if d.bucket_step < 8 or d.bucket_step % 8:
+            issues.append(_err("dataset.bucket_step", "Bucket step must be a multiple of 8."))
+        if d.bucket_min > d.bucket_max:
+            issues.append(_err("dataset.bucket_min", "The smallest bucket side is larger than the largest."))
+        if d.bucket_max < d.resolution:
+            issues.append(_warn("dataset.bucket_max", "The largest bucket side is below the resolution."))
+    if d.max_token_length not in (75, 150, 225):
+        issues.append(_err("dataset.max_token_length", "Max token length must be 75, 150 or 225."))
+    for name in ("caption_dropout", "tag_dropout", "color_jitter"):
+        value = getattr(d, name)
+        if not 0.0 <= value <= 1.0:
+            issues.append(_err(f"dataset.{name}", f"{name.replace('_', ' ')} must be between 0 and 1."))
+    if d.keep_tokens < 0:
+        issues.append(_err("dataset.keep_tokens", "Keep tokens cannot be negative."))
+    if d.color_jitter > 0 and d.latent_cache != LatentCache.NONE:
+        issues.append(
+            _warn(
+                "dataset.color_jitter",
+                "Colour jitter is ignored while latents are cached; set latent cache to none.",
+            )
+        )
+    if d.caption_extension and not d.caption_extension.startswith("."):
+        issues.append(
+            _err("dataset.caption_extension", "The caption extension must start with a dot (.txt).")
+        )
+
+
+def _check_training(config: TrainConfig, issues: list[Issue]) -> None:
+    n, o, s, r, loss = config.network, config.optimizer, config.scheduler, config.run, config.loss
+    if n.rank < 1:
+        issues.append(_err("network.rank", "Rank (network dim) must be at least 1."))
+    if n.alpha <= 0:
+        issues.append(_err("network.alpha", "Alpha must be above 0 (alpha = rank means scale 1)."))
+    elif n.alpha > n.rank:
+        issues.append(
+            _warn("network.alpha", f"Alpha {n.alpha:g} is above rank {n.rank}: the LoRA is scaled up.")
+        )
+    if n.target.value.endswith("conv") and (n.conv_rank < 1 or n.conv_alpha <= 0):
+        issues.append(_err("network.conv_rank", "Conv rank and conv alpha must be above 0 for LoCon."))
+    if not 0.0 <= n.dropout < 1.0:
+        issues.append(_err("network.dropout", "Network dropout must be in [0, 1)."))
+    if o.learning_rate <= 0 and not (o.unet_lr or 0) > 0:
+        issues.append(_err("optimizer.learning_rate", "The learning rate must be above 0."))
+    if o.optimizer in (OptimizerKind.PRODIGY, OptimizerKind.DADAPT_ADAM) and o.learning_rate < 0.1:
+        issues.append(
+            _warn(
+                "optimizer.learning_rate",
+                "Prodigy/D-Adaptation expect learning rate 1.0 (they find the step size).",
+            )
+        )
+    if o.optimizer in OPTIONAL_PACKAGES:
+        module, requirement = OPTIONAL_PACKAGES[o.optimizer]
+        if importlib.util.find_spec(module) is None:
+            issues.append(
+                _err(
+                    "optimizer.optimizer",
+                    f"{o.optimizer.value} needs the '{requirement}' package, which is not installed.",
+                )
+            )
+    if r.epochs < 1 and r.max_steps < 1:
+        issues.append(_err("run.epochs", "Set at least one epoch or a number of steps."))
+    if r.batch_size < 1 or r.grad_accumulation < 1:
+        issues.append(_err("run.batch_size", "Batch size and gradient accumulation must be at least 1."))
+    if s.warmup_steps < 0 or not 0.0 <= s.warmup_ratio < 1.0:
+        issues.append(
+            _err("scheduler.warmup_steps", "Warm-up must be 0 or more steps, or a fraction below 1.")
+        )
+    if s.scheduler == SchedulerKind.CONSTANT and (s.warmup_steps or s.warmup_ratio):
+        issues.append(_warn("scheduler.scheduler", "'constant' ignores warm-up; use constant_with_warmup."))
+    if s.num_cycles < 1:
+        issues.append(_err("scheduler.num_cycles", "Restarts must be at least 1."))
+    if loss.min_snr_gamma < 0 or loss.noise_offset < 0 or loss.prior_loss_weight < 0:
+        issues.append(_err("loss", "Min-SNR gamma, noise offset and prior loss weight cannot be negative."))
+    if not r.output_name or any(ch in r.output_name for ch in '/\\:*?"<>|'):
+        issues.append(_err("run.output_name", "The output name must be a plain file name."))
+    if not r.output_dir:
+        issues.append(_err("run.output_dir", "Choose an output folder."))
+    if config.validation.split and not 0 < config.validation.split < 1:
+        issues.append(_err("validation.split", "Validation split must be a fraction between 0 and 1."))
+    for i, p in enumerate(config.sample.prompts):
+        if p.width % 8 or p.height % 8:
+            issues.append(_err(f"sample.prompts[{i}]", "Sample width and height must be multiples of 8."))
+
+
+def validate(config: TrainConfig, dataset: Dataset | None = None) -> list[Issue]:
+    """Every problem of ``config`` (and of ``dataset`` when given, else the one at dataset.path)."""
+    issues: list[Issue] = []
+    _check_model(config, issues)
+    _check_dataset(config, dataset, issues)
+    _check_training(config, issues)
+    return issues
