@@ -42,7 +42,7 @@ def _load(path: Path, out: TextIO) -> Any:
     from lora_studio.training.config import load_config, resolve_paths
 
     if path.suffix.lower() == ".json":
-        from lora_studio.formats.kohya_config import import_kohya_gui_json
+        from lora_studio.training.kohya_import import import_kohya_gui_json
 
         result = import_kohya_gui_json(path)
         config, unknown = result.config, result.unsupported
@@ -52,7 +52,7 @@ def _load(path: Path, out: TextIO) -> Any:
             if unknown and "schema_version" not in path.read_text(encoding="utf-8-sig"):
                 raise ConfigError("not a LoRA Studio config")
         except ConfigError:
-            from lora_studio.formats.kohya_config import import_sd_scripts_toml
+            from lora_studio.training.kohya_import import import_sd_scripts_toml
 
             result = import_sd_scripts_toml(path)
             config, unknown = result.config, result.unsupported

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 from lora_studio.diffusion.families import ModelFamily, Prediction
-from lora_studio.formats.kohya_config import (
+from lora_studio.training.config import LatentCache, NetworkTarget, OptimizerKind, Precision, SchedulerKind
+from lora_studio.training.kohya_import import (
     import_kohya_gui_json,
     import_sd_scripts_toml,
     parse_prompt_line,
 )
-from lora_studio.training.config import LatentCache, NetworkTarget, OptimizerKind, Precision, SchedulerKind
 
 GUI = {
     "LoRA_type": "Kohya LoCon",
