@@ -1,23 +1,15 @@
 """``lora-studio --selftest``: open the window, load the demo model, report the device, exit.
 
 The packaged build runs this after installation to prove the whole stack works on the user's PC.
-Checks run in order in one worker (so the window stays responsive); each ends ok, skipped (a part
-that is not in this build yet) or failed. The exit code is 0 when nothing failed.
-
-Later checks plug in through two hook modules (called only when they exist):
-
-- ``lora_studio.training.smoke.run_smoke_training_step(reporter, control) -> str``
-  one tiny training step on the demo model;
-- ``lora_studio.generation.smoke.run_smoke_generation(reporter, control) -> str``
-  one tiny generation.
-
-Each returns a one-line description of what it did and raises on failure.
+Checks run in order in one worker (so the window stays responsive); each ends ok or failed, and
+the exit code is 0 when nothing failed. Besides the window, the demo model and the device, it runs
+one tiny training step (``lora_studio.training.smoke``) and one tiny generation
+(``lora_studio.generation.smoke``) on the demo project, through the real engines.
 """
 
 from __future__ import annotations
 
 import enum
-import importlib
 import logging
 import sys
 import time
@@ -39,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRAINING_HOOK = ("lora_studio.training.smoke", "run_smoke_training_step")
-GENERATION_HOOK = ("lora_studio.generation.smoke", "run_smoke_generation")
 DEFAULT_TIMEOUT_S = 600.0
 
 Reporter = Callable[[Event], None]
@@ -49,7 +39,6 @@ CheckFunction = Callable[[Reporter, RunControl], str]
 
 class Outcome(enum.StrEnum):
     OK = "ok"
-    SKIPPED = "skipped"
     FAILED = "failed"
 
 
@@ -59,23 +48,6 @@ class CheckResult:
     outcome: Outcome
     detail: str
     seconds: float = 0.0
-
-
-class NotInThisBuild(Exception):  # noqa: N818 - a reason to skip, not an error
-    """The module a check needs is not part of this build yet."""
-
-
-def _optional_attr(module_name: str, attr: str) -> Callable[..., str]:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise NotInThisBuild(f"{module_name} is not in this build yet") from None
-    fn = getattr(module, attr, None)
-    if fn is None:
-        raise NotInThisBuild(f"{module_name}.{attr} is not in this build yet")
-    return fn
 
 
 def check_demo_model(reporter: Reporter, control: RunControl) -> str:
@@ -101,12 +73,16 @@ def check_device(reporter: Reporter, control: RunControl) -> str:
 
 def check_training_step(reporter: Reporter, control: RunControl) -> str:
     reporter(StatusChanged("Running one tiny training step…"))
-    return _optional_attr(*TRAINING_HOOK)(reporter, control)
+    from lora_studio.training.smoke import run_smoke_training_step
+
+    return run_smoke_training_step(reporter, control)
 
 
 def check_generation(reporter: Reporter, control: RunControl) -> str:
     reporter(StatusChanged("Making one tiny picture…"))
-    return _optional_attr(*GENERATION_HOOK)(reporter, control)
+    from lora_studio.generation.smoke import run_smoke_generation
+
+    return run_smoke_generation(reporter, control)
 
 
 DEFAULT_CHECKS: tuple[tuple[str, CheckFunction], ...] = (
@@ -129,8 +105,6 @@ def run_checks(
             detail, outcome = fn(reporter, control), Outcome.OK
         except Cancelled:
             raise
-        except NotInThisBuild as exc:
-            detail, outcome = str(exc), Outcome.SKIPPED
         except Exception as exc:  # a self-test reports every failure and carries on
             log.exception("Self-test check %r failed", name)
             detail, outcome = f"{type(exc).__name__}: {exc}", Outcome.FAILED

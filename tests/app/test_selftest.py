@@ -10,20 +10,16 @@ def ok_check(reporter, control):
     return "fine"
 
 
-def missing_check(reporter, control):
-    return selftest._optional_attr("lora_studio.no_such_module", "run")
-
-
 def failing_check(reporter, control):
     raise RuntimeError("no graphics driver")
 
 
-def test_selftest_passes_and_skips_missing_parts(window):
+def test_selftest_passes(window):
     out = io.StringIO()
-    code = run_selftest(window, (("Demo model", ok_check), ("Training step", missing_check)), out=out)
+    code = run_selftest(window, (("Demo model", ok_check), ("Training step", ok_check)), out=out)
     text = out.getvalue()
     assert code == 0, text
-    assert "OK      Main window" in text and "SKIPPED Training step" in text
+    assert "OK      Main window" in text and "OK      Training step" in text
     assert "Result: OK" in text
 
 
@@ -47,17 +43,16 @@ def test_selftest_time_limit(window):
     assert "Time limit" in out.getvalue()
 
 
-def test_hooks_are_skipped_until_their_modules_exist():
+def test_real_checks_train_one_step_and_generate_one_picture_on_the_demo_project():
     from lora_studio.core.control import RunControl
 
-    results = selftest.run_checks(
-        (("Training step", selftest.check_training_step), ("Generation", selftest.check_generation)),
-        lambda event: None,
-        RunControl(),
-    )
+    results = selftest.run_checks(selftest.DEFAULT_CHECKS, lambda event: None, RunControl())
+    assert [r.name for r in results] == ["Demo model", "Device", "Training step", "Generation"]
     for r in results:
-        # Either the hook module is not there yet (skipped) or it ran for real.
-        assert r.outcome in (Outcome.SKIPPED, Outcome.OK), r
+        assert r.outcome == Outcome.OK, r
+    by_name = {r.name: r.detail for r in results}
+    assert "SD 1.5 LoRA" in by_name["Training step"]
+    assert "settings stored in the PNG" in by_name["Generation"]
 
 
 def test_summary_format():
