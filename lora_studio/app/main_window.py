@@ -129,6 +129,11 @@ class MainWindow(QMainWindow):
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         edit_menu = menus.addMenu("&Edit")
+        # The caption history is app-wide: its Undo/Redo work from every tab (text fields keep
+        # their own Ctrl+Z while they have the focus).
+        edit_menu.addAction(self.dataset_panel.undo_action)
+        edit_menu.addAction(self.dataset_panel.redo_action)
+        edit_menu.addSeparator()
         self.settings_action = edit_menu.addAction("&Settings…", self.open_settings)
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)

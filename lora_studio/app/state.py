@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from lora_studio.app.panels.dataset.caption_history import CaptionHistory
 from lora_studio.app.workers.job_runner import JobRunner
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.settings import AppSettings, load_settings, save_settings
@@ -35,6 +36,9 @@ class AppContext(QObject):
     project_changed = Signal(object)  # the opened project object, or None
     settings_changed = Signal(object)  # AppSettings
     device_changed = Signal(object)  # DeviceInfo
+    # The open project's concepts changed (added, renamed, removed, repeats, trigger, picture counts)
+    # by one panel; the others refresh what they show. Emit through notify_project_modified().
+    project_modified = Signal()
 
     new_project_requested = Signal()
     open_project_requested = Signal()
@@ -54,6 +58,8 @@ class AppContext(QObject):
         self._project_path: Path | None = None
         self._device: DeviceInfo | None = None
         self.jobs = JobRunner(self)
+        # One undo history for every caption edit in the app (the Edit menu's Undo/Redo).
+        self.caption_history = CaptionHistory(self)
 
     # -- settings ------------------------------------------------------------------------------
     @property
@@ -114,6 +120,11 @@ class AppContext(QObject):
             ) from exc
         self._set_project(project, path)
         return project
+
+    def notify_project_modified(self) -> None:
+        """Call after changing the open project's concepts (e.g. repeats) so other panels refresh."""
+        if self._project is not None:
+            self.project_modified.emit()
 
     def close_project(self) -> None:
         self._project = None

@@ -1,6 +1,7 @@
 """Grab the Dataset panel at 1280×800 with demo-like data into docs/screenshots/dataset-*.png.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.app.dataset.make_dataset_screenshots
+(``--autocaption-only`` grabs just the Auto-caption dialog, run with the tiny WD14 tagger.)
 """
 
 from __future__ import annotations
@@ -77,7 +78,32 @@ def build_project(root: Path) -> proj.Project:
     return p
 
 
-def main(out: Path) -> None:
+def autocaption_shot(app: QApplication, context: AppContext, panel: DatasetPanel, root: Path, out: Path) -> None:
+    """The Auto-caption dialog after a run of the tiny WD14 tagger, next to an incomplete BLIP folder."""
+    import dataclasses
+
+    from tests.captioning.tiny_models import build_wd14
+
+    captioners = root / "models" / "captioners"
+    build_wd14(captioners / "wd-swinv2-tagger-v3")
+    (captioners / "blip-image-captioning-base").mkdir(parents=True)
+    (captioners / "blip-image-captioning-base" / "config.json").write_text('{"model_type": "blip"}')
+    context.update_settings(dataclasses.replace(context.settings, captioner_dirs=(str(captioners),)))
+    panel.concepts.select("zorb")
+    panel.grid.select_path(panel.model.row_at(0).path)
+    dialog = panel.auto_caption_dialog()
+    dialog.set_scope("concept")
+    dialog.mode.setCurrentIndex(dialog.mode.findData("append"))
+    dialog.exclude_tags.setText("simple background")
+    dialog.start()
+    spin(app, lambda: not dialog.running, 60)
+    spin(app, lambda: False, 0.3)
+    dialog.grab().save(str(out / "dataset-autocaption.png"))
+    panel.history.undo()  # leave the demo captions as they were
+    dialog.close()
+
+
+def main(out: Path, autocaption_only: bool = False) -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     theme.apply_theme(app, Theme.LIGHT)
     root = Path(tempfile.mkdtemp(prefix="lora-studio-demo-"))
@@ -93,6 +119,12 @@ def main(out: Path) -> None:
     panel.grid.select_path(panel.model.row_at(0).path)
     spin(app, lambda: False, 0.3)
     out.mkdir(parents=True, exist_ok=True)
+    if autocaption_only:
+        autocaption_shot(app, context, panel, root, out)
+        panel.loader.cancel_all()
+        context.jobs.shutdown(5000)
+        print("saved to", out)
+        return
     panel.editors.setCurrentIndex(TAB_CAPTION)
     spin(app, lambda: False, 0.3)
     panel.grab().save(str(out / "dataset-captions.png"))
@@ -132,10 +164,12 @@ def main(out: Path) -> None:
     panel.grid.show_combo.setCurrentIndex(panel.grid.show_combo.findData("problems"))
     spin(app, lambda: False, 0.3)
     panel.grab().save(str(out / "dataset-check.png"))
+    autocaption_shot(app, context, panel, root, out)
     panel.loader.cancel_all()
     context.jobs.shutdown(5000)
     print("saved to", out)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(Path(args[0]) if args else Path("docs/screenshots"), "--autocaption-only" in sys.argv)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.dialogs.error_dialog import show_error
+from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog, CaptionScope
 from lora_studio.app.panels.dataset.caption_editor_widget import CaptionEditorWidget
 from lora_studio.app.panels.dataset.caption_history import CaptionHistory
 from lora_studio.app.panels.dataset.check_widget import CheckWidget
@@ -79,16 +80,20 @@ class DatasetPanel(QWidget):
         self.context = context
         self.project: proj.Project | None = None
         self.copy_into_project = True  # False: use pictures where they are (linked)
-        self.history: CaptionHistory = getattr(context, "caption_history", None) or CaptionHistory(self)
+        history = getattr(context, "caption_history", None)  # app-wide; a private one for a bare context
+        self.history: CaptionHistory = history if history is not None else CaptionHistory(self)
         self.loader = ThumbnailLoader(parent=self)
         self.model = ImageListModel(self.loader, self)
         self.previews = PreviewLoader(self)
         self.previews.loaded.connect(self._on_preview_loaded)
         self.previews.failed.connect(self._on_preview_failed)
         self._job: Worker | None = None
+        self._autocaption: AutoCaptionDialog | None = None
         self._after_job: list[object] = []
         self._rescan_pending = False
         self._restore: tuple[Path | None, list[Path]] = (None, [])
+        self._counts: dict[str, int] | None = None  # pictures per concept at the last scan
+        self._notifying = False
         self._preview_for: Path | None = None
         self._issues: list[Issue] = []
         self._status_text = ""
@@ -102,6 +107,7 @@ class DatasetPanel(QWidget):
         self.history.files_changed.connect(self._on_captions_written)
         self.history.history_changed.connect(self._update_undo_actions)
         context.project_changed.connect(self.set_project)
+        context.project_modified.connect(self._on_project_modified)
         self.set_project(context.project)
 
     # -- building ------------------------------------------------------------------------------
@@ -196,6 +202,10 @@ class DatasetPanel(QWidget):
         self.copy_action.toggled.connect(lambda on: setattr(self, "copy_into_project", on))
         self.add_button.setMenu(menu)
 
+        self.autocaption_button = QPushButton("Auto-caption…")
+        self.autocaption_button.setToolTip("Let a captioning model write or add captions (tags or sentences)")
+        self.autocaption_button.clicked.connect(self.auto_caption_dialog)
+
         self.kohya_button = QToolButton()
         self.kohya_button.setText("kohya folders ▾")
         self.kohya_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")
@@ -207,11 +217,12 @@ class DatasetPanel(QWidget):
 
         self.undo_action = QAction("Undo", self)
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.undo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Window-wide: the main window puts these actions in its Edit menu (one app-wide history).
+        self.undo_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.undo_action.triggered.connect(self.undo)
         self.redo_action = QAction("Redo", self)
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.redo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.redo_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.redo_action.triggered.connect(self.redo)
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
@@ -235,6 +246,7 @@ class DatasetPanel(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.add_button)
         bar.addWidget(self.kohya_button)
+        bar.addWidget(self.autocaption_button)
         bar.addSpacing(12)
         bar.addWidget(undo_button)
         bar.addWidget(redo_button)
@@ -251,6 +263,7 @@ class DatasetPanel(QWidget):
         self.mask_painter.flush()
         self.project = project if isinstance(project, proj.Project) else None
         self.history.clear()
+        self._counts = None
         self.loader.cancel_all()
         self.model.set_rows([], prefetch=False)
         self.model.set_issues([])
@@ -281,15 +294,22 @@ class DatasetPanel(QWidget):
         self.model.set_rows(rows)
         if self._issues:
             self.model.set_issues(self._issues)
-        counts = Counter(r.concept for r in rows)
-        self.concepts.set_counts({c.name: counts.get(c.name, 0) for c in self.project.concepts} if self.project else {})
+        counter = Counter(r.concept for r in rows)
+        counts = {c.name: counter.get(c.name, 0) for c in self.project.concepts} if self.project else {}
+        self.concepts.set_counts(counts)
+        if self._counts is not None and counts != self._counts:
+            self._notify_modified()  # pictures were added or removed: other panels' step maths change
+        self._counts = counts
         self.grid.refilter()
         current, selected = self._restore
         for path in selected:
             self.grid.select_path(path)
         if current is not None:
             self.grid.select_path(current)
-        self._update_frequency()
+        if len(rows) > 300:
+            self._freq_timer.start()  # after the grid has painted (tag counts over every caption)
+        else:
+            self._update_frequency()
 
     # -- background jobs -----------------------------------------------------------------------
     @property
@@ -306,6 +326,7 @@ class DatasetPanel(QWidget):
         worker.failed.connect(failed or self._on_job_failed)
         worker.ended.connect(self._on_job_ended)
         self._job = worker
+        self.loader.set_quiet(True)  # leave the import/scan thread a core; thumbnails go on slower
         self.job_label.setText(f"{name}…")
         self.job_bar.setRange(0, 0)
         self.job_bar.show()
@@ -333,6 +354,7 @@ class DatasetPanel(QWidget):
     @Slot()
     def _on_job_ended(self) -> None:
         self._job = None
+        self.loader.set_quiet(False)
         self.job_bar.hide()
         self.job_cancel.hide()
         self.job_label.setText(self._status_text)
@@ -479,7 +501,28 @@ class DatasetPanel(QWidget):
     def _on_concept_selected(self, concept: str | None) -> None:
         self.grid.set_concept(concept)
 
+    def _notify_modified(self) -> None:
+        self._notifying = True
+        try:
+            self.context.notify_project_modified()
+        finally:
+            self._notifying = False
+
+    @Slot()
+    def _on_project_modified(self) -> None:
+        """Another panel changed the concepts (e.g. the training panel's "Auto steps" set repeats)."""
+        if self._notifying or self.project is None:
+            return
+        self.concepts.reload()  # names, repeats, trigger words and the step maths
+        self._check_concept_paths()
+
     def _on_concepts_changed(self) -> None:
+        if self.project is None:
+            return
+        self._notify_modified()
+        self._check_concept_paths()
+
+    def _check_concept_paths(self) -> None:
         if self.project is None:
             return
         known = {(c.name, c.folder) for c in self.project.concepts}
@@ -584,6 +627,36 @@ class DatasetPanel(QWidget):
         self.redo_action.setText(f"Redo {h.redo_label}" if h.can_redo else "Redo")
         self.undo_action.setToolTip(self.undo_action.text() + " (Ctrl+Z)")
         self.redo_action.setToolTip(self.redo_action.text() + " (Ctrl+Shift+Z)")
+
+    # -- auto-captioning ------------------------------------------------------------------------
+    def auto_caption_dialog(self) -> AutoCaptionDialog | None:
+        """Open the Auto-caption dialog (not modal) for the selection, the concept or everything."""
+        if self.project is None:
+            return None
+        self.caption_editor.commit()
+        if self._autocaption is not None and self._autocaption.running:
+            self._autocaption.raise_()
+            self._autocaption.activateWindow()
+            return self._autocaption
+        rows = self.model.rows()
+        current = self.grid.current_row()
+        concept = self.concepts.current_concept() or (current.concept if current else None)
+        scopes = [CaptionScope("selection", "Selected pictures", tuple(self.grid.selected_rows()))]
+        if concept is not None:
+            scopes.append(
+                CaptionScope("concept", f"Every picture of “{concept}”", tuple(r for r in rows if r.concept == concept))
+            )
+        scopes.append(CaptionScope("all", "Every picture in the project", tuple(rows)))
+        triggers = {c.name: c.trigger for c in self.project.concepts}
+        if self._autocaption is not None:
+            self._autocaption.deleteLater()
+        dialog = AutoCaptionDialog(self.context, self.history, scopes, triggers, self)
+        if len(scopes) > 2 and len(scopes[0].rows) < 2:
+            dialog.set_scope("concept")  # one picture selected: usually the whole concept is meant
+        dialog.applied.connect(self._set_status)
+        self._autocaption = dialog
+        dialog.show()
+        return dialog
 
     @Slot(object)
     def run_bulk(self, request: BulkRequest) -> None:

@@ -55,8 +55,14 @@ class ImageListModel(QAbstractListModel):
         self._dirty: set[int] = set()
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
-        self._flush.setInterval(40)  # batch repaints: many thumbnails arrive close together
+        self._flush.setInterval(80)  # batch repaints: many thumbnails arrive close together
         self._flush.timeout.connect(self._emit_dirty)
+        # Background prefetch is queued in chunks from a timer, so a big set of rows never
+        # queues thousands of jobs in one go on the GUI thread.
+        self._prefetch: list[ThumbKey] = []
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setInterval(15)
+        self._prefetch_timer.timeout.connect(self._prefetch_chunk)
         loader.ready.connect(self._on_thumb_ready)
         loader.failed.connect(self._on_thumb_failed)
 
@@ -114,11 +120,22 @@ class ImageListModel(QAbstractListModel):
         self._reindex()
         self._dirty.clear()
         self.endResetModel()
+        self._prefetch = []
+        self._prefetch_timer.stop()
         if prefetch:  # behind whatever the view asks for first
-            for row in self._rows:
-                key = thumb_key(row)
-                if key not in self._thumbs and key not in self._thumb_errors:
-                    self.loader.request(key)
+            self._prefetch = [thumb_key(row) for row in reversed(self._rows)]
+            self._prefetch_timer.start()
+
+    PREFETCH_CHUNK = 64
+
+    def _prefetch_chunk(self) -> None:
+        chunk = self._prefetch[-self.PREFETCH_CHUNK :]
+        del self._prefetch[-self.PREFETCH_CHUNK :]
+        for key in reversed(chunk):
+            if key not in self._thumbs and key not in self._thumb_errors:
+                self.loader.request(key)
+        if not self._prefetch:
+            self._prefetch_timer.stop()
 
     def rows(self) -> list[ImageRow]:
         return list(self._rows)

@@ -11,6 +11,7 @@ import hashlib
 import heapq
 import itertools
 import logging
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,11 @@ from lora_studio.dataset.images import load_rgb
 log = logging.getLogger(__name__)
 
 THUMB_SIZE = 160  # longest side in pixels
+# While thumbnails decode, the GUI thread gives the GIL up on every Qt call (PySide releases it)
+# and then waits up to the interpreter's switch interval (5 ms) to get it back from a decoding
+# thread: a grid repaint of a few hundred Qt calls could stall for 100-400 ms. A short interval
+# while the pool is busy keeps those waits small; the default comes back when it is idle.
+BUSY_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +96,9 @@ class ThumbnailLoader(QObject):
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self.pool = QThreadPool(self)
         ideal = QThreadPool.globalInstance().maxThreadCount()
-        self.pool.setMaxThreadCount(threads or max(2, min(4, ideal - 1)))
+        self.threads = threads or max(2, min(4, ideal - 1))
+        self.pool.setMaxThreadCount(self.threads)
+        self._normal_switch: float | None = None
         self._signals = _Signals()
         self._signals.ready.connect(self._on_ready)
         self._signals.failed.connect(self._on_failed)
@@ -114,7 +122,21 @@ class ThumbnailLoader(QObject):
             heapq.heappush(self._heap, (-priority, next(self._order), key))
             new_task = current is None
         if new_task:
+            self._set_busy(True)
             self.pool.start(self._run_one)
+
+    def set_quiet(self, quiet: bool) -> None:
+        """One decoding thread while something else works hard (an import), else the normal count."""
+        self.pool.setMaxThreadCount(1 if quiet else self.threads)
+
+    def _set_busy(self, busy: bool) -> None:
+        # Only called on the GUI thread (request() and _settled()).
+        if busy and self._normal_switch is None:
+            self._normal_switch = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._normal_switch, BUSY_SWITCH_INTERVAL))
+        elif not busy and self._normal_switch is not None:
+            sys.setswitchinterval(self._normal_switch)
+            self._normal_switch = None
 
     def cancel_all(self) -> None:
         """Drop every job that has not started (for example when another project opens)."""
@@ -122,6 +144,7 @@ class ThumbnailLoader(QObject):
             self._heap.clear()
             self._priority.clear()
         self.pool.clear()
+        self._settled()
 
     def pending(self) -> int:
         with self._lock:
@@ -161,6 +184,12 @@ class ThumbnailLoader(QObject):
     # -- GUI thread ----------------------------------------------------------------------------
     def _on_ready(self, key: ThumbKey, image: QImage) -> None:
         self.ready.emit(key, image)
+        self._settled()
 
     def _on_failed(self, key: ThumbKey, reason: str) -> None:
         self.failed.emit(key, reason)
+        self._settled()
+
+    def _settled(self) -> None:
+        if self._normal_switch is not None and self.pending() == 0:
+            self._set_busy(False)

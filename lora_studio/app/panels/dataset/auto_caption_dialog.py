@@ -1,0 +1,557 @@
+"""The "Auto-caption…" dialog: pick a captioning model, its options, how to combine the new text
+with existing captions and which pictures; run it in a worker with live preview and Cancel.
+
+The run never writes on its own: the worker returns a report whose ``edit`` is pushed on the app's
+caption history here, in the GUI thread, so one Undo restores every caption it changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lora_studio.app.desktop import open_folder
+from lora_studio.app.dialogs.error_dialog import show_error
+from lora_studio.app.panels.dataset.caption_history import CaptionHistory
+from lora_studio.app.panels.dataset.dataset_jobs import auto_caption_job, items_for_rows
+from lora_studio.app.panels.dataset.dataset_scan import ImageRow
+from lora_studio.app.state import AppContext
+from lora_studio.app.workers.error_info import ErrorInfo
+from lora_studio.app.workers.worker import Worker
+from lora_studio.captioning.base import (
+    ModelFolder,
+    OutputKind,
+    SentenceOptions,
+    TaggerOptions,
+    captioner_specs,
+    find_model_folders,
+    get_spec,
+    missing_model_message,
+)
+from lora_studio.captioning.runner import (
+    CaptionMode,
+    CaptionReady,
+    CaptionRunReport,
+    MaskHandling,
+    compose_caption,
+)
+from lora_studio.core.errors import LoraStudioError
+from lora_studio.core.events import Event, Progress, StatusChanged
+
+log = logging.getLogger(__name__)
+
+MODE_LABELS = {
+    CaptionMode.REPLACE: "Replace the caption",
+    CaptionMode.APPEND: "Add after the existing caption",
+    CaptionMode.PREPEND: "Add before the existing caption",
+    CaptionMode.ONLY_MISSING: "Only pictures without a caption",
+}
+MASK_LABELS = {
+    MaskHandling.CROP: "Describe only the painted (learned) area",
+    MaskHandling.GREY: "Show the whole picture, ignored area greyed out",
+    MaskHandling.IGNORE: "Ignore masks",
+}
+FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaptionScope:
+    """One choice of "which pictures": a label and the rows it covers."""
+
+    key: str  # "selection", "concept" or "all"
+    label: str
+    rows: tuple[ImageRow, ...]
+
+
+class AutoCaptionDialog(QDialog):
+    """Runs one captioning job at a time; stays open afterwards to show what happened."""
+
+    applied = Signal(str)  # the run's summary, after its edit was pushed on the history
+
+    def __init__(
+        self,
+        context: AppContext,
+        history: CaptionHistory,
+        scopes: Sequence[CaptionScope],
+        triggers: dict[str, str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Auto-caption pictures")
+        self.context = context
+        self.history = history
+        self.scopes = list(scopes)
+        self.triggers = dict(triggers)
+        self.worker: Worker | None = None
+        self.report: CaptionRunReport | None = None
+        self._old_captions: dict[str, str] = {}
+        self._preview_rows: dict[str, int] = {}
+        self._build()
+        self.reload_models()
+        self.resize(980, 640)
+
+    # -- building ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        intro = QLabel(
+            "Let a captioning model describe your pictures. Nothing is saved until it has finished, "
+            "and one Undo (Ctrl+Z) puts every caption back."
+        )
+        intro.setWordWrap(True)
+
+        # Model
+        self.model_list = QListWidget()
+        self.model_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.model_list.setWordWrap(True)
+        self.model_list.setMinimumHeight(80)
+        self.model_list.currentItemChanged.connect(self._on_model_changed)
+        self.missing_label = QLabel()
+        self.missing_label.setWordWrap(True)
+        self.missing_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_problem = QLabel()
+        self.model_problem.setWordWrap(True)
+        self.model_problem.setProperty("muted", True)
+        self.model_problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_folder_button = QPushButton("Open the captioners folder")
+        self.open_folder_button.clicked.connect(self.open_captioners_folder)
+        self.refresh_button = QPushButton("Look again")
+        self.refresh_button.setToolTip("Search the captioners folder again after adding a model")
+        self.refresh_button.clicked.connect(self.reload_models)
+        model_buttons = QHBoxLayout()
+        model_buttons.addWidget(self.open_folder_button)
+        model_buttons.addWidget(self.refresh_button)
+        model_buttons.addStretch(1)
+        model_box = QGroupBox("Model")
+        mb = QVBoxLayout(model_box)
+        mb.addWidget(self.model_list, 1)
+        mb.addWidget(self.model_problem)
+        mb.addWidget(self.missing_label)
+        mb.addLayout(model_buttons)
+
+        # Options: one page per kind of output
+        self.options_stack = QStackedWidget()
+        self.options_stack.addWidget(self._build_tagger_page())
+        self.options_stack.addWidget(self._build_sentence_page())
+        options_box = QGroupBox("Options")
+        QVBoxLayout(options_box).addWidget(self.options_stack)
+
+        # What to change
+        self.mode = QComboBox()
+        for mode, label in MODE_LABELS.items():
+            self.mode.addItem(label, mode.value)
+        self.mode.currentIndexChanged.connect(self._update_start)
+        self.scope_group = QButtonGroup(self)
+        scope_layout = QVBoxLayout()
+        scope_layout.setSpacing(2)
+        self.scope_buttons: dict[str, QRadioButton] = {}
+        for i, scope in enumerate(self.scopes):
+            button = QRadioButton(f"{scope.label} ({len(scope.rows)})")
+            button.setEnabled(bool(scope.rows))
+            self.scope_group.addButton(button, i)
+            self.scope_buttons[scope.key] = button
+            scope_layout.addWidget(button)
+        first = next((b for b in self.scope_buttons.values() if b.isEnabled()), None)
+        if first is not None:
+            first.setChecked(True)
+        self.scope_group.idToggled.connect(lambda *_: self._update_start())
+        self.keep_trigger = QCheckBox("Keep the concept's trigger word first")
+        self.keep_trigger.setChecked(True)
+        self.keep_trigger.setToolTip(
+            "Each picture's caption starts with its concept's trigger word (set in the concept's settings)."
+        )
+        self.mask_mode = QComboBox()
+        for value, label in MASK_LABELS.items():
+            self.mask_mode.addItem(label, value.value)
+        self.mask_mode.setToolTip("Pictures with a mask: what the model gets to see")
+        what_box = QGroupBox("What to change")
+        wf = QFormLayout(what_box)
+        wf.addRow("New text", self.mode)
+        wf.addRow("Pictures", scope_layout)
+        wf.addRow("", self.keep_trigger)
+        wf.addRow("Masks", self.mask_mode)
+
+        left = QVBoxLayout()
+        left.addWidget(model_box, 1)
+        left.addWidget(options_box)
+        left.addWidget(what_box)
+
+        # Run: preview, progress, buttons
+        self.preview = QTableWidget(0, 2)
+        self.preview.setHorizontalHeaderLabels(["Picture", "Caption to be saved"])
+        self.preview.verticalHeader().hide()
+        self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview.setWordWrap(True)
+        self.preview.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.preview.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.status = QLabel("Pick a model and press Start.")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.start_button = QPushButton("Start")
+        self.start_button.setProperty("primary", True)
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Stop")
+        self.cancel_button.setToolTip(
+            "Stop after the current pictures; those finished keep their new captions"
+        )
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.close_button)
+        right = QVBoxLayout()
+        heading = QLabel("Preview")
+        heading.setStyleSheet("font-weight: 600;")
+        right.addWidget(heading)
+        right.addWidget(self.preview, 1)
+        right.addWidget(self.status)
+        right.addWidget(self.progress)
+        right.addLayout(buttons)
+
+        columns = QHBoxLayout()
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(440)
+        left.setContentsMargins(0, 0, 0, 0)
+        columns.addWidget(left_widget)
+        columns.addLayout(right, 1)
+        outer = QVBoxLayout(self)
+        outer.addWidget(intro)
+        outer.addLayout(columns, 1)
+
+    def _build_tagger_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        defaults = TaggerOptions()
+        self.general_threshold = _threshold(defaults.general_threshold)
+        self.general_threshold.setToolTip("Lower: more tags, some wrong. Higher: fewer, surer tags.")
+        self.character_threshold = _threshold(defaults.character_threshold)
+        self.character_threshold.setToolTip("How sure the model must be before it names a known character.")
+        self.include_rating = QCheckBox("Add the rating tag (general, sensitive …)")
+        self.include_rating.setChecked(defaults.include_rating)
+        self.exclude_tags = QLineEdit()
+        self.exclude_tags.setPlaceholderText("e.g. simple background, watermark")
+        self.exclude_tags.setToolTip("Tags never to write, separated by commas")
+        self.underscores = QCheckBox("Spaces instead of underscores")
+        self.underscores.setChecked(defaults.replace_underscores)
+        self.underscores.setToolTip("long_hair becomes long hair (faces like ^_^ stay as they are)")
+        form.addRow("Tag threshold", self.general_threshold)
+        form.addRow("Character threshold", self.character_threshold)
+        form.addRow("Leave out", self.exclude_tags)
+        form.addRow("", self.include_rating)
+        form.addRow("", self.underscores)
+        return page
+
+    def _build_sentence_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        defaults = SentenceOptions()
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("e.g. a photo of")
+        self.prompt.setToolTip("The caption starts with this text and the model goes on from there")
+        self.keep_prompt = QCheckBox("Keep the start text in the caption")
+        self.keep_prompt.setChecked(defaults.keep_prompt)
+        self.max_length = QSpinBox()
+        self.max_length.setRange(5, 200)
+        self.max_length.setValue(defaults.max_new_tokens)
+        self.max_length.setSuffix(" words (about)")
+        self.max_length.setToolTip("The longest caption the model may write, in tokens (about one word each)")
+        form.addRow("Start with", self.prompt)
+        form.addRow("", self.keep_prompt)
+        form.addRow("Longest caption", self.max_length)
+        return page
+
+    # -- models --------------------------------------------------------------------------------
+    def captioner_folders(self) -> list[Path]:
+        return self.context.settings.captioner_folders()
+
+    @Slot()
+    def reload_models(self) -> None:
+        current = self.selected_folder()
+        self.model_list.clear()
+        folders = find_model_folders(self.captioner_folders())
+        for folder in folders:
+            kind = get_spec(folder.kind).output.value if folder.kind else "unknown"
+            text = f"{folder.label}  [{'tags' if kind == OutputKind.TAGS else 'sentence'}]"
+            if folder.problem:
+                text += f"\nCan't be used yet: {folder.problem}"
+            item = QListWidgetItem(text)
+            item.setData(FOLDER_ROLE, folder)
+            item.setToolTip(str(folder.path))
+            if not folder.usable:
+                item.setForeground(self.palette().placeholderText())
+            self.model_list.addItem(item)
+        self.model_list.setVisible(bool(folders))
+        self.missing_label.setVisible(not folders)
+        self.missing_label.setText(self.missing_text() if not folders else "")
+        usable = [i for i in range(self.model_list.count()) if self._folder_at(i).usable]
+        pick = next(
+            (i for i in usable if current is not None and self._folder_at(i).path == current.path),
+            usable[0] if usable else (0 if folders else -1),
+        )
+        self.model_list.setCurrentRow(pick)
+        self._on_model_changed()
+
+    def missing_text(self) -> str:
+        """What to do when no model is installed: the files for each kind, in plain words."""
+        root = self.captioner_folders()[0]
+        lines = [f"No captioning model was found in {root}.", ""]
+        for spec in captioner_specs():
+            lines.append(
+                f"• {spec.label}: {missing_model_message(spec.kind, root / spec.default_folder_name)}"
+            )
+        lines += ["", "Then press “Look again”."]
+        return "\n".join(lines)
+
+    def _folder_at(self, i: int) -> ModelFolder:
+        return self.model_list.item(i).data(FOLDER_ROLE)
+
+    def selected_folder(self) -> ModelFolder | None:
+        item = self.model_list.currentItem() if hasattr(self, "model_list") else None
+        return item.data(FOLDER_ROLE) if item is not None else None
+
+    @Slot()
+    def open_captioners_folder(self) -> None:
+        folder = self.captioner_folders()[0]
+        if not open_folder(folder):
+            self.status.setText(f"Couldn't open {folder}.")
+
+    def _on_model_changed(self, *_: object) -> None:
+        folder = self.selected_folder()
+        self.model_problem.setText(folder.problem if folder is not None and folder.problem else "")
+        self.model_problem.setVisible(bool(folder is not None and folder.problem))
+        sentence = (
+            folder is not None
+            and folder.kind is not None
+            and get_spec(folder.kind).output == OutputKind.SENTENCE
+        )
+        self.options_stack.setCurrentIndex(1 if sentence else 0)
+        self._update_start()
+
+    # -- the request ---------------------------------------------------------------------------
+    def options(self) -> TaggerOptions | SentenceOptions:
+        folder = self.selected_folder()
+        if (
+            folder is not None
+            and folder.kind is not None
+            and get_spec(folder.kind).options_type is SentenceOptions
+        ):
+            return SentenceOptions(
+                prompt=self.prompt.text().strip(),
+                keep_prompt=self.keep_prompt.isChecked(),
+                max_new_tokens=self.max_length.value(),
+                min_new_tokens=min(5, self.max_length.value()),
+            )
+        exclude = tuple(t.strip() for t in self.exclude_tags.text().split(",") if t.strip())
+        return TaggerOptions(
+            general_threshold=self.general_threshold.value(),
+            character_threshold=self.character_threshold.value(),
+            include_rating=self.include_rating.isChecked(),
+            exclude_tags=exclude,
+            replace_underscores=self.underscores.isChecked(),
+        )
+
+    def mode_value(self) -> CaptionMode:
+        return CaptionMode(self.mode.currentData())
+
+    def scope(self) -> CaptionScope | None:
+        i = self.scope_group.checkedId()
+        return self.scopes[i] if 0 <= i < len(self.scopes) else None
+
+    def set_scope(self, key: str) -> None:
+        button = self.scope_buttons.get(key)
+        if button is not None and button.isEnabled():
+            button.setChecked(True)
+
+    def select_model(self, path: Path) -> bool:
+        for i in range(self.model_list.count()):
+            if self._folder_at(i).path == Path(path):
+                self.model_list.setCurrentRow(i)
+                return True
+        return False
+
+    def _update_start(self) -> None:
+        folder = self.selected_folder()
+        scope = self.scope()
+        running = self.worker is not None
+        self.start_button.setEnabled(
+            not running and folder is not None and folder.usable and scope is not None and bool(scope.rows)
+        )
+
+    # -- running -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    @Slot()
+    def start(self) -> bool:
+        folder, scope = self.selected_folder(), self.scope()
+        if self.worker is not None or folder is None or not folder.usable or scope is None or not scope.rows:
+            return False
+        triggers = self.triggers if self.keep_trigger.isChecked() else {}
+        groups = items_for_rows(scope.rows, triggers)
+        if not groups:
+            self.status.setText("None of these pictures can be read, so there is nothing to caption.")
+            return False
+        mode = self.mode_value()
+        fn = auto_caption_job(folder.path, groups, self.options(), mode.value, self.mask_mode.currentData())
+        worker = Worker(fn, name="Auto-captioning", gpu=True)
+        worker.event.connect(self._on_event)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.ended.connect(self._on_ended)
+        try:
+            self.context.jobs.start(worker)
+        except LoraStudioError as exc:
+            self.status.setText(f"{exc.message} {exc.hint}".strip())
+            return False
+        self.worker = worker
+        self.report = None
+        self._old_captions = {str(r.path): r.caption for r in scope.rows}
+        self._trigger_of = {str(r.path): triggers.get(r.concept, "") for r in scope.rows}
+        self._sentence = get_spec(folder.kind or "").output == OutputKind.SENTENCE
+        self._mode = mode
+        self.preview.setRowCount(0)
+        self._preview_rows.clear()
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Starting {folder.name}…")
+        self._set_running(True)
+        return True
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.status.setText("Stopping after the current pictures…")
+            self.cancel_button.setEnabled(False)
+
+    def _set_running(self, running: bool) -> None:
+        for w in (
+            self.model_list,
+            self.options_stack,
+            self.mode,
+            self.keep_trigger,
+            self.mask_mode,
+            self.refresh_button,
+        ):
+            w.setEnabled(not running)
+        for b in self.scope_buttons.values():
+            b.setEnabled(not running and bool(self.scopes[self.scope_group.id(b)].rows))
+        self.cancel_button.setEnabled(running)
+        self._update_start()
+
+    @Slot(object)
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Progress):
+            self.progress.setRange(0, max(1, event.total))
+            self.progress.setValue(event.done)
+        elif isinstance(event, StatusChanged):
+            self.status.setText(event.text)
+        elif isinstance(event, CaptionReady):
+            self._show_caption(event.image, event.caption)
+
+    def _show_caption(self, image: str, generated: str) -> None:
+        old = self._old_captions.get(image, "")
+        text = compose_caption(
+            old, generated, self._mode, self._trigger_of.get(image, ""), sentence=self._sentence
+        )
+        row = self._preview_rows.get(image)
+        if row is None:
+            row = self.preview.rowCount()
+            self.preview.insertRow(row)
+            self._preview_rows[image] = row
+        name = QTableWidgetItem(Path(image).name)
+        name.setToolTip(image)
+        caption = QTableWidgetItem(text)
+        caption.setToolTip(f"Before: {old or '(no caption)'}\nAfter: {text}")
+        self.preview.setItem(row, 0, name)
+        self.preview.setItem(row, 1, caption)
+        self.preview.scrollToItem(caption)
+
+    @Slot(object)
+    def _on_finished(self, report: CaptionRunReport) -> None:
+        self.report = report
+        summary = report.summary()
+        if report.edit is not None and report.edit.changes:
+            try:
+                self.history.push(report.edit)
+            except LoraStudioError as exc:
+                self.status.setText(exc.message)
+                show_error(ErrorInfo.from_exception(exc, title="The captions could not be saved"), self)
+                return
+            summary = dataclasses.replace(report, applied=True).summary()
+        self.status.setText(summary)
+        self.applied.emit(summary)
+
+    @Slot(object)
+    def _on_failed(self, info: ErrorInfo) -> None:
+        self.status.setText(info.message)
+        show_error(info, self)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self.status.setText("Stopped before any picture was captioned. No caption was changed.")
+
+    @Slot()
+    def _on_ended(self) -> None:
+        self.worker = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if self.report is not None else 0)
+        self._set_running(False)
+
+    # Closing while it runs stops the run; the pictures already done are still saved (one Undo).
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.cancel()
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        self.cancel()
+        super().reject()
+
+
+def _threshold(value: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(0.01, 1.0)
+    spin.setSingleStep(0.05)
+    spin.setDecimals(2)
+    spin.setValue(value)
+    return spin
