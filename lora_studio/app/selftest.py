@@ -25,6 +25,8 @@ from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled
 from lora_studio.core.events import Event, StatusChanged
+from lora_studio.core.fileio import atomic_write_text
+from lora_studio.core.paths import logs_dir
 
 if TYPE_CHECKING:
     from lora_studio.app.main_window import MainWindow
@@ -136,7 +138,11 @@ def run_selftest(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     out: TextIO | None = None,
 ) -> int:
-    """Run the checks in a worker while the window's event loop runs; print a summary."""
+    """Run the checks in a worker while the window's event loop runs; print a summary.
+
+    The summary also goes to ``selftest.txt`` in the logs folder: the windowed executable has no
+    console (``sys.stdout`` is None there).
+    """
     out = out or sys.stdout
     results: list[CheckResult] = [_window_check(window)]
     collector = _Collector()
@@ -162,8 +168,11 @@ def run_selftest(
     else:
         window.context.jobs.shutdown()
     results += collector.results
-    out.write(format_summary(results))
-    out.flush()
+    summary = format_summary(results)
+    atomic_write_text(logs_dir() / "selftest.txt", summary)
+    if out is not None:
+        out.write(summary)
+        out.flush()
     window.hide()
     return exit_code(results)
 

@@ -48,8 +48,8 @@ def data_dir() -> Path:
     env = os.environ.get("LORA_STUDIO_HOME")
     if env:
         path = Path(env)
-    elif (root := portable_root()) is not None:
-        path = root / "data"
+    elif (root := portable_root()) is not None and os.access(root, os.W_OK):
+        path = root / "data"  # (a read-only portable folder, e.g. under Program Files, falls through)
     elif sys.platform == "win32":
         path = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / APP_NAME
     elif sys.platform == "darwin":
@@ -90,6 +90,9 @@ def set_offline_environment() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # onnxruntime (captioning) would otherwise write a device id under the user's home folder,
+    # which portable mode must not touch.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     # bitsandbytes' CPU backend probes an optional hub-hosted kernel at import and warns when it is
