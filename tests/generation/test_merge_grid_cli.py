@@ -43,7 +43,6 @@ def test_baked_checkpoint_equals_stacking(engine, base_request, stacked, tmp_pat
 
 
 def test_baked_single_file_checkpoint(engine, base_request, stacked, tmp_path):
-    pytest.importorskip("lora_studio.diffusion.loading")
     from lora_studio.generation.merge import bake_loras
 
     stack_img = image_array(engine.generate(base_request.with_(loras=stacked)).paths[0])

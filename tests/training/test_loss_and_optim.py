@@ -109,11 +109,6 @@ def _quadratic_run(kind: OptimizerKind, lr: float, steps: int = 30) -> float:
     ],
 )
 def test_each_optimizer_is_used_and_optimizes(kind: OptimizerKind, lr: float) -> None:
-    pytest.importorskip(
-        {"adamw8bit": "bitsandbytes", "prodigy": "prodigyopt", "dadapt_adam": "dadaptation"}.get(
-            kind.value, "torch"
-        )
-    )
     cfg = update(TrainConfig(), **{"optimizer.optimizer": kind})
     opt = build_optimizer(cfg, [{"params": [torch.nn.Parameter(torch.ones(2))], "lr": lr}])
     expected = {
