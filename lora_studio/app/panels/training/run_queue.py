@@ -1,7 +1,9 @@
 """A queue of training runs that run one after another; a failed run doesn't stop the ones after it.
 
 The queue owns the workers it starts (through the app's :class:`JobRunner`), forwards their events
-and records each run's outcome. Stopping a run (or closing the app) holds the queue: the runs still
+and records each run's outcome. Runs train in a child process (:class:`ProcessWorker`), so the
+window stays responsive, Stop can always end a run, and a crash of the engine can't close the app;
+a ``make_job`` factory (tests: a scripted fake engine) runs in a thread instead. Stopping a run (or closing the app) holds the queue: the runs still
 waiting start only when the user starts the queue again.
 """
 
@@ -16,9 +18,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from lora_studio.app.panels.training.training_job import RunRequest, run_request
+from lora_studio.app.panels.training.training_job import RunRequest, process_job, run_request
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.job_runner import JobBusyError, JobRunner
+from lora_studio.app.workers.process_worker import ProcessWorker
 from lora_studio.app.workers.worker import JobFunction, Worker
 from lora_studio.core.events import Event
 
@@ -48,6 +51,7 @@ class QueueEntry:
 
 
 def default_job(request: RunRequest) -> JobFunction:
+    """The run as an in-thread job (the queue itself runs real training in a child process)."""
     return lambda reporter, control: run_request(request, reporter, control)
 
 
@@ -62,12 +66,12 @@ class RunQueue(QObject):
     def __init__(
         self,
         jobs: JobRunner,
-        make_job: Callable[[RunRequest], JobFunction] = default_job,
+        make_job: Callable[[RunRequest], JobFunction] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.jobs = jobs
-        self.make_job = make_job
+        self.make_job = make_job  # None: real training in a child process
         self.entries: list[QueueEntry] = []
         self.current: QueueEntry | None = None
         self.worker: Worker | None = None
@@ -124,7 +128,7 @@ class RunQueue(QObject):
             self._holding = True
             self.queue_idle.emit()
             return False
-        worker = Worker(self.make_job(entry.request), name=entry.name, gpu=True)
+        worker = self._make_worker(entry.request)
         worker.event.connect(self._on_event)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
@@ -142,6 +146,11 @@ class RunQueue(QObject):
         self.changed.emit()
         self.run_started.emit(entry, worker)
         return True
+
+    def _make_worker(self, request: RunRequest) -> Worker:
+        if self.make_job is None:
+            return ProcessWorker(process_job(request), name=request.name, gpu=True)
+        return Worker(self.make_job(request), name=request.name, gpu=True)
 
     @Slot(object)
     def _on_event(self, event: Event) -> None:

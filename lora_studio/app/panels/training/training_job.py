@@ -1,10 +1,13 @@
 """The function a training worker runs: Qt-free; the engine (torch) is imported only when it runs.
 
-A :class:`RunRequest` is plain data copied from the form, so the worker never reads widgets.
+A :class:`RunRequest` is plain data copied from the form, so the worker never reads widgets. The
+queue runs :func:`process_job` in a child process (see :mod:`lora_studio.training.process`), so this
+module must stay importable there without Qt, and everything it reports must be picklable.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from lora_studio.core.control import RunControl
 from lora_studio.core.errors import TrainingError
 from lora_studio.core.events import Event, Reporter, StatusChanged
 from lora_studio.training.config import TrainConfig, config_from_dict
+from lora_studio.training.process import Job
 
 STATE_DIR = "state"  # mirrors lora_studio.training.checkpoints (which imports torch)
 _STATE_RE = re.compile(r"-state-s(\d+)\.pt$")
@@ -50,8 +54,14 @@ def find_latest_state(output_dir: str | Path, output_name: str) -> Path | None:
     return max(found, key=lambda p: int(_STATE_RE.search(p.name).group(1)))  # type: ignore[union-attr]
 
 
+def process_job(request: RunRequest) -> Job:
+    """:func:`run_request` as a picklable job for :class:`lora_studio.training.process.TrainingProcess`."""
+    return functools.partial(run_request, request)
+
+
 def run_request(request: RunRequest, reporter: Reporter, control: RunControl) -> Any:
-    """Train (or resume) as ``request`` says. Returns the engine's ``TrainResult``."""
+    """Train (or resume) as ``request`` says. Returns the engine's ``TrainResult`` (in a child
+    process: a :class:`~lora_studio.training.process.TrainSummary` of it)."""
     from lora_studio.training import checkpoints, trainer
 
     config = request.config
