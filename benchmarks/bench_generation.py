@@ -6,7 +6,9 @@ laptop CPU; the figures that matter are the ratios to the no-LoRA step, which ca
     python benchmarks/bench_generation.py [--size 256] [--rank 16] [--reps 3] [--device cpu]
 
 Targets (shared/research/performance-reliability.md §9): fused ≤ 1.05× no-LoRA; a weight change
-≤ 50 ms (+ one fuse when fused); the cost of switching sets flat after 20 other LoRAs were used.
+≤ 50 ms (+ one fuse when fused: ``weight_change_fused_overhead_s`` = fused change − ``fuse_3_s``);
+the cost of switching sets flat after 20 other LoRAs were used. Step times are the fastest of
+``--reps`` UNet calls.
 """
 
 from __future__ import annotations
@@ -60,15 +62,20 @@ def make_lora(path: Path, unet, seed: int, rank: int) -> Path:
 
 
 def step_time(pipe, latents, cond, timestep, reps: int) -> float:
-    """Seconds per sampling step = one UNet call on the CFG batch (uncond + cond)."""
+    """Seconds per sampling step = one UNet call on the CFG batch (uncond + cond).
+
+    The fastest of ``reps`` calls: on a shared machine the mean mostly measures the neighbours.
+    """
+    best = float("inf")
     with torch.no_grad():
         pipe.unet(latents, timestep, encoder_hidden_states=cond)  # warm-up
-        start = time.perf_counter()
         for _ in range(reps):
+            start = time.perf_counter()
             pipe.unet(latents, timestep, encoder_hidden_states=cond)
-        if latents.is_cuda:
-            torch.cuda.synchronize()
-    return (time.perf_counter() - start) / reps
+            if latents.is_cuda:
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+    return best
 
 
 def timed(fn) -> float:
@@ -116,10 +123,12 @@ def main() -> None:
     results["weight_change_unfused_s"] = timed(
         lambda: stack.apply([three[0].__class__(three[0].path, 0.5), *three[1:]])
     )
-    stack.apply(three, fuse=True)
+    results["fuse_3_s"] = timed(lambda: stack.apply(three, fuse=True))  # from unfused (backups exist)
     results["weight_change_fused_s"] = timed(
         lambda: stack.apply([three[0].__class__(three[0].path, 0.5), *three[1:]], fuse=True)
     )
+    # Target: a fused weight change costs one fuse (+ ≤ 50 ms).
+    results["weight_change_fused_overhead_s"] = results["weight_change_fused_s"] - results["fuse_3_s"]
     stack.clear()
     one = [LoraSpec(str(files[3]), 0.8)]
     stack.apply(one)

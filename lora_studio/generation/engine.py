@@ -130,6 +130,10 @@ class GenerationEngine:
         self._models[key] = entry
         return entry
 
+    def is_loaded(self, path: str | Path) -> bool:
+        """Whether the base model at ``path`` is cached (a generation with it pays no load)."""
+        return str(Path(path).resolve()) in self._models
+
     def unload(self) -> None:
         """Free every cached pipeline."""
         self._models.clear()

@@ -7,7 +7,8 @@ the grid image has readable column and row labels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -152,38 +153,167 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+_MIN_FONT = 8
+_MAX_COLUMN_LINES = 3  # below that many lines a column label shrinks instead of growing taller
+_BREAK_AFTER = re.compile(r"(?<=[\s\-_,;:/.+])")  # wrap after spaces and separators
+
+
+@dataclass(frozen=True)
+class LabelLine:
+    """One drawn line of a grid label: its text, where it is drawn and its ink box in the grid."""
+
+    kind: str  # "title", "column" or "row"
+    index: int  # column or row number (0 for the title)
+    text: str
+    xy: tuple[int, int]
+    box: tuple[int, int, int, int]  # (left, top, right, bottom)
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Where everything of a grid goes: cells start at (``left``, ``top``); labels never overlap."""
+
+    width: int
+    height: int
+    left: int
+    top: int
+    cell_w: int
+    cell_h: int
+    font_size: int
+    font: Any
+    lines: tuple[LabelLine, ...]
+
+
+def _measure(probe: Any, font: Any) -> Callable[[str], int]:
+    def text_w(text: str) -> int:
+        box = probe.textbbox((0, 0), text, font=font)
+        return int(box[2] - min(0, box[0]))
+
+    return text_w
+
+
+def _fits(measure: Callable[[str], int], limit: int) -> Callable[[str], bool]:
+    return lambda text: measure(text) <= limit
+
+
+def _wrap(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """``text`` as lines that each ``fit``: broken after spaces/separators, else inside a word."""
+    lines: list[str] = []
+    current = ""
+    for token in (t for t in _BREAK_AFTER.split(text) if t):
+        if fits((current + token).strip()):
+            current += token
+            continue
+        if current.strip():
+            lines.append(current.strip())
+        current = token.lstrip()
+        while len(current) > 1 and not fits(current.strip()):
+            n = 1
+            while n < len(current) and fits(current[: n + 1]):
+                n += 1
+            lines.append(current[:n])
+            current = current[n:]
+    if current.strip() or not lines:
+        lines.append(current.strip())
+    return lines
+
+
+def _ellipsize(lines: list[str], max_lines: int, fits: Callable[[str], bool]) -> list[str]:
+    if len(lines) <= max_lines:
+        return lines
+    kept = lines[: max(1, max_lines)]
+    last = kept[-1]
+    while last and not fits(last + "…"):
+        last = last[:-1]
+    kept[-1] = last + "…" if fits(last + "…") else last
+    return kept
+
+
+def layout_grid(
+    cell_w: int,
+    cell_h: int,
+    n_rows: int,
+    col_labels: Sequence[str],
+    row_labels: Sequence[str],
+    title: str = "",
+) -> GridLayout:
+    """Place the labels of a ``len(col_labels)`` × ``n_rows`` grid of ``cell_w`` × ``cell_h`` cells.
+
+    Labels wider than their cell wrap (after spaces, "-", "_" …, else inside a word); when a column
+    label would need more than three lines, or row labels would not fit their row, the font
+    shrinks (down to 8 px). Column labels then grow the header; row labels that still do not fit
+    end in "…". Every line stays inside its own column, row or title band, so none overlap.
+    """
+    from PIL import Image, ImageDraw
+
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    n_cols = max(1, len(col_labels))
+    preferred = max(14, min(48, cell_w // 10))
+    sizes = list(range(preferred, _MIN_FONT - 1, -2)) or [_MIN_FONT]
+    if sizes[-1] != _MIN_FONT:
+        sizes.append(_MIN_FONT)
+    for size in sizes:
+        font = _font(size)
+        text_w = _measure(probe, font)
+        if hasattr(font, "getmetrics"):
+            ascent, descent = font.getmetrics()
+            line_h = int(ascent + descent) + max(1, size // 8)
+        else:
+            line_h = int(probe.textbbox((0, 0), "Ág", font=font)[3]) + 2
+        pad = max(2, size // 2)
+        col_fit = max(1, cell_w - pad)
+        row_fit = max(cell_w, 10 * size)
+        cols = [_wrap(label, _fits(text_w, col_fit)) for label in col_labels]
+        rows = [_wrap(label, _fits(text_w, row_fit)) for label in row_labels]
+        max_row_lines = max(1, (cell_h - 2) // line_h)
+        if all(len(c) <= _MAX_COLUMN_LINES for c in cols) and all(len(r) <= max_row_lines for r in rows):
+            break
+    rows = [_ellipsize(r, max_row_lines, _fits(text_w, row_fit)) for r in rows]
+
+    left = (max((text_w(t) for r in rows for t in r), default=0) + 2 * pad) if row_labels else 0
+    width = left + cell_w * n_cols
+    titles = _wrap(title, _fits(text_w, max(1, width - 2 * pad))) if title else []
+    title_h = len(titles) * line_h + pad if titles else 0
+    col_lines = max((len(c) for c in cols), default=0)
+    header_h = col_lines * line_h + 2 * pad if col_labels else 0
+    top = title_h + header_h
+    height = top + cell_h * n_rows
+
+    lines: list[LabelLine] = []
+
+    def place(kind: str, index: int, text: str, x: int, y: int) -> None:
+        box = probe.textbbox((x, y), text, font=font)
+        lines.append(LabelLine(kind, index, text, (x, y), tuple(int(v) for v in box)))  # type: ignore[arg-type]
+
+    for i, text in enumerate(titles):
+        place("title", 0, text, pad, pad + i * line_h)
+    for c, wrapped in enumerate(cols):
+        y0 = title_h + pad + (col_lines - len(wrapped)) * line_h  # bottom-aligned above the images
+        for i, text in enumerate(wrapped):
+            x = left + c * cell_w + max(0, (cell_w - text_w(text)) // 2)
+            place("column", c, text, x, y0 + i * line_h)
+    for r, wrapped in enumerate(rows[:n_rows]):
+        y0 = top + r * cell_h + max(0, (cell_h - len(wrapped) * line_h) // 2)
+        for i, text in enumerate(wrapped):
+            place("row", r, text, pad, y0 + i * line_h)
+    return GridLayout(width, height, left, top, cell_w, cell_h, size, font, tuple(lines))
+
+
 def draw_grid(images: list[list[Any]], col_labels: list[str], row_labels: list[str], title: str = "") -> Any:
-    """Lay out ``images[row][col]`` with labels above the columns and left of the rows."""
+    """Lay out ``images[row][col]`` with labels above the columns and left of the rows.
+
+    Long labels wrap or shrink (see :func:`layout_grid`); they never overlap each other or the images.
+    """
     from PIL import Image, ImageDraw
 
     cell_w = max(im.width for row in images for im in row)
     cell_h = max(im.height for row in images for im in row)
-    font_size = max(14, min(48, cell_w // 10))
-    font = _font(font_size)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-
-    def text_w(text: str) -> int:
-        box = probe.textbbox((0, 0), text, font=font)
-        return int(box[2] - box[0])
-
-    pad = font_size // 2
-    top = font_size + 2 * pad + (font_size + pad if title else 0)
-    left = (max((text_w(t) for t in row_labels), default=0) + 2 * pad) if row_labels else 0
-    width = left + cell_w * len(col_labels)
-    height = top + cell_h * len(images)
-    grid = Image.new("RGB", (max(width, text_w(title) + 2 * pad), height), "white")
+    layout = layout_grid(cell_w, cell_h, len(images), col_labels, row_labels, title)
+    grid = Image.new("RGB", (layout.width, layout.height), "white")
     draw = ImageDraw.Draw(grid)
-    if title:
-        draw.text((pad, pad), title, fill="black", font=font)
-    label_y = top - font_size - pad
-    for c, label in enumerate(col_labels):
-        x0 = left + c * cell_w + max(0, (cell_w - text_w(label)) // 2)
-        draw.text((x0, label_y), label, fill="black", font=font)
+    for line in layout.lines:
+        draw.text(line.xy, line.text, fill="black", font=layout.font)
     for r, row in enumerate(images):
-        if row_labels:
-            draw.text(
-                (pad, top + r * cell_h + (cell_h - font_size) // 2), row_labels[r], fill="black", font=font
-            )
         for c, im in enumerate(row):
-            grid.paste(im, (left + c * cell_w, top + r * cell_h))
+            grid.paste(im, (layout.left + c * cell_w, layout.top + r * cell_h))
     return grid

@@ -2,11 +2,14 @@
 
 - Each file becomes one PEFT adapter named from a hash of its path, size and mtime, so an edited
   file (a new epoch saved over an old one) is loaded again while an unchanged one never is.
-- Weights change with ``set_adapters`` only. Adapters that the current request does not use are
+- Weights change by setting each PEFT layer's scale (what ``set_adapters`` does, on a cached list of
+  the LoRA layers instead of a walk over every module). Adapters that the current request does not use are
   deleted, so switching sets costs the same after 2 or 200 LoRAs were tried (diffusers slows down
   with every inactive adapter it keeps). Recently used state dicts stay in RAM for quick switching.
 - When the set and weights are fixed for a whole batch, the adapters are fused into the base
-  weights (each step then costs what the base model costs) and unfused before the next change.
+  weights (each step then costs what the base model costs): each LoRA module is written as
+  ``original + Σ scale_i·B_i A_i`` (one matmul) from a CPU copy of its original weight, so a weight
+  change costs one fuse and the base weights never drift.
 - Every file is checked before loading: LyCORIS-only layouts, LoRAs for another base family,
   corrupt files and LoRAs whose modules do not match the model give a clear error; a partial match
   is reported, never ignored.
@@ -98,6 +101,40 @@ def check_lora_file(path: str | Path, model_family: ModelFamily | None) -> Any:
     return kind
 
 
+def _is_kohya(state: dict[str, Any]) -> bool:
+    return bool(state) and all(
+        k.startswith(("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")) for k in state
+    )
+
+
+def _plain_lora(layer: Any, base: Any, adapters: list[str]) -> bool:
+    """Whether ``layer``'s ΔW for ``adapters`` is exactly ``scale · B @ A`` (reshaped to the weight)."""
+    import torch
+
+    if getattr(layer, "fan_in_fan_out", False):
+        return False
+    if isinstance(base, torch.nn.modules.conv._ConvNd):
+        if base.groups != 1:
+            return False
+    elif not isinstance(base, torch.nn.Linear):
+        return False
+    weight = base.weight
+    if not weight.is_floating_point():
+        return False
+    variants = getattr(layer, "lora_variant", {})
+    for a in adapters:
+        if a in variants or getattr(layer, "lora_bias", {}).get(a) or getattr(layer, "use_dora", {}).get(a):
+            return False
+        down, up, rank = layer.lora_A[a].weight, layer.lora_B[a].weight, layer.r[a]
+        if up.dim() > 2 and any(s != 1 for s in up.shape[2:]):
+            return False
+        if down.shape[0] != rank or up.shape[1] != rank or up.shape[0] != weight.shape[0]:
+            return False
+        if down[0].numel() != weight[0].numel() or down.dtype != up.dtype:
+            return False
+    return True
+
+
 def count_injected(pipe: Any, adapter: str, components: tuple[str, ...]) -> int:
     """How many modules of the pipeline carry ``adapter`` (i.e. matched a module of the file)."""
     n = 0
@@ -127,7 +164,10 @@ class LoraStack:
         self._active: tuple[tuple[str, float, float], ...] = ()
         # Original weights of every module ever fused, kept in CPU RAM (as A1111 does): unfusing
         # restores them bit-exactly instead of subtracting ΔW, so base outputs never drift.
-        self._backups: dict[tuple[str, str], Any] = {}
+        self._backups: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._dirty: set[tuple[str, str]] = set()  # modules whose weights differ from the backup
+        self._fused_layers: dict[tuple[str, str], Any] = {}
+        self._layers: list[tuple[tuple[str, str], Any]] | None = None
 
     # -- loading ---------------------------------------------------------------------------------
     def _read_state_dict(self, adapter: str, path: Path) -> dict[str, Any]:
@@ -158,12 +198,19 @@ class LoraStack:
             return self.loaded[adapter]
         kind = check_lora_file(path, self.family)
         state = self._read_state_dict(adapter, path)
+        self._layers = None
         try:
-            # A shallow copy: the converters pop keys from the dict they are given.
-            self.pipe.load_lora_weights(dict(state), adapter_name=adapter)
-        except (ValueError, RuntimeError, KeyError) as exc:
+            self._load_adapter(adapter, state)
+        except GenerationError as exc:
             self._forget(adapter)
-            text = str(exc)
+            raise GenerationError(
+                f"The LoRA “{path.name}” could not be loaded: {exc.message}",
+                hint=exc.hint,
+                details=exc.details,
+            ) from exc
+        except Exception as exc:  # diffusers/peft raise many types; never let a raw one through
+            self._forget(adapter)
+            text = f"{type(exc).__name__}: {exc}"
             if "size mismatch" in text or "shape" in text.lower():
                 raise GenerationError(
                     f"“{path.name}” does not fit this model: its layer sizes differ "
@@ -178,8 +225,8 @@ class LoraStack:
                     details=text[:2000],
                 ) from exc
             raise GenerationError(
-                f"“{path.name}” could not be loaded as a LoRA.",
-                hint="The file layout is not supported.",
+                f"The LoRA “{path.name}” could not be loaded: diffusers does not understand its layout.",
+                hint="The file layout is not supported. Re-export it as a kohya or diffusers LoRA.",
                 details=text[:2000],
             ) from exc
         comps = tuple(
@@ -202,7 +249,44 @@ class LoraStack:
         self.loaded[adapter] = loaded
         return loaded
 
+    def _load_adapter(self, adapter: str, state: dict[str, Any]) -> None:
+        """``load_lora_weights``, with our own conversion for the kohya files diffusers rejects.
+
+        diffusers 0.42 guesses the text-encoder layout from the keys it produced and fails with
+        "Could not automatically infer state dict type" when a kohya LoRA trains only some text
+        encoder modules (e.g. q_proj/v_proj without out_proj or the MLP). Such a file is converted
+        here to the PEFT layout (alpha/rank folded into B) and loaded again.
+        """
+        try:
+            # A shallow copy: the converters pop keys from the dict they are given.
+            self.pipe.load_lora_weights(dict(state), adapter_name=adapter)
+        except ValueError as exc:
+            if "infer state dict type" not in str(exc) or not _is_kohya(state):
+                raise
+            self._forget(adapter)  # the UNet part may already be in
+            log.info("LoRA %s: loading its text-encoder part through LoRA Studio's converter", adapter)
+            self.pipe.load_lora_weights(self._kohya_as_peft(state), adapter_name=adapter)
+
+    def _kohya_as_peft(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A kohya state dict as diffusers' PEFT layout (``<component>.<module>.lora_A.weight`` …)."""
+        from lora_studio.formats.lora_keys import kohya_to_peft
+
+        module_paths = {c: [n for n, _ in getattr(self.pipe, c).named_modules()] for c in self.components}
+        try:
+            peft = kohya_to_peft(state, module_paths=module_paths, family=self.family)
+        except ModelLoadError as exc:
+            raise GenerationError(exc.message, hint=exc.hint, details=exc.details) from exc
+        out: dict[str, Any] = {}
+        for comp, tensors in peft.state_dicts.items():
+            for key, tensor in tensors.items():
+                if key.endswith(".lora_B.weight"):
+                    module = key[: -len(".lora_B.weight")]
+                    tensor = tensor.float() * (peft.alphas[comp][module] / peft.ranks[comp][module])
+                out[f"{comp}.{key}"] = tensor
+        return out
+
     def _forget(self, adapter: str) -> None:
+        self._layers = None
         try:
             self.pipe.delete_adapters([adapter])
         except (ValueError, KeyError, AttributeError):
@@ -217,6 +301,8 @@ class LoraStack:
         """Make exactly ``specs`` (enabled ones) active at their weights; return warnings.
 
         With ``fuse`` the active adapters are merged into the base weights until the next change.
+        A weight change while fused costs one fuse: each fused module is rewritten as
+        ``original + ΔW`` from its CPU copy, never unmerged by subtraction.
         """
         specs = [s for s in specs if s.enabled]
         for spec in specs:
@@ -228,14 +314,18 @@ class LoraStack:
             for spec, name in zip(specs, names)
             if spec.effective_unet != 0 or spec.effective_te != 0
         )
+        wanted = set(names)
+        stale = [name for name in self.loaded if name not in wanted]
+        changes_adapters = bool(stale) or any(name not in self.loaded for name in names)
         if self._fused_state is not None:
             if fuse and self._fused_state == state:
-                return self._partial_warnings(names)  # set_adapters would silently unmerge
-            self.unfuse()  # before any load or delete: PEFT would unmerge by subtraction otherwise
+                return self._partial_warnings(names)
+            if not fuse or not state or changes_adapters:
+                self.unfuse()  # before any load or delete: PEFT would unmerge by subtraction otherwise
         # Drop what this request does not use before loading anything new (memory, and diffusers
         # gets slower with every inactive adapter).
-        stale = [name for name in self.loaded if name not in set(names)]
         if stale:
+            self._layers = None
             if len(stale) == len(self.loaded):
                 self.pipe.unload_lora_weights()  # drop the PEFT wrappers too: back to base speed
                 self.loaded.clear()
@@ -246,25 +336,10 @@ class LoraStack:
         for spec in specs:
             self.ensure_loaded(spec.path)
         if self.loaded:
-            if state:
-                self.pipe.enable_lora()
-                weights: list[Any] = []
-                for adapter, unet_w, te_w in state:
-                    comps = self.loaded[adapter].components
-                    if unet_w == te_w:
-                        weights.append(unet_w)
-                    else:
-                        weights.append({c: (unet_w if c == "unet" else te_w) for c in comps})
-                self.pipe.set_adapters([a for a, _, _ in state], weights)
-            else:
-                self.pipe.disable_lora()
+            self._set_weights(state)
         self._active = state
-        if fuse and state and self._fused_state is None:
-            self._backup_weights({a for a, _, _ in state})
-            self.pipe.fuse_lora(
-                components=list(self.components), lora_scale=1.0, adapter_names=[a for a, _, _ in state]
-            )
-            self._fused_state = state
+        if fuse and state:
+            self._fuse(state)
         return self._partial_warnings(names)
 
     def _partial_warnings(self, names: list[str]) -> list[str]:
@@ -275,34 +350,137 @@ class LoraStack:
             if lora.partial
         ]
 
-    def _lora_layers(self, adapters: set[str] | None = None) -> list[tuple[tuple[str, str], Any]]:
-        out = []
-        for comp in self.components:
-            for name, module in getattr(self.pipe, comp).named_modules():
-                lora_a = getattr(module, "lora_A", None)
-                if lora_a is None or not hasattr(module, "get_base_layer"):
-                    continue
-                if adapters is None or any(a in lora_a for a in adapters):
-                    out.append(((comp, name), module.get_base_layer()))
-        return out
+    def _lora_layers(self) -> list[tuple[tuple[str, str], Any]]:
+        """Every PEFT layer of the pipeline as ((component, module name), layer); cached until the
+        adapters change, so a weight change never walks the whole model."""
+        if self._layers is None:
+            from peft.tuners.tuners_utils import BaseTunerLayer
 
-    def _backup_weights(self, adapters: set[str]) -> None:
-        for key, base in self._lora_layers(adapters):
-            if key not in self._backups:
-                self._backups[key] = base.weight.detach().to("cpu", copy=True)
+            self._layers = [
+                ((comp, name), module)
+                for comp in self.components
+                for name, module in getattr(self.pipe, comp).named_modules()
+                if isinstance(module, BaseTunerLayer) and hasattr(module, "lora_A")
+            ]
+        return self._layers
+
+    def _set_weights(self, state: tuple[tuple[str, float, float], ...]) -> None:
+        """What ``set_adapters``/``enable_lora``/``disable_lora`` do, on the cached layer list only
+        (diffusers walks every module of every component each time)."""
+        layers = self._lora_layers()
+        if not state:
+            for _, layer in layers:
+                if not layer.disable_adapters:
+                    layer.enable_adapters(False)
+            return
+        active = [a for a, _, _ in state]
+        for (comp, _), layer in layers:
+            if layer.disable_adapters:
+                layer.enable_adapters(True)
+            if list(layer.active_adapters) != active:
+                layer.set_adapter(active)
+            for adapter, unet_w, te_w in state:
+                layer.set_scale(adapter, unet_w if comp == "unet" else te_w)
+
+    def _backup(self, key: tuple[str, str], base: Any, with_bias: bool = False) -> tuple[Any, Any]:
+        import torch
+
+        saved = self._backups.get(key)
+        if saved is None or (with_bias and saved[1] is None):
+            pin = base.weight.device.type == "cuda"
+
+            def copy(t: Any) -> Any:
+                c = t.detach().to("cpu", copy=True)
+                return c.pin_memory() if pin and torch.cuda.is_available() else c
+
+            weight = saved[0] if saved is not None else copy(base.weight)
+            bias = copy(base.bias) if with_bias and getattr(base, "bias", None) is not None else None
+            saved = self._backups[key] = (weight, bias)
+        return saved
+
+    def _restore(self, key: tuple[str, str], layer: Any) -> None:
+        saved = self._backups.get(key)
+        if saved is not None and key in self._dirty:
+            base = layer.get_base_layer()
+            base.weight.copy_(saved[0], non_blocking=True)
+            if saved[1] is not None:
+                base.bias.copy_(saved[1], non_blocking=True)
+        self._dirty.discard(key)
+
+    def _fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
+        """Write ``original + Σ scale_i · B_i A_i`` into every layer that carries an active adapter
+        (one matmul per module over the concatenated ranks), and mark those layers merged so PEFT's
+        forward skips the LoRA branch. Layers fused before but not now get their original back."""
+        import torch
+
+        active = [a for a, _, _ in state]
+        fused: dict[tuple[str, str], Any] = {}
+        with torch.no_grad():
+            for key, layer in self._lora_layers():
+                present = [a for a in active if a in layer.lora_A]
+                if not present:
+                    continue
+                contributing = [a for a in present if layer.scaling.get(a, 0) != 0]
+                if contributing:
+                    self._write_fused(key, layer, contributing)
+                elif key in self._dirty:
+                    self._restore(key, layer)
+                layer.merged_adapters = list(present)
+                fused[key] = layer
+            for key, layer in self._fused_layers.items():
+                if key not in fused:
+                    self._restore(key, layer)
+                    layer.merged_adapters = []
+        self._fused_layers = fused
+        self._fused_state = state
+
+    def _write_fused(self, key: tuple[str, str], layer: Any, adapters: list[str]) -> None:
+        import torch
+
+        base = layer.get_base_layer()
+        weight = base.weight
+        if not _plain_lora(layer, base, adapters):
+            # DoRA, LoRA bias, grouped convs, quantized weights …: PEFT's own merge, on top of the
+            # restored original (weight and bias are both kept for these).
+            self._backup(key, base, with_bias=True)
+            self._restore(key, layer)
+            layer.merged_adapters = []
+            layer.merge(adapter_names=adapters)
+            self._dirty.add(key)
+            return
+        saved_w = self._backup(key, base)[0]
+        out = weight.shape[0]
+        downs = [layer.lora_A[a].weight.reshape(layer.r[a], -1) for a in adapters]
+        ups = [layer.lora_B[a].weight.reshape(out, -1) * layer.scaling[a] for a in adapters]
+        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
+        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
+        self._dirty.add(key)
+        fast_dtype = weight.device.type != "cpu" or weight.dtype == torch.float32
+        if weight.is_contiguous() and fast_dtype and down.dtype == weight.dtype:
+            flat = weight.view(out, -1)
+            if saved_w.device == weight.device:
+                torch.addmm(saved_w.view(out, -1), up, down, out=flat)  # restore + fuse, one pass
+            else:
+                weight.copy_(saved_w, non_blocking=True)
+                flat.addmm_(up, down)
+        else:  # CPU half precision: add in float32, then round once
+            merged = torch.addmm(
+                saved_w.to(weight.device, torch.float32).reshape(out, -1), up.float(), down.float()
+            )
+            weight.copy_(merged.view_as(weight))
 
     def unfuse(self) -> None:
         """Undo ``fuse`` (no-op when nothing is fused), restoring the exact original weights."""
-        if self._fused_state is not None:
-            self.pipe.unfuse_lora(components=list(self.components))
-            import torch
+        if self._fused_state is None:
+            return
+        import torch
 
-            with torch.no_grad():
-                for key, base in self._lora_layers():
-                    backup = self._backups.get(key)
-                    if backup is not None:
-                        base.weight.copy_(backup.to(base.weight.device, base.weight.dtype))
-            self._fused_state = None
+        with torch.no_grad():
+            for key, layer in self._fused_layers.items():
+                self._restore(key, layer)
+                layer.merged_adapters = []
+        self._fused_layers = {}
+        self._fused_state = None
 
     @property
     def fused(self) -> bool:
@@ -314,4 +492,5 @@ class LoraStack:
         if self.loaded:
             self.pipe.unload_lora_weights()
         self.loaded.clear()
+        self._layers = None
         self._active = ()

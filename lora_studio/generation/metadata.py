@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,23 +132,43 @@ def _find_by_hash(short_hash: str, lora_dirs: Sequence[str | os.PathLike[str]]) 
     return None
 
 
+@dataclass(frozen=True)
+class MissingLora:
+    """A LoRA an infotext names that is in none of the LoRA folders (neither by name nor by hash)."""
+
+    name: str
+    hash: str | None  # the short hash the infotext records ("Lora hashes"), when it does
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class InfotextRequest:
+    """A request rebuilt from infotext, and the LoRAs it names that could not be found."""
+
+    request: GenerationRequest
+    missing: tuple[MissingLora, ...] = ()
+
+
 def request_from_infotext(
     text: str,
     lora_dirs: Sequence[str | os.PathLike[str]],
     *,
     model: str | None = None,
     base: GenerationRequest | None = None,
-) -> GenerationRequest:
+) -> InfotextRequest:
     """Turn infotext (ours, A1111's or Forge's) back into a request.
 
     ``model`` overrides the model (infotext names it but cannot say where it is); fields that
-    infotext does not record (output folder, batch size …) come from ``base``.
+    infotext does not record (output folder, batch size …) come from ``base``. Each LoRA is
+    found by name, then by the hash the text records; those found neither way are left out of
+    the request and listed in ``missing`` (the rest of the request is still usable).
     """
     from lora_studio.formats.infotext import parse_infotext
 
     params = parse_infotext(text)
     prompt, tags = extract_lora_tags(params.prompt)
     loras: list[LoraSpec] = []
+    missing: list[MissingLora] = []
     for tag in tags:
         try:
             path = find_lora_file(tag.name, lora_dirs)
@@ -156,7 +176,8 @@ def request_from_infotext(
             short = params.lora_hashes.get(tag.name.replace(":", "").replace(",", "").strip())
             found = _find_by_hash(short, lora_dirs) if short else None
             if found is None:
-                raise
+                missing.append(MissingLora(tag.name, short or None, tag.weight))
+                continue
             path = found
         loras.append(LoraSpec(str(path), tag.weight, True, tag.unet_weight, tag.te_weight))
     request = base or GenerationRequest(model=model or "", prompt="")
@@ -164,7 +185,7 @@ def request_from_infotext(
         sampler, schedule = split_sampler_name(params.sampler or request.sampler, params.schedule_type)
     except GenerationError:
         sampler, schedule = request.sampler, request.schedule
-    return replace(
+    rebuilt = replace(
         request,
         model=model or request.model or (params.model_name or ""),
         prompt=prompt,
@@ -180,3 +201,4 @@ def request_from_infotext(
         height=params.height or request.height,
         strength=params.denoising_strength if params.denoising_strength is not None else request.strength,
     )
+    return InfotextRequest(rebuilt, tuple(missing))

@@ -128,7 +128,7 @@ def test_infotext_round_trip(engine, base_request, lora_dir):
     assert text == res.infotexts[0]
     assert "Lora hashes:" in text and "<lora:a:0.8>" in text and "Clip skip: 2" in text
     back = request_from_infotext(text, [lora_dir], model=req.model, base=base_request)
-    assert back == req
+    assert back.request == req and back.missing == ()
 
 
 def test_infotext_from_a1111_finds_lora_by_hash(lora_dir, tmp_path):
@@ -143,9 +143,28 @@ def test_infotext_from_a1111_finds_lora_by_hash(lora_dir, tmp_path):
         "Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1, Size: 512x768, Model hash: 45dee52b3f, "
         f'Model: v1-5, Lora hashes: "old_name: {lora_short_hash(renamed)}", Version: v1.10.1'
     )
-    req = request_from_infotext(text, [tmp_path], model="m.safetensors")
+    restored = request_from_infotext(text, [tmp_path], model="m.safetensors")
+    req = restored.request
+    assert restored.missing == ()
     assert req.sampler == "DPM++ 2M" and req.schedule == "Karras" and (req.width, req.height) == (512, 768)
     assert req.loras[0].path == str(renamed) and req.loras[0].weight == 0.6
+
+
+def test_infotext_lists_every_missing_lora_with_its_hash(lora_dir):
+    from lora_studio.generation.metadata import MissingLora, request_from_infotext
+
+    text = (
+        "cat <lora:gone_one:0.7> <lora:a:0.5> <lora:gone_two:1>\nNegative prompt: bad\n"
+        "Steps: 20, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 64x64, "
+        'Lora hashes: "gone_one: 0123456789ab, a: 000000000000"'
+    )
+    restored = request_from_infotext(text, [lora_dir], model="m")
+    assert restored.missing == (
+        MissingLora("gone_one", "0123456789ab", 0.7),
+        MissingLora("gone_two", None, 1.0),
+    )
+    assert [s.path for s in restored.request.loras] == [str(lora_dir / "a.safetensors")]
+    assert restored.request.seed == 3 and restored.request.prompt.strip().startswith("cat")
 
 
 def test_missing_prompt_lora_is_a_clear_error(engine, base_request, lora_dir):
@@ -167,3 +186,15 @@ def test_sdxl_txt2img(engine, tiny_sdxl_dir, tmp_path):
     )
     res = engine.generate(req)
     assert image_array(res.paths[0]).shape == (64, 64, 3)
+
+
+def test_is_loaded_reports_the_cached_models(tiny_sd1_dir, tmp_path):
+    from lora_studio.generation.engine import GenerationEngine
+
+    engine = GenerationEngine()
+    assert not engine.is_loaded(tiny_sd1_dir)
+    engine.model(tiny_sd1_dir)
+    assert engine.is_loaded(tiny_sd1_dir) and engine.is_loaded(str(tiny_sd1_dir) + "/")
+    assert not engine.is_loaded(tmp_path)
+    engine.unload()
+    assert not engine.is_loaded(tiny_sd1_dir)

@@ -138,3 +138,73 @@ def test_partially_matching_lora_is_reported(engine, base_request, lora_dir, tmp
         assert "partial" in str(exc) or "match" in str(exc) or "fit" in str(exc)
     else:
         assert any("modules match" in w for w in res.warnings)
+
+
+def _te_qv_lora(path, seed: int = 5):
+    """A kohya LoRA on the tiny SD1 text encoder's q_proj/v_proj only (no out_proj, no MLP, no UNet),
+    plus the PEFT pipeline it came from."""
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from lora_studio.diffusion.tiny import build_tiny_pipeline
+    from lora_studio.formats.lora_keys import save_kohya_lora
+
+    pipe = build_tiny_pipeline("sd1", 0)
+    pipe.text_encoder.add_adapter(LoraConfig(r=4, lora_alpha=2.0, target_modules=["q_proj", "v_proj"]), "ref")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in pipe.text_encoder.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
+    sds = {"text_encoder": get_peft_model_state_dict(pipe.text_encoder, adapter_name="ref")}
+    save_kohya_lora(path, sds, family="sd1", alpha_for=lambda *_: 2.0, metadata={"ss_network_dim": "4"})
+    return pipe
+
+
+def _te_out(pipe):
+    import torch
+
+    ids = torch.arange(2, 12).unsqueeze(0) % pipe.tokenizer.vocab_size
+    with torch.no_grad():
+        return pipe.text_encoder(ids)[0]
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_text_encoder_lora_on_q_and_v_only_loads_and_matches(tmp_path, fuse):
+    import torch
+
+    from lora_studio.diffusion.families import ModelFamily
+    from lora_studio.diffusion.tiny import build_tiny_pipeline
+    from lora_studio.generation.loras import LoraStack
+
+    path = tmp_path / "te_qv.safetensors"
+    ref = _te_out(_te_qv_lora(path))
+    pipe = build_tiny_pipeline("sd1", 0)
+    base = _te_out(pipe)
+    stack = LoraStack(pipe, ModelFamily.SD1)
+    assert stack.apply([LoraSpec(str(path), 1.0)], fuse=fuse) == []
+    (loaded,) = stack.loaded.values()
+    assert loaded.components == ("text_encoder",) and loaded.modules_matched == loaded.modules_in_file
+    ours = _te_out(pipe)
+    assert not torch.allclose(ours, base, atol=1e-3)
+    assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
+    stack.apply([LoraSpec(str(path), 0.0)], fuse=fuse)
+    assert torch.equal(_te_out(pipe), base)
+
+
+def test_any_diffusers_failure_becomes_a_plain_error_naming_the_file(tmp_path, lora_dir, monkeypatch):
+    from lora_studio.diffusion.families import ModelFamily
+    from lora_studio.diffusion.tiny import build_tiny_pipeline
+    from lora_studio.generation.loras import LoraStack
+
+    pipe = build_tiny_pipeline("sd1", 0)
+    stack = LoraStack(pipe, ModelFamily.SD1)
+
+    def broken(*_a, **_k):
+        raise TypeError("unexpected keyword 'foo'")
+
+    monkeypatch.setattr(pipe, "load_lora_weights", broken)
+    with pytest.raises(GenerationError, match="a.safetensors") as info:
+        stack.apply([LoraSpec(str(lora_dir / "a.safetensors"))])
+    assert "TypeError" in info.value.details and not stack.loaded

@@ -65,7 +65,7 @@ class EngineHolder:
         engine = self._engine
         if engine is None:
             return False
-        return str(Path(model).resolve()) in getattr(engine, "_models", {})
+        return bool(engine.is_loaded(model))
 
     def load(self, model: str | Path, lora_dirs: Sequence[Path], reporter: Reporter) -> LoadedModel:
         engine = self.engine(lora_dirs)
