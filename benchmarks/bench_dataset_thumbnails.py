@@ -19,21 +19,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def _keep_none_alive() -> None:
-    """Work around PySide6 6.12 on Python < 3.12: every Qt call that returns None, True or False
-    (void methods, ``Signal.emit``) drops one reference to it, so a long run ends in "Fatal Python
-    error: none_dealloc / bool_dealloc". Python 3.12+ makes them immortal; on 3.11 we give them a
-    huge reference count."""
-    import ctypes
-
-    if sys.version_info < (3, 12):
-        for obj in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
-
-
-_keep_none_alive()
 os.environ.setdefault("LORA_STUDIO_HOME", tempfile.mkdtemp(prefix="lora-studio-bench-home-"))
 
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
