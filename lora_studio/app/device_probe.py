@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -13,23 +12,15 @@ from lora_studio.core.events import Event, StatusChanged
 
 log = logging.getLogger(__name__)
 
-DEVICES_MODULE = "lora_studio.diffusion.devices"
 
 
 def probe_device(reporter: Callable[[Event], None], control: RunControl) -> DeviceInfo:
-    """Worker function: ask ``lora_studio.diffusion.devices.device_report()``.
-
-    Until that module exists, fall back to asking torch directly, and say so in the details.
-    """
+    """Worker function: ask ``lora_studio.diffusion.devices.device_report()`` (imports torch)."""
     reporter(StatusChanged("Checking the graphics card…"))
-    try:
-        devices = importlib.import_module(DEVICES_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != DEVICES_MODULE:
-            raise
-        return _basic_torch_probe()
+    from lora_studio.diffusion.devices import device_report
+
     control.raise_if_cancelled()
-    return describe_report(devices.device_report())
+    return describe_report(device_report())
 
 
 def describe_report(report: Any) -> DeviceInfo:
@@ -63,20 +54,3 @@ def _describe_dict(report: dict[str, Any]) -> DeviceInfo:
             summary += f", {total_mb / 1024:.0f} GB"
     details = "\n".join(f"{key}: {value}" for key, value in report.items())
     return DeviceInfo(summary, details)
-
-
-def _basic_torch_probe() -> DeviceInfo:
-    try:
-        import torch
-    except ImportError:
-        return DeviceInfo("PyTorch is not installed", "PyTorch is not installed, so nothing can be trained.")
-    lines = [f"torch {torch.__version__}", f"CUDA build: {torch.version.cuda or 'none'}"]
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        free, total = torch.cuda.mem_get_info(0)
-        lines.append(f"GPU 0: {name}, {total / 2**30:.1f} GB ({free / 2**30:.1f} GB free)")
-        summary = name
-    else:
-        summary = "Processor only (no NVIDIA graphics card found)"
-    lines.append("(basic check: the full device report is not in this build yet)")
-    return DeviceInfo(summary, "\n".join(lines))

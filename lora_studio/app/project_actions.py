@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,13 @@ from lora_studio.core.events import Event, StatusChanged
 
 log = logging.getLogger(__name__)
 
-DEMO_MODULE = "lora_studio.demo"
-
-
 def ensure_demo_project_job(reporter: Any, control: RunControl) -> Path:
-    """Worker function: make (first time) or find the demo project. Imports the demo module lazily."""
-    try:
-        demo = importlib.import_module(DEMO_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != DEMO_MODULE:
-            raise
-        raise LoraStudioError(
-            "The demo project isn't part of this build yet.",
-            hint="Create a project of your own with File ▸ New project.",
-        ) from None
+    """Worker function: make (first time) or find the demo project (builds a tiny model: torch)."""
+    from lora_studio import demo
+
     reporter(StatusChanged("Preparing the demo project…"))
     control.raise_if_cancelled()
-    return Path(demo.ensure_demo_project())
+    return Path(demo.ensure_demo_project(reporter))
 
 
 class ProjectActions(QObject):

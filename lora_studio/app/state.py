@@ -7,7 +7,6 @@ main window. User intent that the window handles (new/open project) goes through
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from lora_studio.core.settings import AppSettings, load_settings, save_settings
 
 log = logging.getLogger(__name__)
 
-PROJECT_MODULE = "lora_studio.dataset.project"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,9 +95,10 @@ class AppContext(QObject):
     def open_project(self, path: str | Path) -> Any:
         """Open a project folder. Raises a LoraStudioError with plain words when it can't."""
         path = Path(path)
-        module = _project_module()
+        from lora_studio.dataset import project as projects  # torch-free, small
+
         try:
-            project = module.open_project(path)
+            project = projects.open_project(path)
         except OSError as exc:
             raise DatasetError(
                 f"The project folder {path} could not be opened: {exc.strerror or exc}.",
@@ -110,9 +109,10 @@ class AppContext(QObject):
 
     def create_project(self, path: str | Path, name: str) -> Any:
         path = Path(path)
-        module = _project_module()
+        from lora_studio.dataset import project as projects
+
         try:
-            project = module.create_project(path, name)
+            project = projects.create_project(path, name)
         except OSError as exc:
             raise DatasetError(
                 f"The project could not be created in {path}: {exc.strerror or exc}.",
@@ -147,15 +147,3 @@ class AppContext(QObject):
     def set_device(self, device: DeviceInfo) -> None:
         self._device = device
         self.device_changed.emit(device)
-
-
-def _project_module() -> Any:
-    try:
-        return importlib.import_module(PROJECT_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != PROJECT_MODULE:
-            raise
-        raise DatasetError(
-            "Projects can't be opened in this build yet: the project module is missing.",
-            hint="Update LoRA Studio to a newer version.",
-        ) from None

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from lora_studio.core.control import RunControl
-from lora_studio.core.errors import Cancelled, GenerationError, ModelLoadError
+from lora_studio.core.errors import Cancelled, GenerationError
 from lora_studio.core.events import ImageReady, Progress, Reporter, StatusChanged, null_reporter
 from lora_studio.diffusion.families import ModelFamily
 from lora_studio.generation.loras import LoraStack
@@ -54,18 +54,6 @@ class ModelEntry:
         return int(self.pipe.unet.config.sample_size) * int(getattr(self.pipe, "vae_scale_factor", 8))
 
 
-def _fallback_load(path: Path, device: str, dtype: torch.dtype) -> tuple[Any, ModelFamily, str]:
-    """Load a diffusers folder offline (used until ``diffusion.loading`` is available)."""
-    from diffusers import DiffusionPipeline
-
-    if not path.is_dir():
-        raise ModelLoadError(f"Cannot load “{path.name}”: single-file loading is not available.")
-    pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, dtype=dtype)
-    family = ModelFamily.SDXL if getattr(pipe, "text_encoder_2", None) is not None else ModelFamily.SD1
-    pred = str(pipe.scheduler.config.get("prediction_type", "epsilon"))
-    return pipe.to(device), family, pred
-
-
 def load_model(
     path: str | Path, device: str | None = None, dtype: torch.dtype | None = None
 ) -> tuple[Any, ModelFamily, str]:
@@ -75,13 +63,10 @@ def load_model(
     path = Path(path)
     device = device or pick_device()
     dtype = dtype or pick_dtype(device)
-    try:
-        from lora_studio.diffusion.loading import load_pipeline
-    except ImportError:
-        pipe, family, pred = _fallback_load(path, device, dtype)
-    else:
-        loaded = load_pipeline(path, device=device, dtype=dtype)
-        pipe, family, pred = loaded.pipeline, ModelFamily(loaded.family), str(loaded.prediction)
+    from lora_studio.diffusion.loading import load_pipeline
+
+    loaded = load_pipeline(path, device=device, dtype=dtype)
+    pipe, family, pred = loaded.pipeline, ModelFamily(loaded.family), str(loaded.prediction)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     return pipe, family, pred

@@ -121,8 +121,6 @@ def _check_dataset(config: TrainConfig, dataset: Dataset | None, issues: list[Is
                 from lora_studio.dataset.io import load_dataset
 
                 dataset = load_dataset(d.path, caption_extension=d.caption_extension)
-            except ImportError:
-                dataset = None
             except Exception as exc:
                 issues.append(_err("dataset.path", f"The dataset cannot be read: {exc}"))
     if dataset is not None:

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,6 @@ from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
 from lora_studio.app.panels.generation.generation_panel import GenerationPanel
 from lora_studio.app.panels.training.training_panel import TrainingPanel
 from lora_studio.app.state import DeviceInfo
-from lora_studio.core.errors import DatasetError
 from lora_studio.core.settings import Theme, load_settings
 
 
@@ -79,35 +76,19 @@ def test_window_geometry_is_restored(qtbot, context, ring, tmp_path):
 
 
 @pytest.fixture
-def fake_project_module(monkeypatch):
-    """Stands in for lora_studio.dataset.project until it lands."""
-    opened: list[Path] = []
+def make_project():
+    """Real LoRA Studio projects (lora_studio.dataset.project), named after their folder."""
+    from lora_studio.dataset.project import create_project
 
-    def open_project(path):
-        path = Path(path)
-        if (path / "broken").exists():
-            raise DatasetError("This folder is not a LoRA Studio project.", hint="Pick a project folder.")
-        opened.append(path)
-        return types.SimpleNamespace(name=path.name.title(), root=path)
+    def make(path: Path) -> Path:
+        create_project(path, path.name.title())
+        return path
 
-    def create_project(path, name):
-        Path(path).mkdir(parents=True)
-        opened.append(Path(path))
-        return types.SimpleNamespace(name=name, root=Path(path))
-
-    module = types.ModuleType("lora_studio.dataset.project")
-    module.open_project = open_project
-    module.create_project = create_project
-    monkeypatch.setitem(sys.modules, "lora_studio.dataset.project", module)
-    return opened
+    return make
 
 
-def test_open_project_updates_title_status_and_recent_menu(
-    window, tmp_path, fake_project_module, settings_file
-):
-    a, b = tmp_path / "cat", tmp_path / "dog"
-    a.mkdir()
-    b.mkdir()
+def test_open_project_updates_title_status_and_recent_menu(window, tmp_path, make_project, settings_file):
+    a, b = make_project(tmp_path / "cat"), make_project(tmp_path / "dog")
     assert window.projects.open_path(a)
     assert window.projects.open_path(b)
     assert window.windowTitle() == "Dog — LoRA Studio"
@@ -120,30 +101,24 @@ def test_open_project_updates_title_status_and_recent_menu(
     assert window.recent_menu.project_paths() == [str(a), str(b)]
 
 
-def test_clear_recent_projects(window, tmp_path, fake_project_module, settings_file):
-    window.projects.open_path(tmp_path)
+def test_clear_recent_projects(window, tmp_path, make_project, settings_file):
+    assert window.projects.open_path(make_project(tmp_path / "cat"))
     clear = next(a for a in window.recent_menu.actions() if a.text() == "Clear this list")
     clear.trigger()
     assert window.recent_menu.project_paths() == []
     assert load_settings(settings_file).recent_projects == ()
 
 
-def test_open_project_failure_shows_plain_error(window, tmp_path, fake_project_module, no_dialogs):
-    (tmp_path / "broken").touch()
-    assert not window.projects.open_path(tmp_path)
-    assert no_dialogs[0].message == "This folder is not a LoRA Studio project."
+def test_open_project_failure_shows_plain_error(window, tmp_path, no_dialogs):
+    (tmp_path / "holiday photos").mkdir()  # a folder, but not a project
+    assert not window.projects.open_path(tmp_path / "holiday photos")
+    assert "is not a LoRA Studio project" in no_dialogs[0].message
     assert window.context.project is None
     assert not window.projects.open_path(tmp_path / "gone")
     assert "not there any more" in no_dialogs[1].message
 
 
-def test_missing_project_module_is_explained(window, tmp_path, monkeypatch, no_dialogs):
-    monkeypatch.setitem(sys.modules, "lora_studio.dataset.project", None)  # import fails
-    assert not window.projects.open_path(tmp_path)
-    assert no_dialogs and no_dialogs[0].title == "Couldn't open the project"
-
-
-def test_new_project_dialog_creates_project(window, tmp_path, fake_project_module, monkeypatch):
+def test_new_project_dialog_creates_project(window, tmp_path, monkeypatch):
     from lora_studio.app.dialogs.new_project_dialog import NewProjectDialog
 
     def fake_exec(dialog):
@@ -157,19 +132,11 @@ def test_new_project_dialog_creates_project(window, tmp_path, fake_project_modul
     assert window.context.project_name == "Miso: the cat!"
 
 
-def test_demo_without_demo_module_says_so(window, qtbot, monkeypatch, no_dialogs):
-    monkeypatch.setitem(sys.modules, "lora_studio.demo", None)
-    window.demo_action.trigger()
-    qtbot.waitUntil(lambda: bool(no_dialogs), timeout=5000)
-    assert "demo project isn't part of this build" in no_dialogs[0].message
+def test_demo_opens_demo_project(window, qtbot, tmp_path, monkeypatch, make_project):
+    import lora_studio.demo
 
-
-def test_demo_opens_demo_project(window, qtbot, tmp_path, monkeypatch, fake_project_module):
-    demo_dir = tmp_path / "demo"
-    demo_dir.mkdir()
-    module = types.ModuleType("lora_studio.demo")
-    module.ensure_demo_project = lambda: demo_dir
-    monkeypatch.setitem(sys.modules, "lora_studio.demo", module)
+    demo_dir = make_project(tmp_path / "demo")  # stands in for the tiny model build (tests/test_demo.py)
+    monkeypatch.setattr(lora_studio.demo, "ensure_demo_project", lambda reporter=None: demo_dir)
     window.demo_action.trigger()
     qtbot.waitUntil(lambda: window.context.project_path == demo_dir, timeout=5000)
 
