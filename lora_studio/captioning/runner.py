@@ -171,7 +171,7 @@ def captioning_image(item: Item, mask_handling: MaskHandling = MaskHandling.CROP
 
     Raises DatasetError when the picture cannot be read or its mask hides everything.
     """
-    image = load_rgb(item.image)
+    image = load_rgb(item.training_image)
     mask = (
         _load_mask(item.mask, image.size)
         if (item.mask and mask_handling is not MaskHandling.IGNORE)

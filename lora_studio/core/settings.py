@@ -35,6 +35,8 @@ class AppSettings:
     recent_projects: tuple[str, ...] = ()
     last_project: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1" ...
+    # Dataset panel: copy added pictures into the project (True) or use them where they are.
+    copy_images_on_import: bool = True
 
     # Resolved folders (defaults follow NMKD's models/ layout) ------------------------------------
     def checkpoint_folders(self) -> list[Path]:

@@ -44,10 +44,18 @@ class Item:
     caption_path: Path | None = None  # where the caption came from / is saved (sidecar)
     flags: tuple[str, ...] = ()  # e.g. FLAG_EXCLUDED
     caption_from_folder: bool = False  # True when no sidecar exists and the folder name was used
+    # A copy of the picture with a painted region (a watermark, a signature) filled in. Training,
+    # captioning and the kohya export use it instead of the original, which stays as it was.
+    erased: Path | None = None
 
     @property
     def excluded(self) -> bool:
         return FLAG_EXCLUDED in self.flags
+
+    @property
+    def training_image(self) -> Path:
+        """The file whose pixels are trained on: the cleaned copy if there is one, else the original."""
+        return self.erased if self.erased is not None else self.image
 
 
 @dataclass(frozen=True, slots=True)

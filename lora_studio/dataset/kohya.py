@@ -138,7 +138,8 @@ def export_kohya(
                 control.checkpoint()
             reporter(Progress(done, total, f"Exporting {item.image.name}"))
             stem = item.caption_path.stem if item.caption_path else item.image.stem
-            _copy(item.image, folder / f"{stem}{item.image.suffix}")
+            picture = item.training_image  # a cleaned copy (erased watermark) goes out instead
+            _copy(picture, folder / f"{stem}{picture.suffix}")
             if item.caption_path is not None and item.caption_path.is_file():
                 _copy(item.caption_path, folder / f"{stem}{caption_extension}")
             if item.mask is not None and item.mask.is_file():

@@ -8,6 +8,8 @@ Layout (all paths stored relative, with forward slashes)::
       dataset/<concept>/photo.txt   its caption (kohya sidecar, UTF-8)
       dataset/<concept>/.lorastudio.toml   per-picture extras: crop, mask, flags, source
       dataset/<concept>/masks/photo.mask.png   a painted mask (white = learn, black = ignore)
+      dataset/<concept>/masks/photo.erase.png  a painted erase region (white = fill in)
+      dataset/<concept>/erased/photo.png       the picture with that region filled: trained on
       .trash/                       removed pictures and concepts, never deleted outright
 
 Which pictures belong to a concept is simply what sits in its folder (so a folder edited in
@@ -37,7 +39,8 @@ from lora_studio.core.events import Progress, Reporter, null_reporter
 from lora_studio.core.fileio import atomic_write_text, atomic_write_with
 from lora_studio.core.serialization import from_toml_dict, to_dict
 from lora_studio.dataset import captions as cap
-from lora_studio.dataset.images import file_sha256, probe_image
+from lora_studio.dataset.erase import fill_region, region_is_empty
+from lora_studio.dataset.images import file_sha256, load_rgb_and_alpha, probe_image
 from lora_studio.dataset.items import Concept, ConceptKind, CropBox, Dataset, Item
 from lora_studio.dataset.naming import (
     image_files,
@@ -55,6 +58,7 @@ PROJECT_FILE = "project.toml"
 CONCEPT_FILE = ".lorastudio.toml"
 DATASET_DIR = "dataset"
 MASK_DIR = "masks"
+ERASED_DIR = "erased"
 TRASH_DIR = ".trash"
 CAPTION_EXTENSION = ".txt"
 SCHEMA_VERSION = 1
@@ -84,6 +88,8 @@ class ItemRecord:
     image: str  # file name inside the concept folder, or an absolute path for a linked picture
     crop: CropBox | None = None
     mask: str | None = None  # relative to the concept folder
+    erase: str | None = None  # the painted erase region, relative to the concept folder
+    erased: str | None = None  # the cleaned copy trained instead of the picture, relative too
     flags: tuple[str, ...] = ()
     source: str = ""  # where the picture was copied from (for the user's information)
 
@@ -170,6 +176,7 @@ class Project:
             caption_path=cpath,
             flags=rec.flags,
             caption_from_folder=not cf.exists,
+            erased=(folder / rec.erased) if rec.erased else None,
         )
 
     def to_dataset(self, include_excluded: bool = True) -> Dataset:
@@ -511,8 +518,9 @@ def remove_items(project: Project, concept: str, images: Iterable[str | os.PathL
         cpath = project.caption_path(concept, key)
         if cpath.exists():
             moved.append(_to_trash(project, cpath))
-        if rec is not None and rec.mask and (folder / rec.mask).exists():
-            moved.append(_to_trash(project, folder / rec.mask))
+        for extra in (rec.mask, rec.erase, rec.erased) if rec is not None else ():
+            if extra and (folder / extra).exists():
+                moved.append(_to_trash(project, folder / extra))
     _save_records(project, concept)
     return moved
 
@@ -571,6 +579,68 @@ def set_mask(
     atomic_write_with(folder / rel, lambda tmp: grey.save(tmp, format="PNG"))
     _put(project, concept, dataclasses.replace(rec, mask=rel))
     return folder / rel
+
+
+def set_erase(
+    project: Project, concept: str, image: str | os.PathLike[str], region: Image.Image | None
+) -> Path | None:
+    """Fill the painted ``region`` (white = erase; same size as the upright picture) in a copy of
+    the picture and train on that copy. Returns the copy's path.
+
+    The region is kept as ``masks/<stem>.erase.png`` (to paint on later) and the copy as
+    ``erased/<stem>.png``; the original file is never changed. ``None`` or an empty region removes
+    both, and the original is trained on again.
+    """
+    files = write_erase_files(project, concept, image, region)
+    return record_erase(project, concept, image, files)
+
+
+def write_erase_files(
+    project: Project, concept: str, image: str | os.PathLike[str], region: Image.Image | None
+) -> tuple[str, str] | None:
+    """The slow half of :func:`set_erase` (decode, fill, write two PNGs), safe on a worker thread:
+    it only writes this picture's own files. Returns their paths relative to the concept folder,
+    or ``None`` for an empty region. Pass the result to :func:`record_erase` (on one thread)."""
+    key, path = _require_item(project, concept, image)
+    if region_is_empty(region):
+        return None
+    assert region is not None
+    rgb, alpha = load_rgb_and_alpha(path)
+    if region.size != rgb.size:
+        raise DatasetError(
+            f"The erase region is {region.size[0]}×{region.size[1]} but the picture is {rgb.size[0]}×{rgb.size[1]}.",
+            hint="Paint the region on the picture as shown (after rotation).",
+        )
+    picture = rgb
+    if alpha is not None:
+        picture = rgb.convert("RGBA")
+        picture.putalpha(alpha)
+    cleaned = fill_region(picture, region)
+    folder = project.concept_dir(concept)
+    stem = Path(key).stem
+    region_rel, copy_rel = f"{MASK_DIR}/{stem}.erase.png", f"{ERASED_DIR}/{stem}.png"
+    grey = region.convert("L")
+    atomic_write_with(folder / region_rel, lambda tmp: grey.save(tmp, format="PNG"))
+    atomic_write_with(folder / copy_rel, lambda tmp: cleaned.save(tmp, format="PNG"))
+    return region_rel, copy_rel
+
+
+def record_erase(
+    project: Project, concept: str, image: str | os.PathLike[str], files: tuple[str, str] | None
+) -> Path | None:
+    """Store what :func:`write_erase_files` made (``None``: remove the region and the copy)."""
+    key, _ = _require_item(project, concept, image)
+    folder = project.concept_dir(concept)
+    rec = project.record(concept, key)
+    if files is None:
+        for rel in (rec.erase, rec.erased):
+            if rel:
+                (folder / rel).unlink(missing_ok=True)
+        _put(project, concept, dataclasses.replace(rec, erase=None, erased=None))
+        return None
+    region_rel, copy_rel = files
+    _put(project, concept, dataclasses.replace(rec, erase=region_rel, erased=copy_rel))
+    return folder / copy_rel
 
 
 def set_caption(project: Project, concept: str, image: str | os.PathLike[str], text: str) -> Path:

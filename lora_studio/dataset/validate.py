@@ -215,6 +215,35 @@ def _mask_issues(item: Item, concept: Concept, info: ImageInfo | None) -> Iterat
         )
 
 
+def _erased_issues(item: Item, concept: Concept, info: ImageInfo | None) -> Iterator[Issue]:
+    """The cleaned copy (an erased watermark) is what training reads: it must exist and fit."""
+    if item.erased is None:
+        return
+    hint = "Open the picture's Mask tab and paint the erase region again (or clear it to train on the original)."
+    try:
+        copy = probe_image(item.erased)
+    except ImageReadError as exc:
+        yield Issue(
+            Severity.ERROR,
+            "erased-missing",
+            item.image,
+            f"The cleaned copy of {item.image.name} (with the erased region) cannot be used: {exc.message} {hint}",
+            None,
+            concept.name,
+        )
+        return
+    if info is not None and (copy.width, copy.height) != (info.width, info.height):
+        yield Issue(
+            Severity.ERROR,
+            "erased-size",
+            item.image,
+            f"The cleaned copy of {item.image.name} is {copy.width}×{copy.height} but the picture is now "
+            f"{info.width}×{info.height}; the picture was probably replaced. {hint}",
+            None,
+            concept.name,
+        )
+
+
 def _caption_issues(
     item: Item, concept: Concept, token_limit: int, counter: cap.TokenCounter | None
 ) -> Iterator[Issue]:
@@ -395,6 +424,7 @@ def iter_issues(
             entries.append((item, concept, fp))
             yield from _image_issues(item, concept, fp, resolution, list(buckets) if buckets else None)
             yield from _mask_issues(item, concept, fp.info)
+            yield from _erased_issues(item, concept, fp.info)
             yield from _caption_issues(item, concept, token_limit, token_counter)
     yield from _duplicate_issues(entries, near_duplicate_distance)
     reporter(Progress(total, total, "Check finished"))

@@ -59,6 +59,7 @@ def panel(qtbot, context, project, tmp_path: Path, monkeypatch):
     widget.loader.cancel_all()
     widget.loader.wait(5000)
     widget.previews.wait(5000)
+    widget.erasers.wait(5000)
 
 
 def select_first(panel, qtbot) -> None:

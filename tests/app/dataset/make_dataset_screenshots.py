@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("LORA_STUDIO_HOME", tempfile.mkdtemp(prefix="lora-studio-shots-"))
 
+from PIL import ImageDraw, ImageFont  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from lora_studio.app import theme  # noqa: E402
@@ -47,6 +48,10 @@ def build_project(root: Path) -> proj.Project:
     src.mkdir(parents=True)
     for i in range(14):
         demo = draw_mascot(i, 768)
+        if i == 2:  # a signed picture, for the erase-region screenshot
+            ImageDraw.Draw(demo.image).text(
+                (470, 700), "© zorb-art 2026", fill=(250, 250, 250), font=ImageFont.load_default(size=34)
+            )
         demo.image.save(src / f"zorb {i:02d}.png")
         if i not in (5, 11):
             (src / f"zorb {i:02d}.txt").write_text(demo.caption, encoding="utf-8")
@@ -86,6 +91,49 @@ def autocaption_shot(app: QApplication, context: AppContext, panel: DatasetPanel
     dialog.grab().save(str(out / "dataset-autocaption.png"))
     panel.history.undo()  # leave the demo captions as they were
     dialog.close()
+
+
+def erase_shot(app: QApplication, panel: DatasetPanel, out: Path) -> None:
+    """The signed picture with its signature painted as an erase region, and the cleaned copy."""
+    from PySide6.QtCore import QPointF
+
+    painter = panel.mask_painter
+    panel.grid.select_path(panel.model.row_at(2).path)
+    spin(app, painter.canvas.has_image)
+    painter.set_mode("erase")
+    painter.size.setValue(70)
+    canvas = painter.canvas
+    canvas._before = canvas.layer.copy()
+    for x in range(470, 760, 8):
+        canvas._stroke_to(QPointF(x, 722))
+    canvas._before = None
+    canvas._last = None
+    canvas.mask_edited.emit()
+    painter.flush()
+    spin(app, lambda: painter._result is not None, 30)
+    spin(app, lambda: False, 0.3)
+    before = panel.grab()
+    painter.show_result.setChecked(True)
+    spin(app, lambda: False, 0.2)
+    after = canvas.grab()
+    # One picture: the panel while painting, with the cleaned result laid over its canvas corner.
+    shot = before.toImage()
+    from PySide6.QtGui import QColor, QPainter, QPen
+
+    inset = after.toImage().scaledToWidth(int(canvas.width() * 0.45))
+    origin = canvas.mapTo(panel, canvas.rect().topLeft())
+    p = QPainter(shot)
+    x, y = origin.x() + canvas.width() - inset.width() - 6, origin.y() + 6
+    p.drawImage(x, y, inset)
+    p.setPen(QPen(QColor("#0a7ea4"), 3))
+    p.drawRect(x, y, inset.width(), inset.height())
+    p.fillRect(x, y, 150, 24, QColor("#0a7ea4"))
+    p.setPen(QColor("white"))
+    p.drawText(x + 8, y + 17, "Result (trained on)")
+    p.end()
+    shot.save(str(out / "dataset-erase.png"))
+    painter.show_result.setChecked(False)
+    painter.set_mode("mask")
 
 
 def main(out: Path, autocaption_only: bool = False) -> None:
@@ -136,6 +184,8 @@ def main(out: Path, autocaption_only: bool = False) -> None:
     panel.mask_painter.flush()
     spin(app, lambda: False, 0.3)
     panel.grab().save(str(out / "dataset-mask.png"))
+
+    erase_shot(app, panel, out)
 
     panel.editors.setCurrentIndex(TAB_TAGS)
     panel.tag_tools.first.setText("smiling")

@@ -47,6 +47,7 @@ from lora_studio.app.panels.dataset.concept_list_widget import ConceptListWidget
 from lora_studio.app.panels.dataset.crop_editor_widget import CropEditorWidget
 from lora_studio.app.panels.dataset.dataset_jobs import IssuesFound, bulk_edit, check_job
 from lora_studio.app.panels.dataset.dataset_scan import ImageRow, read_row, scan_project
+from lora_studio.app.panels.dataset.erase_worker import EraseRunner
 from lora_studio.app.panels.dataset.image_grid_widget import ImageGridWidget
 from lora_studio.app.panels.dataset.image_list_model import ImageListModel
 from lora_studio.app.panels.dataset.mask_painter_widget import MaskPainterWidget
@@ -79,7 +80,8 @@ class DatasetPanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.project: proj.Project | None = None
-        self.copy_into_project = True  # False: use pictures where they are (linked)
+        # False: use pictures where they are (linked). Remembered in the app settings.
+        self.copy_into_project = context.settings.copy_images_on_import
         history = getattr(context, "caption_history", None)  # app-wide; a private one for a bare context
         self.history: CaptionHistory = history if history is not None else CaptionHistory(self)
         self.loader = ThumbnailLoader(parent=self)
@@ -87,6 +89,9 @@ class DatasetPanel(QWidget):
         self.previews = PreviewLoader(self)
         self.previews.loaded.connect(self._on_preview_loaded)
         self.previews.failed.connect(self._on_preview_failed)
+        self.erasers = EraseRunner(self)
+        self.erasers.done.connect(self._on_erase_done)
+        self.erasers.failed.connect(self._on_erase_failed)
         self._job: Worker | None = None
         self._autocaption: AutoCaptionDialog | None = None
         self._after_job: list[object] = []
@@ -141,6 +146,7 @@ class DatasetPanel(QWidget):
         self.crop_editor.batch_requested.connect(self._on_batch_crop)
         self.mask_painter = MaskPainterWidget()
         self.mask_painter.mask_changed.connect(self._on_mask_changed)
+        self.mask_painter.erase_changed.connect(self._on_erase_changed)
         self.tag_tools = TagToolsWidget()
         self.tag_tools.tag_clicked.connect(self.grid.set_tag_filter)
         self.tag_tools.tag_picked.connect(self.caption_editor.add_tag)
@@ -198,8 +204,9 @@ class DatasetPanel(QWidget):
         for a in (self.copy_action, self.link_action):
             group.addAction(a)
             menu.addAction(a)
-        self.copy_action.setChecked(True)
-        self.copy_action.toggled.connect(lambda on: setattr(self, "copy_into_project", on))
+        self.copy_action.setChecked(self.copy_into_project)
+        self.link_action.setChecked(not self.copy_into_project)
+        self.copy_action.toggled.connect(self._set_copy_into_project)
         self.add_button.setMenu(menu)
 
         self.autocaption_button = QPushButton("Auto-caption…")
@@ -379,6 +386,12 @@ class DatasetPanel(QWidget):
         show_error(ErrorInfo.from_exception(exc, title="That didn't work"), self)
 
     # -- adding pictures -----------------------------------------------------------------------
+    def _set_copy_into_project(self, copy: bool) -> None:
+        self.copy_into_project = copy
+        settings = self.context.settings
+        if settings.copy_images_on_import != copy:
+            self.context.update_settings(dataclasses.replace(settings, copy_images_on_import=copy))
+
     def add_pictures_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self, "Add pictures", "", "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"
@@ -560,7 +573,7 @@ class DatasetPanel(QWidget):
         if self._preview_for == row.path:
             return
         self._preview_for = row.path
-        self.previews.load(row.path, row.mask)
+        self.previews.load(row.path, row.mask, row.erase, row.erased)
 
     def _on_preview_loaded(self, request: int, preview: Preview) -> None:
         if request != self.previews.latest:
@@ -569,7 +582,7 @@ class DatasetPanel(QWidget):
         if row is None or row.path != preview.path:
             return
         self.crop_editor.set_image(row, preview.image, preview.size)
-        self.mask_painter.set_image(row, preview.image, preview.size, preview.mask)
+        self.mask_painter.set_image(row, preview.image, preview.size, preview.mask, preview.erase, preview.erased)
         if preview.mask_error:
             self._set_status(preview.mask_error)
 
@@ -735,6 +748,31 @@ class DatasetPanel(QWidget):
         updated = dataclasses.replace(row, mask=path)
         self.model.replace_row(updated)
         self.mask_painter.row = updated
+
+    def _on_erase_changed(self, row: ImageRow, region: object) -> None:
+        if self.project is not None:
+            self.erasers.run(self.project, row, region)  # type: ignore[arg-type]
+
+    def _on_erase_done(self, project: proj.Project, row: ImageRow, files: object, preview: object) -> None:
+        try:
+            proj.record_erase(project, row.concept, row.key, files)  # type: ignore[arg-type]
+        except LoraStudioError as exc:
+            self._show_exception(exc)
+            return
+        if project is not self.project:
+            return
+        updated = read_row(project, row.concept, row.key)
+        self.model.replace_row(updated)
+        self.mask_painter.set_result(updated, preview)  # type: ignore[arg-type]
+        self._set_status(
+            f"Erased a region of {row.name}: training uses the cleaned copy."
+            if updated.erased is not None
+            else f"{row.name} is trained as it is again."
+        )
+
+    def _on_erase_failed(self, row: ImageRow, text: str) -> None:
+        self.mask_painter.set_result(row, None)
+        self._set_status(text)
 
     # -- check ---------------------------------------------------------------------------------
     def run_check(self) -> bool:

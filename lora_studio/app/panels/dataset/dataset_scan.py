@@ -36,6 +36,9 @@ class ImageRow:
     mtime_ns: int = 0
     crop: CropBox | None = None
     mask: Path | None = None
+    erase: Path | None = None  # the painted erase region (white = fill in)
+    erased: Path | None = None  # the cleaned copy that is trained on instead of ``path``
+    erased_mtime_ns: int = 0
     excluded: bool = False
     error: str = ""  # why the picture can't be read, in plain words
 
@@ -74,6 +77,13 @@ def read_row(project: Project, concept: str, key: str) -> ImageRow:
         error = exc.message
     except OSError as exc:
         error = f"{path.name} cannot be read: {exc.strerror or exc}."
+    erased = (folder / record.erased) if record.erased else None
+    erased_mtime = 0
+    if erased is not None:
+        try:
+            erased_mtime = erased.stat().st_mtime_ns
+        except OSError:
+            erased_mtime = 0  # missing: the check reports it
     row = ImageRow(
         concept=concept,
         key=key,
@@ -85,6 +95,9 @@ def read_row(project: Project, concept: str, key: str) -> ImageRow:
         mtime_ns=mtime,
         crop=record.crop,
         mask=(folder / record.mask) if record.mask else None,
+        erase=(folder / record.erase) if record.erase else None,
+        erased=erased,
+        erased_mtime_ns=erased_mtime,
         excluded=FLAG_EXCLUDED in record.flags,
         error=error,
     )

@@ -116,6 +116,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
             labels.append(("no caption", QColor("#b35900")))
         if row.mask is not None:
             labels.append(("mask", QColor("#6e40c9")))
+        if row.erased is not None:
+            labels.append(("erased", QColor("#0a7ea4")))
         if row.excluded:
             labels.append(("left out", QColor("#57606a")))
         font = QFont(painter.font())

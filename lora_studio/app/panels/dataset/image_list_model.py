@@ -38,6 +38,9 @@ def worst_severity(issues: Iterable[Issue]) -> Severity | None:
 
 
 def thumb_key(row: ImageRow) -> ThumbKey:
+    """The grid shows what is trained: the cleaned copy when a region was erased."""
+    if row.erased is not None and row.erased_mtime_ns:
+        return ThumbKey(str(row.erased), 0, row.erased_mtime_ns)
     return ThumbKey(str(row.path), row.file_size, row.mtime_ns)
 
 
@@ -49,6 +52,7 @@ class ImageListModel(QAbstractListModel):
         self._by_path: dict[Path, int] = {}
         self._by_caption: dict[Path, int] = {}
         self._by_mask: dict[Path, int] = {}
+        self._by_thumb: dict[Path, int] = {}
         self._thumbs: dict[ThumbKey, QImage] = {}
         self._thumb_errors: dict[ThumbKey, str] = {}
         self._issues: dict[Path, list[Issue]] = {}
@@ -155,6 +159,7 @@ class ImageListModel(QAbstractListModel):
         self._by_caption[row.caption_path] = i
         if row.mask is not None:
             self._by_mask[row.mask] = i
+        self._by_thumb[Path(thumb_key(row).path)] = i
         idx = self.index(i)
         self.dataChanged.emit(idx, idx)
 
@@ -203,19 +208,20 @@ class ImageListModel(QAbstractListModel):
         self._by_path = {r.path: i for i, r in enumerate(self._rows)}
         self._by_caption = {r.caption_path: i for i, r in enumerate(self._rows)}
         self._by_mask = {r.mask: i for i, r in enumerate(self._rows) if r.mask is not None}
+        self._by_thumb = {Path(thumb_key(r).path): i for i, r in enumerate(self._rows)}
 
     # -- thumbnails ----------------------------------------------------------------------------
     def _on_thumb_ready(self, key: ThumbKey, image: QImage) -> None:
         if len(self._thumbs) >= MAX_THUMBS_IN_MEMORY:
             self._thumbs.pop(next(iter(self._thumbs)))  # oldest first; the disk cache has it
         self._thumbs[key] = image
-        i = self._by_path.get(Path(key.path))
+        i = self._by_thumb.get(Path(key.path))
         if i is not None:
             self._mark(i)
 
     def _on_thumb_failed(self, key: ThumbKey, reason: str) -> None:
         self._thumb_errors[key] = reason
-        i = self._by_path.get(Path(key.path))
+        i = self._by_thumb.get(Path(key.path))
         if i is not None:
             self._mark(i)
 
@@ -248,6 +254,8 @@ class ImageListModel(QAbstractListModel):
             parts.append(f"Cropped to {row.crop.width} × {row.crop.height}")
         if row.mask is not None:
             parts.append("Has a mask")
+        if row.erased is not None:
+            parts.append("A region is erased: training uses the cleaned copy")
         if row.error:
             parts.append(f"<span style='color:#cf222e'>{row.error}</span>")
         caption = row.caption if row.has_caption else "(no caption yet)"

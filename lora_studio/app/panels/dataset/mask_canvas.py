@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QWidget
 from lora_studio.app.panels.dataset.image_canvas import ImageCanvas
 
 HIDE_COLOR = QColor(235, 40, 40)
+ERASE_COLOR = QColor(20, 160, 230)  # the erase-region layer (fill in a watermark) is blue
 UNDO_LIMIT = 30
 
 
@@ -33,16 +34,16 @@ class Tool(enum.StrEnum):
     FILL = "fill"  # fill the enclosed area under the click
 
 
-def layer_from_mask(mask: QImage) -> QImage:
-    """A Grayscale8 mask (white = learn) -> the red, premultiplied paint layer."""
+def layer_from_mask(mask: QImage, color: QColor = HIDE_COLOR) -> QImage:
+    """A Grayscale8 mask (white = learn) -> the coloured, premultiplied paint layer."""
     grey = mask.convertToFormat(QImage.Format.Format_Grayscale8)
     w, h = grey.width(), grey.height()
     arr = np.frombuffer(grey.constBits(), np.uint8).reshape(h, grey.bytesPerLine())[:, :w]
     alpha = 255 - arr.astype(np.uint16)
     out = np.empty((h, w, 4), np.uint8)  # BGRA in memory = ARGB32 on little-endian machines
-    out[..., 0] = (alpha * HIDE_COLOR.blue() // 255).astype(np.uint8)
-    out[..., 1] = (alpha * HIDE_COLOR.green() // 255).astype(np.uint8)
-    out[..., 2] = (alpha * HIDE_COLOR.red() // 255).astype(np.uint8)
+    out[..., 0] = (alpha * color.blue() // 255).astype(np.uint8)
+    out[..., 1] = (alpha * color.green() // 255).astype(np.uint8)
+    out[..., 2] = (alpha * color.red() // 255).astype(np.uint8)
     out[..., 3] = alpha.astype(np.uint8)
     return QImage(out.tobytes(), w, h, w * 4, QImage.Format.Format_ARGB32_Premultiplied).copy()
 
@@ -71,6 +72,9 @@ class MaskCanvas(ImageCanvas):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layer: QImage | None = None
+        self.color = QColor(HIDE_COLOR)  # the colour of what is painted (red mask, blue erase)
+        self.read_only = False  # showing a result: no painting
+        self.show_layer = True
         self.tool = Tool.HIDE
         self.brush_size = 40  # diameter in picture pixels
         self.hardness = 0.8  # 1 = sharp edge
@@ -99,8 +103,36 @@ class MaskCanvas(ImageCanvas):
         if mask is None:
             self.layer.fill(Qt.GlobalColor.transparent)
         else:
-            self.layer = layer_from_mask(mask.scaled(self.full_size))
+            self.layer = layer_from_mask(mask.scaled(self.full_size), self.color)
         self._undo.clear()
+        self.update()
+
+    def set_region(self, region: QImage | None) -> None:
+        """Start from a saved region where white = painted (the erase region)."""
+        if region is None:
+            self.set_mask(None)
+            return
+        inverted = region.convertToFormat(QImage.Format.Format_Grayscale8)
+        inverted.invertPixels()
+        self.set_mask(inverted)
+
+    def region_image(self) -> Image.Image | None:
+        """The painted layer as an "L" image where white = painted (the erase region)."""
+        return Image.fromarray(layer_alpha(self.layer), mode="L") if self.layer is not None else None
+
+    def take_layer(self) -> tuple[QImage | None, list[tuple[QRect, QImage]]]:
+        """Hand over the layer and its undo steps (to paint another layer for a while)."""
+        state = (self.layer, self._undo)
+        self._undo = []
+        return state
+
+    def put_layer(self, layer: QImage | None, undo: list[tuple[QRect, QImage]], color: QColor) -> None:
+        self.layer, self._undo, self.color = layer, undo, QColor(color)
+        self.update()
+
+    def set_shown_image(self, image: QImage) -> None:
+        """Show another rendering of the same picture (the cleaned copy); zoom and layer stay."""
+        self.image = image
         self.update()
 
     def is_empty(self) -> bool:
@@ -123,7 +155,7 @@ class MaskCanvas(ImageCanvas):
         self.mask_edited.emit()
 
     def hide_all(self) -> None:
-        self._whole(lambda: self.layer.fill(HIDE_COLOR))  # type: ignore[union-attr]
+        self._whole(lambda: self.layer.fill(self.color))  # type: ignore[union-attr]
 
     def clear(self) -> None:
         self._whole(lambda: self.layer.fill(Qt.GlobalColor.transparent))  # type: ignore[union-attr]
@@ -132,7 +164,7 @@ class MaskCanvas(ImageCanvas):
         def flip() -> None:
             assert self.layer is not None
             # The hidden amount, read as a mask (white = learn), swaps hidden and learned areas.
-            self.layer = layer_from_mask(_grey_image(layer_alpha(self.layer)))
+            self.layer = layer_from_mask(_grey_image(layer_alpha(self.layer)), self.color)
 
         self._whole(flip)
 
@@ -149,7 +181,7 @@ class MaskCanvas(ImageCanvas):
         binary = Image.fromarray(np.where(alpha >= 128, 255, 0).astype(np.uint8), mode="L")
         ImageDraw.floodfill(binary, (x, y), 255)
         hidden = np.maximum(alpha, np.asarray(binary))
-        new_layer = layer_from_mask(_grey_image(255 - hidden))
+        new_layer = layer_from_mask(_grey_image(255 - hidden), self.color)
         self._whole(lambda: setattr(self, "layer", new_layer))
 
     def undo(self) -> bool:
@@ -172,11 +204,11 @@ class MaskCanvas(ImageCanvas):
     def _dab(self, painter: QPainter, p: QPointF) -> None:
         r = max(0.5, self.brush_size / 2)
         if self.hardness >= 0.99:
-            painter.setBrush(HIDE_COLOR)
+            painter.setBrush(self.color)
         else:
             gradient = QRadialGradient(p, r)
-            solid = QColor(HIDE_COLOR)
-            clear = QColor(HIDE_COLOR)
+            solid = QColor(self.color)
+            clear = QColor(self.color)
             clear.setAlpha(0)
             gradient.setColorAt(0.0, solid)
             gradient.setColorAt(max(0.0, min(0.99, self.hardness)), solid)
@@ -203,7 +235,7 @@ class MaskCanvas(ImageCanvas):
         self.update()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if self.start_pan(event) or self.layer is None:
+        if self.start_pan(event) or self.layer is None or self.read_only:
             return
         if event.button() != Qt.MouseButton.LeftButton:
             return
@@ -258,11 +290,11 @@ class MaskCanvas(ImageCanvas):
         painter.drawImage(target, view)
 
     def paint_overlay(self, painter: QPainter) -> None:
-        if self.layer is not None and not self.mask_only:
+        if self.layer is not None and not self.mask_only and self.show_layer:
             painter.setOpacity(self.opacity)
             painter.drawImage(self.image_rect(), self.layer)
             painter.setOpacity(1.0)
-        if self._hover is not None and self.tool != Tool.FILL:
+        if self._hover is not None and self.tool != Tool.FILL and not self.read_only:
             r = self.brush_size / 2 * self.scale()
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setBrush(Qt.BrushStyle.NoBrush)
