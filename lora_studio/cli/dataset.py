@@ -26,10 +26,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--caption-extension", default=".txt")
     p.set_defaults(handler=_import)
 
-    p = sub.add_parser("export", help="write a project as a kohya folder tree (originals + captions)")
+    p = sub.add_parser("export", help="write a project as a kohya folder tree (pictures + captions)")
     p.add_argument("project")
     p.add_argument("kohya_dir")
     p.add_argument("--caption-extension", default=".txt")
+    p.add_argument(
+        "--no-crops",
+        action="store_true",
+        help="write cropped pictures uncropped (by default crops are applied and saved as PNG)",
+    )
     p.set_defaults(handler=_export)
 
     p = sub.add_parser("caption-edit", help="change the captions of one concept")
@@ -96,9 +101,13 @@ def _export(args: argparse.Namespace) -> int:
     from lora_studio.dataset.project import open_project
 
     result = export_kohya(
-        open_project(args.project), args.kohya_dir, caption_extension=args.caption_extension
+        open_project(args.project),
+        args.kohya_dir,
+        caption_extension=args.caption_extension,
+        apply_crops=not args.no_crops,
     )
-    print(f"Exported {result.images} picture(s) and {result.masks} mask(s) to {result.root}.")
+    cropped = f" ({result.cropped} cropped, saved as PNG)" if result.cropped else ""
+    print(f"Exported {result.images} picture(s){cropped} and {result.masks} mask(s) to {result.root}.")
     return 0
 
 

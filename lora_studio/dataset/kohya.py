@@ -1,10 +1,16 @@
 """Import a kohya folder tree into a project, and export a project as a kohya tree.
 
 Export writes ``<target>/img/<repeats>_<trigger class>/`` for training concepts and
-``<target>/reg/<repeats>_<class>/`` for regularization, with each picture's ORIGINAL bytes (crops
-are not applied: they are LoRA Studio settings, and sd-scripts buckets the full picture) and its
-caption file. Painted masks go to ``<target>/mask/<same folder>/<stem>.png`` for sd-scripts'
-``--masked_loss`` with ``conditioning_data_dir``. Pictures flagged "excluded" are left out.
+``<target>/reg/<repeats>_<class>/`` for regularization, with each picture and its caption file, so
+sd-scripts trains on what LoRA Studio would train on:
+
+* a picture without a crop or erased region goes out byte for byte (the original file);
+* a picture with an erased region (a watermark filled in) goes out as its cleaned copy (PNG);
+* a cropped picture goes out cropped, as a lossless PNG (sd-scripts has no crop settings), unless
+  ``apply_crops=False`` asks for the uncropped pictures.
+
+Painted masks go to ``<target>/mask/<same folder>/<stem>.png`` (cropped like their picture) for
+sd-scripts' ``--masked_loss`` with ``conditioning_data_dir``. Pictures flagged "excluded" are left out.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import Progress, Reporter, null_reporter
 from lora_studio.core.fileio import atomic_write_with
+from lora_studio.dataset.images import load_rgb_and_alpha
 from lora_studio.dataset.io import load_kohya
-from lora_studio.dataset.items import Concept, ConceptKind
+from lora_studio.dataset.items import Concept, ConceptKind, CropBox
 from lora_studio.dataset.naming import safe_name
 from lora_studio.dataset.project import (
     AddResult,
@@ -96,6 +105,7 @@ class ExportResult:
     folders: tuple[Path, ...]
     images: int
     masks: int
+    cropped: int = 0  # pictures written cropped (as PNG)
 
 
 def kohya_folder_name(repeats: int, words: str) -> str:
@@ -113,6 +123,7 @@ def export_kohya(
     caption_extension: str = ".txt",
     reporter: Reporter = null_reporter,
     control: RunControl | None = None,
+    apply_crops: bool = True,
 ) -> ExportResult:
     """Write the project as a kohya tree in ``target`` (a new or empty folder)."""
     target = Path(target)
@@ -130,7 +141,7 @@ def export_kohya(
             )
         plan[folder] = concept
     total = sum(len(c.items) for c in dataset.concepts)
-    done = masks = 0
+    done = masks = cropped = 0
     for folder, concept in plan.items():
         folder.mkdir(parents=True, exist_ok=True)
         for item in concept.items:
@@ -139,12 +150,37 @@ def export_kohya(
             reporter(Progress(done, total, f"Exporting {item.image.name}"))
             stem = item.caption_path.stem if item.caption_path else item.image.stem
             picture = item.training_image  # a cleaned copy (erased watermark) goes out instead
-            _copy(picture, folder / f"{stem}{picture.suffix}")
+            crop = item.crop if apply_crops else None
+            if crop is not None:
+                _save_cropped(_upright(picture), crop, folder / f"{stem}.png")
+                cropped += 1
+            else:
+                _copy(picture, folder / f"{stem}{picture.suffix}")
             if item.caption_path is not None and item.caption_path.is_file():
                 _copy(item.caption_path, folder / f"{stem}{caption_extension}")
             if item.mask is not None and item.mask.is_file():
-                _copy(item.mask, target / MASK_DIR / folder.name / f"{stem}.png")
+                mask_target = target / MASK_DIR / folder.name / f"{stem}.png"
+                if crop is not None:
+                    with Image.open(item.mask) as m:
+                        _save_cropped(m.convert("L"), crop, mask_target)
+                else:
+                    _copy(item.mask, mask_target)
                 masks += 1
             done += 1
     reporter(Progress(total, total, f"Exported {total} picture(s)"))
-    return ExportResult(root=target, folders=tuple(plan), images=done, masks=masks)
+    return ExportResult(root=target, folders=tuple(plan), images=done, masks=masks, cropped=cropped)
+
+
+def _upright(path: Path) -> Image.Image:
+    """The picture as shown (EXIF orientation applied, odd modes converted), keeping transparency."""
+    rgb, alpha = load_rgb_and_alpha(path)
+    if alpha is None:
+        return rgb
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(alpha)
+    return rgba
+
+
+def _save_cropped(image: Image.Image, crop: CropBox, dst: Path) -> None:
+    part = image.crop(crop.as_ltrb())
+    atomic_write_with(dst, lambda tmp: part.save(tmp, format="PNG"))

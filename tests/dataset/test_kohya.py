@@ -10,7 +10,7 @@ from lora_studio.cli.main import main
 from lora_studio.core.errors import DatasetError
 from lora_studio.dataset import project as pj
 from lora_studio.dataset.io import load_dataset
-from lora_studio.dataset.items import ConceptKind
+from lora_studio.dataset.items import ConceptKind, CropBox
 from lora_studio.dataset.kohya import export_kohya, import_kohya
 from tests.dataset.conftest import noise, tree_hashes
 
@@ -120,3 +120,32 @@ def test_cli(kohya_tree: Path, tmp_path: Path, capsys) -> None:
     assert main(["dataset", "check", str(kohya_tree)]) == 1  # img/notes has no repeat count: an error
     assert main(["dataset", "export", str(proj), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "img" / "3_style" / "c.txt").read_text(encoding="utf-8") == "style, trees"
+
+
+def test_export_applies_crops_and_masks_like_training(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 160×120, shown 120×160: crops are in shown pixels
+    src = tmp_path / "src"
+    src.mkdir()
+    noise(1, (160, 120)).save(src / "turned.jpg", exif=exif, quality=92)
+    noise(2, (96, 64)).save(src / "plain.png")
+    p = pj.create_project(tmp_path / "P")
+    pj.add_concept(p, "zorb", repeats=3, trigger="zorb")
+    pj.add_images(p, "zorb", [src])
+    pj.set_crop(p, "zorb", "turned.jpg", CropBox(10, 20, 100, 120))
+    mask = Image.new("L", (120, 160), 255)
+    mask.paste(0, (10, 20, 60, 140))
+    pj.set_mask(p, "zorb", "turned.jpg", mask)
+
+    result = export_kohya(p, tmp_path / "out")
+    folder = tmp_path / "out" / "img" / "3_zorb"
+    assert result.cropped == 1 and result.images == 2 and result.masks == 1
+    with Image.open(folder / "turned.png") as out:
+        assert out.size == (100, 120)  # the crop, in upright pixels
+    with Image.open(tmp_path / "out" / "mask" / "3_zorb" / "turned.png") as m:
+        assert m.size == (100, 120) and m.getpixel((5, 5)) == 0 and m.getpixel((80, 5)) == 255
+    assert (folder / "plain.png").read_bytes() == (src / "plain.png").read_bytes()  # uncropped: same bytes
+
+    whole = export_kohya(p, tmp_path / "whole", apply_crops=False)
+    assert whole.cropped == 0
+    assert (tmp_path / "whole" / "img" / "3_zorb" / "turned.jpg").read_bytes() == (src / "turned.jpg").read_bytes()

@@ -507,7 +507,10 @@ class DatasetPanel(QWidget):
         return self._start_job(
             lambda r, c: export_kohya(project, target, reporter=r, control=c),
             "Exporting for kohya",
-            lambda result: self._set_status(f"Exported {result.images} pictures to {result.root}."),
+            lambda result: self._set_status(
+                f"Exported {result.images} pictures to {result.root}"
+                + (f" ({result.cropped} cropped, saved as PNG)." if result.cropped else ".")
+            ),
         )
 
     # -- concepts ------------------------------------------------------------------------------
