@@ -8,9 +8,11 @@ captions (sd-scripts picks one line at random) keep their lines.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,10 +20,13 @@ from pathlib import Path
 
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.fileio import atomic_write_text
+from lora_studio.dataset import clip_tokens
 
 UTF8_BOM = b"\xef\xbb\xbf"
 CAPTION_EXTENSIONS = (".txt", ".caption")
 TokenCounter = Callable[[str], int]
+
+log = logging.getLogger(__name__)
 
 
 # -- sidecar files ----------------------------------------------------------------------------------
@@ -257,7 +262,8 @@ def approximate_token_count(text: str) -> int:
     """A cheap stand-in for the CLIP tokenizer (without start/end tokens).
 
     Short words are one token, long or non-English words several; digits and punctuation one each.
-    Usually within ~15% of CLIP for English tag lists.
+    Usually within ~15% of CLIP for English tag lists. Used only when the bundled CLIP vocabulary
+    is missing or damaged (see ``clip_counter``).
     """
     count = 0
     for piece in _WORD.findall(text.lower()):
@@ -268,6 +274,27 @@ def approximate_token_count(text: str) -> int:
         else:
             count += 1
     return count
+
+
+_default_counter: TokenCounter | None = None
+_default_counter_lock = threading.Lock()
+
+
+def clip_counter() -> TokenCounter:
+    """The exact CLIP counter (``clip_tokens``, pure Python, read on first use), or
+    ``approximate_token_count`` when the bundled vocabulary is missing or damaged (logged once)."""
+    global _default_counter
+    counter = _default_counter
+    if counter is None:
+        with _default_counter_lock:
+            if _default_counter is None:
+                try:
+                    _default_counter = clip_tokens.get_tokenizer().count
+                except clip_tokens.TokenizerFilesError as exc:
+                    log.warning("%s (%s)", exc.message, exc.details)
+                    _default_counter = approximate_token_count
+            counter = _default_counter
+    return counter
 
 
 def clip_token_counter(tokenizer: object) -> TokenCounter:
@@ -282,6 +309,7 @@ def clip_token_counter(tokenizer: object) -> TokenCounter:
 
 
 def count_tokens(text: str, counter: TokenCounter | None = None) -> int:
-    """Tokens in the longest line of ``text`` (each line is a separate caption for the trainer)."""
-    fn = counter or approximate_token_count
+    """CLIP tokens (without start/end) in the longest line of ``text`` (each line is a separate
+    caption for the trainer). Exact by default; see ``clip_counter``."""
+    fn = counter or clip_counter()
     return max((fn(line) for line in text.splitlines() if line.strip()), default=0)

@@ -290,7 +290,7 @@ def _caption_issues(
             Severity.WARNING,
             "caption-too-long",
             p,
-            f"The caption {p.name} is about {tokens} tokens; only the first {token_limit} are used.",
+            f"The caption {p.name} is {tokens} tokens long; only the first {token_limit} are used.",
             Fix.SHORTEN_CAPTION,
             c,
         )

@@ -28,15 +28,15 @@ TOKEN_CHUNK = 75  # CLIP reads 75 tokens at a time; kohya's --max_token_length a
 def token_message(count: int) -> tuple[str, str]:
     """(text, colour) describing ``count`` tokens against CLIP's 75 / 150 / 225 limits."""
     if count <= TOKEN_CHUNK:
-        return f"About {count} of {TOKEN_CHUNK} tokens", "#1a7f37"
+        return f"{count} of {TOKEN_CHUNK} tokens", "#1a7f37"
     if count <= 3 * TOKEN_CHUNK:
         limit = 150 if count <= 150 else 225
         return (
-            f"About {count} tokens: needs a token limit of {limit} (Training → captions), "
+            f"{count} tokens: needs a token limit of {limit} (Training → captions), "
             f"or the end is cut off",
             "#9a6700",
         )
-    return f"About {count} tokens: longer than 225, the end will be cut off", "#cf222e"
+    return f"{count} tokens: longer than 225, the end will be cut off", "#cf222e"
 
 
 class _CaptionText(QPlainTextEdit):
