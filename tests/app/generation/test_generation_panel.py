@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
+from lora_studio.dataset.clip_tokens import get_tokenizer
 from lora_studio.formats.infotext import read_png_parameters
 from tests.app.generation.conftest import set_small
 
@@ -26,6 +27,10 @@ def test_lists_models_and_loras_and_import_stays_light(panel):
     assert "SD 1.5" in panel.model_picker.family_label.text()
     assert sorted(panel.mixer.rows) == ["alpha", "beta", "miso-e000001", "miso-e000002"]
     assert panel.prompt_editor.prompt_count.text().endswith("/75")
+    # Exact CLIP counts from the start (no tokenizer job): LoRA tags are not counted.
+    panel.prompt_editor.prompt.setPlainText("zorb, (masterpiece:1.2), 1girl <lora:alpha:0.8>")
+    exact = get_tokenizer().count("zorb, (masterpiece:1.2), 1girl ")
+    assert panel.prompt_editor.prompt_count.text() == f"{exact}/75"
 
 
 def test_panel_module_does_not_import_torch():

@@ -136,18 +136,6 @@ def bake_job(model: str, loras: Sequence[Any], out_path: Path, half: bool):
     return run
 
 
-def tokenizer_job():
-    """The CLIP tokenizer for counting prompt tokens (every family's first tokenizer is the same)."""
-
-    def run(reporter: Reporter, control: RunControl) -> Any:
-        from lora_studio.diffusion.tokenizer import SD1_PAD, load_clip_tokenizer
-
-        del reporter, control
-        return load_clip_tokenizer(SD1_PAD)
-
-    return run
-
-
 def history_job(folder: Path, limit: int = 60):
     """Thumbnails and stored settings of the newest pictures in ``folder`` (oldest first)."""
 

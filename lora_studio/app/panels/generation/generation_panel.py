@@ -61,7 +61,6 @@ class GenerationPanel(QWidget):
         self._seconds_per_image: float | None = None
         self._grid_dialog: Any = None
         self._loaded_native: int | None = None
-        self._tokenizer_requested = False
 
         self.model_picker = ModelPickerWidget()
         self.mixer = LoraMixerWidget()
@@ -162,9 +161,6 @@ class GenerationPanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        if not self._tokenizer_requested:  # loading it imports transformers: only when first needed
-            self._tokenizer_requested = True
-            self._start("tokenizer", jobs.tokenizer_job(), "Loading the prompt tokenizer", self._on_tokenizer)
         if not self._sized:  # first show: the real width is known now
             self._sized = True
             width = max(self.width(), 1100)
@@ -578,9 +574,6 @@ class GenerationPanel(QWidget):
         self.memory.save()
 
     @Slot(object)
-    def _on_tokenizer(self, tokenizer: Any) -> None:
-        self.prompt_editor.set_tokenizer(tokenizer)
-
     def _load_history(self) -> None:
         if (old := self._workers.pop("history", None)) is not None:
             old.finished.disconnect(self._on_history)  # its pictures belong to the previous project

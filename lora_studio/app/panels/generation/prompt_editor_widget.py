@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction
@@ -20,13 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.generation.prompt_tags import strip_lora_tags
+from lora_studio.dataset import captions as cap
 
 CHUNK = 75  # CLIP sees 75 tokens at a time; longer prompts are split into chunks of 75
-
-
-def rough_token_count(text: str) -> int:
-    """A guess used until the real tokenizer has loaded: words and punctuation marks."""
-    return len(re.findall(r"\w+|[^\w\s]", text))
 
 
 class PromptBox(QPlainTextEdit):
@@ -56,7 +50,9 @@ class PromptEditorWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._count: Callable[[str], int] | None = None
+        # Exact CLIP counts (pure Python, no transformers import); an approximation only when the
+        # bundled vocabulary is missing.
+        self._count: Callable[[str], int] = cap.clip_counter()
         self._history: list[tuple[str, str]] = []
 
         self.prompt = PromptBox("Describe the picture, e.g. “a photo of miso the cat on a sofa”")
@@ -147,13 +143,6 @@ class PromptEditorWidget(QWidget):
                 timer.stop()
                 timer.timeout.emit()
 
-    def set_tokenizer(self, tokenizer: Any) -> None:
-        def count(text: str) -> int:
-            return len(tokenizer(text, add_special_tokens=False, truncation=False).input_ids)
-
-        self._count = count
-        self._update_counts()
-
     def set_history(self, history: list[tuple[str, str]]) -> None:
         self._history = list(history)
 
@@ -169,9 +158,7 @@ class PromptEditorWidget(QWidget):
     def token_count(self, text: str) -> tuple[int, bool]:
         """(count, exact) for ``text`` without its LoRA tags."""
         clean = strip_lora_tags(text)
-        if self._count is not None:
-            return self._count(clean), True
-        return rough_token_count(clean), False
+        return self._count(clean), self._count is not cap.approximate_token_count
 
     def _update_counts(self) -> None:
         for box, label in ((self.prompt, self.prompt_count), (self.negative, self.negative_count)):
