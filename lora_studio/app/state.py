@@ -37,6 +37,10 @@ class AppContext(QObject):
     # The open project's concepts changed (added, renamed, removed, repeats, trigger, picture counts)
     # by one panel; the others refresh what they show. Emit through notify_project_modified().
     project_modified = Signal()
+    # The open project's training settings (a TrainConfig) changed. The Training tab holds them and
+    # saves them in the project; other panels (the Dataset tab's step maths) show and change them
+    # through set_training_settings(), so every tab counts with the same epochs and batch size.
+    training_settings_changed = Signal(object)
 
     new_project_requested = Signal()
     open_project_requested = Signal()
@@ -55,6 +59,7 @@ class AppContext(QObject):
         self._project: Any = None
         self._project_path: Path | None = None
         self._device: DeviceInfo | None = None
+        self._training_settings: Any = None
         self.jobs = JobRunner(self)
         # One undo history for every caption edit in the app (the Edit menu's Undo/Redo).
         self.caption_history = CaptionHistory(self)
@@ -129,14 +134,31 @@ class AppContext(QObject):
     def close_project(self) -> None:
         self._project = None
         self._project_path = None
+        self._training_settings = None  # the Training tab sets the next ones
         self.project_changed.emit(None)
 
     def _set_project(self, project: Any, path: Path) -> None:
         self._project = project
         self._project_path = Path(getattr(project, "root", None) or path)
+        self._training_settings = None  # the Training tab loads the project's own
         self.update_settings(self._settings.with_recent(self._project_path))
         log.info("Opened project %s", self._project_path)
         self.project_changed.emit(project)
+
+    # -- training settings -----------------------------------------------------------------------
+    @property
+    def training_settings(self) -> Any:
+        """The open project's training settings (``TrainConfig``) as the Training tab has them;
+        None until it has set them for this project."""
+        return self._training_settings
+
+    def set_training_settings(self, config: Any) -> None:
+        """Replace the training settings and tell every panel (nothing happens when they are equal).
+        The Training tab takes the new ones into its form and saves them in the project."""
+        if config == self._training_settings:
+            return
+        self._training_settings = config
+        self.training_settings_changed.emit(config)
 
     # -- device --------------------------------------------------------------------------------
     @property

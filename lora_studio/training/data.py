@@ -1,8 +1,9 @@
 """Training data: Dataset -> repeated, bucketed, shuffled batches of pixels (or cached latents).
 
-* ``build_sources`` turns concepts into one :class:`Source` per image (bucket, loss weight).
-* ``epoch_plan`` lists the batches of one epoch: training images x repeats, plus regularization
-  images cycled until they match that count (kohya's balancing), grouped by bucket, shuffled by a
+* ``build_sources`` turns concepts into one :class:`Source` per image (bucket, loss weight) and
+  ``epoch_entries`` lists one epoch (repeats, kohya's regularization balancing); both live in the
+  torch-free :mod:`lora_studio.training.steps`, which the app uses to count steps the same way.
+* ``epoch_plan`` lists the batches of one epoch: those entries grouped by bucket, shuffled by a
   ``random.Random`` seeded with (seed, epoch). The same seed gives the same plan, so resuming
   mid-epoch only needs the epoch number and the batch index.
 * ``load_sample`` opens the original image (never modified), applies the stored crop, the bucket
@@ -21,26 +22,15 @@ import torch
 from PIL import Image, ImageOps
 
 from lora_studio.core.errors import DatasetError
-from lora_studio.dataset.items import Concept, CropBox, Dataset, Item
-from lora_studio.training.buckets import Size, assign_bucket, cover_resize, make_buckets
+from lora_studio.dataset.items import CropBox
+from lora_studio.training.buckets import Size, cover_resize
 from lora_studio.training.captions import augment_caption
 from lora_studio.training.config import AlphaHandling, DatasetConfig
+from lora_studio.training.steps import Source, epoch_entries
+from lora_studio.training.steps import build_sources as build_sources
+from lora_studio.training.steps import split_validation as split_validation
 
 Image.MAX_IMAGE_PIXELS = 180_000_000  # refuse decompression bombs, allow big photos
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """One image of the dataset with everything needed to load it."""
-
-    index: int
-    item: Item
-    concept: str
-    trigger: str
-    is_reg: bool
-    repeats: int
-    size: Size  # after EXIF orientation and the stored crop
-    bucket: Size
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,63 +65,6 @@ def open_image(path: Path, alpha: AlphaHandling) -> tuple[Image.Image, Image.Ima
     return rgb, a
 
 
-def _oriented_size(path: Path) -> Size:
-    with Image.open(path) as im:
-        w, h = im.size
-        orientation = im.getexif().get(0x0112, 1)
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
-def build_sources(dataset: Dataset, cfg: DatasetConfig, *, exclude: set[Path] | None = None) -> list[Source]:
-    """One Source per image of every concept (training first, then regularization)."""
-    buckets = make_buckets(cfg.resolution, cfg.bucket_min, cfg.bucket_max, cfg.bucket_step)
-    sources: list[Source] = []
-    concepts: list[Concept] = dataset.training_concepts() + dataset.regularization_concepts()
-    for concept in concepts:
-        for item in concept.items:
-            if exclude and item.image in exclude:
-                continue
-            if item.crop is not None:
-                size = (item.crop.width, item.crop.height)
-            else:
-                try:
-                    size = _oriented_size(item.image)
-                except OSError as exc:
-                    raise DatasetError(f"The image {item.image.name} cannot be read: {exc}") from exc
-            bucket = assign_bucket(
-                *size,
-                resolution=cfg.resolution,
-                enable=cfg.enable_buckets,
-                buckets=buckets,
-                no_upscale=cfg.bucket_no_upscale,
-                step=cfg.bucket_step,
-            )
-            sources.append(
-                Source(
-                    index=len(sources),
-                    item=item,
-                    concept=concept.name,
-                    trigger=concept.trigger,
-                    is_reg=concept.is_regularization,
-                    repeats=max(1, concept.repeats),
-                    size=size,
-                    bucket=bucket,
-                )
-            )
-    return sources
-
-
-def epoch_entries(sources: list[Source]) -> list[int]:
-    """Source indices of one epoch: each training image ``repeats`` times, then regularization images
-    (each with its repeats, cycled) until their count equals the training count (kohya)."""
-    train = [s.index for s in sources if not s.is_reg for _ in range(s.repeats)]
-    reg_cycle = [s.index for s in sources if s.is_reg for _ in range(s.repeats)]
-    reg: list[int] = []
-    while reg_cycle and len(reg) < len(train):
-        reg.extend(reg_cycle[: len(train) - len(reg)])
-    return train + reg
-
-
 def epoch_plan(sources: list[Source], *, epoch: int, seed: int, batch_size: int, flip: bool) -> list[Batch]:
     """The batches of ``epoch`` (0-based): same-bucket batches in a seeded random order."""
     rng = random.Random(f"lora-studio-plan-{seed}-{epoch}")
@@ -146,16 +79,6 @@ def epoch_plan(sources: list[Source], *, epoch: int, seed: int, batch_size: int,
         batches.extend(samples[k : k + batch_size] for k in range(0, len(samples), batch_size))
     rng.shuffle(batches)
     return batches
-
-
-def split_validation(dataset: Dataset, *, split: float, size: int, seed: int) -> list[Item]:
-    """Training items held out for validation loss (never regularization images)."""
-    items = [i for c in dataset.training_concepts() for i in c.items]
-    n = size if size > 0 else int(round(len(items) * split))
-    if n <= 0 or not items:
-        return []
-    n = min(n, max(0, len(items) - 1))
-    return random.Random(f"lora-studio-val-{seed}").sample(items, n)
 
 
 def caption_for(source: Source, sample: Sample, cfg: DatasetConfig) -> str:
@@ -188,7 +111,7 @@ def load_pixels(
     source: Source, flip: bool, cfg: DatasetConfig, jitter_seed: int | None = None
 ) -> torch.Tensor:
     """[3, H, W] float32 in [-1, 1] at the source's bucket size."""
-    rgb, _ = open_image(source.item.image, cfg.alpha)
+    rgb, _ = open_image(source.item.training_image, cfg.alpha)
     img = _crop_resize(rgb, source.item.crop, source.bucket, flip, Image.Resampling.LANCZOS)
     arr = np.asarray(img, dtype=np.float32)
     if cfg.color_jitter > 0 and jitter_seed is not None:
@@ -204,7 +127,7 @@ def load_mask(
         with Image.open(source.item.mask) as m:
             mask = ImageOps.exif_transpose(m).convert("L")
     elif cfg.alpha == AlphaHandling.MASK:
-        _, mask = open_image(source.item.image, cfg.alpha)
+        _, mask = open_image(source.item.training_image, cfg.alpha)
         if mask is None:
             return None
     else:

@@ -40,6 +40,7 @@ from lora_studio.core.events import (
 from lora_studio.dataset.items import Dataset
 from lora_studio.training import checkpoints as C
 from lora_studio.training import data as D
+from lora_studio.training import steps
 from lora_studio.training.config import TrainConfig, config_to_toml
 from lora_studio.training.losses import step_generator
 from lora_studio.training.optimizers import build_optimizer, build_scheduler
@@ -97,12 +98,10 @@ class _Loop:
         self.s.fill_latent_cache(self.report)
         self.s.fill_text_cache(self.report)
         world, rank = self.accel.num_processes, self.accel.process_index
-        plan0 = D.epoch_plan(
-            self.s.sources, epoch=0, seed=cfg.run.seed, batch_size=cfg.run.batch_size, flip=False
-        )
-        self.batches_per_epoch = -(-len(plan0) // world)
-        self.spe = max(1, -(-self.batches_per_epoch // cfg.run.grad_accumulation))
-        self.total = cfg.run.max_steps if cfg.run.max_steps > 0 else cfg.run.epochs * self.spe
+        # The same counting as the app's step maths (lora_studio.training.steps).
+        self.batches_per_epoch = -(-steps.batch_count(self.s.sources, cfg.run.batch_size) // world)
+        self.spe = steps.steps_per_epoch(self.batches_per_epoch, cfg.run.grad_accumulation)
+        self.total = steps.total_steps(cfg.run, self.spe)
         self.rank, self.world = rank, world
         groups = [
             {"params": [p for p in self.s.trained["unet"].parameters() if p.requires_grad], "lr": cfg.unet_lr}

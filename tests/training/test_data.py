@@ -179,3 +179,16 @@ def test_text_encoder_long_prompts_and_clip_skip(tiny_sd1_dir: Path) -> None:
     cache = TextCache(enc75)
     a, _ = cache.encode(["x", "y", "x"])
     assert cache.hits == 1 and torch.allclose(a[0], a[2])
+
+
+def test_an_erased_copy_is_trained_instead_of_the_original(tmp_path: Path) -> None:
+    img, copy = tmp_path / "marked.png", tmp_path / "erased" / "marked.png"
+    copy.parent.mkdir()
+    Image.new("RGB", (128, 96), (0, 0, 0)).save(img)  # the "watermarked" original: black
+    Image.new("RGB", (128, 96), (255, 255, 255)).save(copy)  # its cleaned copy: white
+    item = Item(image=img, crop=CropBox(0, 0, 64, 64), erased=copy)
+    ds = Dataset(concepts=(Concept(name="c", folder=tmp_path, items=(item,)),))
+    src = D.build_sources(ds, DatasetConfig(resolution=64))[0]
+    assert src.size == (64, 64)  # the crop still applies, in the same coordinates
+    assert D.load_pixels(src, False, DatasetConfig(resolution=64)).min() > 0.9
+    assert D.image_digest(src.item.training_image) != D.image_digest(img)  # latent cache follows the copy

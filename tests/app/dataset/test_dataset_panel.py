@@ -15,7 +15,6 @@ from lora_studio.app.panels.dataset import dataset_panel as panel_module
 from lora_studio.app.panels.dataset import thumbnail_loader
 from lora_studio.app.panels.dataset.dataset_panel import TAB_CROP, TAB_MASK, DatasetPanel
 from lora_studio.app.panels.dataset.image_list_model import Role
-from lora_studio.app.panels.dataset.step_math import ConceptCount, StepPlan
 from lora_studio.app.panels.dataset.tag_tools_widget import BulkRequest, Operation, Scope
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset.validate import Severity
@@ -60,9 +59,8 @@ def test_step_maths_follow_repeats(panel: DatasetPanel):
     panel.concepts.select("zorb")
     panel.concepts.repeats.setValue(5)
     assert panel.project.concept("zorb").repeats == 5
-    assert "150 steps in total" in panel.concepts.steps_label.text()  # 3 × 5 × 10 epochs
-    plan = StepPlan((ConceptCount("a", 10, 2), ConceptCount("reg", 50, 1, True)), epochs=3, batch_size=4)
-    assert (plan.samples_per_epoch, plan.steps_per_epoch, plan.total_steps) == (40, 10, 30)
+    # 3 × 5 = 15 ÷ batch size 2 = 8 steps, × 10 epochs: the Training tab's settings for a new project
+    assert "10 epochs × 8 steps = 80 steps" in panel.concepts.steps_label.text()
 
 
 def test_drag_a_crop_and_nudge_it(panel: DatasetPanel, qtbot):

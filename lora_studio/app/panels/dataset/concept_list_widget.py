@@ -1,12 +1,19 @@
 """Concepts (a character, a style …) with trigger word, class word, repeats and kind, plus the
-live step maths. Pictures dropped on a concept are added to it."""
+live step maths. Pictures dropped on a concept are added to it.
+
+The step maths count as the trainer does (:mod:`lora_studio.training.steps`) with the project's
+training settings: the epochs and batch size shown here are the Training tab's, shared through
+``AppContext.training_settings``; changing them here changes them there (and in the project).
+"""
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,10 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.dataset.step_math import ConceptCount, StepPlan, plain_summary
+from lora_studio.app.panels.training import step_plan
+from lora_studio.app.panels.training.config_files import project_settings_or_default
+from lora_studio.app.state import AppContext
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.items import ConceptKind
+from lora_studio.training.config import TrainConfig, update
+from lora_studio.training.steps import StepCount
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,23 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
 
 
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+# The first spin box of the step maths: (label, maximum, suffix, tooltip) for training set by epochs,
+# or by a number of steps (the Training tab's "Stop after steps").
+_EPOCHS = (
+    "Epochs",
+    10_000,
+    "",
+    "How many times every picture (× its repeats) is seen. "
+    "The Training tab's “Epochs”: changing it here changes it there.",
+)
+_STOP_AFTER = (
+    "Stop after",
+    10_000_000,
+    " steps",
+    "Training is set to stop after this many steps, whatever the epochs. "
+    "The Training tab's “Stop after steps” (0 there lets the epochs decide).",
+)
 
 
 class _ConceptDelegate(QStyledItemDelegate):
@@ -136,11 +164,13 @@ class ConceptListWidget(QWidget):
     files_dropped = Signal(object, list)  # concept name or None, [Path]
     error = Signal(object)  # LoraStudioError to show
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, context: AppContext | None = None) -> None:
         super().__init__(parent)
         self.project: proj.Project | None = None
         self._counts: dict[str, int] = {}
         self._loading = False
+        self._context: AppContext | None = None
+        self._settings: TrainConfig | None = None  # the training settings last shown
 
         heading = QLabel("Concepts")
         heading.setStyleSheet("font-weight: 600; font-size: 11pt;")
@@ -181,28 +211,38 @@ class ConceptListWidget(QWidget):
         form.addRow("Repeats", self.repeats)
         form.addRow("Pictures are", self.kind)
 
+        # The Training tab's settings: epochs (or "Stop after … steps" when it is set) and batch size.
+        self.epochs_label = QLabel("Epochs")
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.epochs.setValue(10)
+        self.epochs.setKeyboardTracking(False)  # one change when typing is done, not one per digit
+        self.epochs.valueChanged.connect(self._on_epochs_edited)
+        self.epochs_label.setBuddy(self.epochs)
         self.batch = QSpinBox()
         self.batch.setRange(1, 64)
-        self.batch.setValue(1)
-        self.epochs.valueChanged.connect(self.update_steps)
-        self.batch.valueChanged.connect(self.update_steps)
+        self.batch.setKeyboardTracking(False)
+        self.batch.setToolTip(
+            "Pictures per step. The Training tab's “Batch size”: changing it here changes it there."
+        )
+        self.batch.valueChanged.connect(self._on_batch_edited)
+        batch_label = QLabel("Batch size")
+        batch_label.setBuddy(self.batch)
         self.steps_label = QLabel()
         self.steps_label.setWordWrap(True)
         self.steps_label.setTextFormat(Qt.TextFormat.RichText)
+        self.shared_note = QLabel("Epochs and batch size are the Training tab's settings: change them here or there.")
+        self.shared_note.setWordWrap(True)
+        self.shared_note.setProperty("muted", True)
         steps_box = QGroupBox("Training steps")
-        steps_form = QFormLayout(steps_box)
-        spins = QHBoxLayout()
-        spins.addWidget(QLabel("Epochs"))
-        spins.addWidget(self.epochs)
-        spins.addSpacing(8)
-        spins.addWidget(QLabel("Batch"))
-        spins.addWidget(self.batch)
-        spins.addStretch(1)
-        steps_form.addRow(spins)
-        steps_form.addRow(self.steps_label)
+        spins = QFormLayout()
+        spins.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        for spin in (self.epochs, self.batch):
+            spin.setMinimumWidth(80)
+        spins.addRow(self.epochs_label, self.epochs)
+        spins.addRow(batch_label, self.batch)
+        steps_column = QVBoxLayout(steps_box)
+        steps_column.addLayout(spins)
+        steps_column.addWidget(self.steps_label)
+        steps_column.addWidget(self.shared_note)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -211,12 +251,39 @@ class ConceptListWidget(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.settings_box)
         layout.addWidget(steps_box)
+        if context is not None:
+            self.set_context(context)
         self.set_project(None)
 
     # -- data ----------------------------------------------------------------------------------
     def set_project(self, project: proj.Project | None) -> None:
+        if project is not self.project:
+            self._settings = None  # read the new project's training settings
         self.project = project
         self.reload()
+
+    def set_context(self, context: AppContext) -> None:
+        """Share the training settings with the app's other tabs (the Training tab holds them)."""
+        if context is self._context:
+            return
+        if self._context is not None:
+            self._context.training_settings_changed.disconnect(self._on_training_settings)
+        self._context = context
+        context.training_settings_changed.connect(self._on_training_settings)
+        self.update_steps()
+
+    def app_context(self) -> AppContext | None:
+        """The app context: given, or the one of the panel this list is part of."""
+        if self._context is None:
+            parent = self.parentWidget()
+            while parent is not None:
+                found = getattr(parent, "context", None)
+                if isinstance(found, AppContext):
+                    self._context = found
+                    found.training_settings_changed.connect(self._on_training_settings)
+                    break
+                parent = parent.parentWidget()
+        return self._context
 
     def set_counts(self, counts: dict[str, int]) -> None:
         self._counts = dict(counts)
@@ -413,17 +480,64 @@ class ConceptListWidget(QWidget):
         self.concepts_changed.emit()
 
     # -- steps ---------------------------------------------------------------------------------
-    def step_plan(self) -> StepPlan:
-        concepts = tuple(
-            ConceptCount(c.name, self._counts.get(c.name, 0), c.repeats, c.kind == ConceptKind.REGULARIZATION)
-            for c in (self.project.concepts if self.project else ())
-        )
-        return StepPlan(concepts, self.epochs.value(), self.batch.value())
+    def training_settings(self) -> TrainConfig:
+        """The project's training settings as the Training tab has them (its defaults before it has any)."""
+        context = self.app_context()
+        if context is not None and isinstance(context.training_settings, TrainConfig):
+            self._settings = context.training_settings
+        elif self._settings is None:
+            self._settings = project_settings_or_default(self.project.root if self.project else None)
+        return self._settings
+
+    def _on_training_settings(self, config: Any) -> None:
+        if isinstance(config, TrainConfig):
+            self._settings = config
+            self.update_steps()
+
+    def _change_settings(self, **changes: Any) -> None:
+        config = update(self.training_settings(), **changes)
+        if config == self._settings:
+            return
+        self._settings = config
+        context = self.app_context()
+        if context is not None:
+            context.set_training_settings(config)  # the Training tab takes and saves them
+        else:
+            self.update_steps()
+
+    def _on_epochs_edited(self, value: int) -> None:
+        by_steps = self.training_settings().run.max_steps > 0
+        self._change_settings(**{"run.max_steps" if by_steps else "run.epochs": value})
+
+    def _on_batch_edited(self, value: int) -> None:
+        self._change_settings(**{"run.batch_size": value})
+
+    def _show_settings(self, config: TrainConfig) -> None:
+        run = config.run
+        label, maximum, suffix, tip = _STOP_AFTER if run.max_steps > 0 else _EPOCHS
+        self.epochs_label.setText(label)
+        self.epochs.setToolTip(tip)
+        with QSignalBlocker(self.epochs), QSignalBlocker(self.batch):  # showing is not editing
+            self.epochs.setRange(1, maximum)
+            self.epochs.setSuffix(suffix)
+            self.epochs.setValue(run.max_steps if run.max_steps > 0 else run.epochs)
+            self.batch.setValue(run.batch_size)
+
+    def step_count(self) -> StepCount | None:
+        """The steps training will make with the project's settings (None: no pictures to count)."""
+        if self.project is None:
+            return None
+        return step_plan.count_for(self.training_settings(), self.project)
 
     def update_steps(self) -> None:
-        if self.project is None or not self.project.concepts:
+        config = self.training_settings()
+        self._show_settings(config)
+        count = self.step_count() if self.project is not None and self.project.concepts else None
+        if count is None or count.training_samples == 0:
             self.steps_label.setText("Add a concept and some pictures to see how long training takes.")
             return
-        lines = plain_summary(self.step_plan())
-        body = "<br>".join(lines[:-1])
-        self.steps_label.setText(f"{body}<br><b>{lines[-1]}</b>")
+        lines = [html.escape(line) for line in step_plan.summary_lines(count)]
+        if not step_plan.uses_project(config, self.project):
+            folder = html.escape(Path(config.dataset.path).name or config.dataset.path)
+            lines.insert(0, f"<i>Training is set to use the pictures in “{folder}”, not this project's (Training tab › Pictures).</i>")
+        self.steps_label.setText("<br>".join(lines[:-1]) + f"<br><b>{lines[-1]}</b>")

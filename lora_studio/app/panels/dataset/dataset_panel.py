@@ -106,6 +106,11 @@ class DatasetPanel(QWidget):
         self._freq_timer.setSingleShot(True)
         self._freq_timer.setInterval(150)
         self._freq_timer.timeout.connect(self._update_frequency)
+        # Crops change a picture's shape bucket and so the batches: recount once edits settle.
+        self._steps_timer = QTimer(self)
+        self._steps_timer.setSingleShot(True)
+        self._steps_timer.setInterval(300)
+        self._steps_timer.timeout.connect(lambda: self.concepts.update_steps())
 
         self._build()
         self.setAcceptDrops(True)
@@ -128,7 +133,7 @@ class DatasetPanel(QWidget):
                 "Group pictures into concepts (a character, a style) with their own trigger word",
             ],
         )
-        self.concepts = ConceptListWidget()
+        self.concepts = ConceptListWidget(context=self.context)
         self.concepts.setMinimumWidth(230)
         self.concepts.concept_selected.connect(self._on_concept_selected)
         self.concepts.concepts_changed.connect(self._on_concepts_changed)
@@ -716,6 +721,7 @@ class DatasetPanel(QWidget):
         updated = dataclasses.replace(row, crop=crop)
         self.model.replace_row(updated)
         self.crop_editor.row = updated
+        self._steps_timer.start()
 
     def _on_batch_crop(self, mode: str, aspect: float | None, resolution: int) -> None:
         if self.project is None:

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lora_studio.core.errors import LoraStudioError
+from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.config import TrainConfig, load_config, resolve_paths, save_config
+from lora_studio.training.presets import Purpose, preset
+
+PROJECT_CONFIG = "training.toml"  # the project's training settings, as the Training tab last had them
+DEFAULT_PURPOSE = Purpose.CHARACTER  # the preset a project without saved settings starts from
+DEFAULT_VRAM_GB = 12  # until the graphics card is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +32,28 @@ def load_toml_config(path: str | Path) -> LoadedConfig:
     path = Path(path)
     config, unknown = load_config(path)
     return LoadedConfig(resolve_paths(config, path.parent), tuple(unknown), str(path))
+
+
+def default_settings(
+    purpose: Purpose = DEFAULT_PURPOSE, family: ModelFamily | None = None, vram_gb: int = DEFAULT_VRAM_GB
+) -> TrainConfig:
+    """The Training tab's settings for a project that has none saved: the preset."""
+    return preset(purpose, family or ModelFamily.SD1, vram_gb)
+
+
+def project_settings(root: str | Path) -> TrainConfig | None:
+    """The project's saved training settings; None when it has none. Raises LoraStudioError when unreadable."""
+    path = Path(root) / PROJECT_CONFIG
+    return load_toml_config(path).config if path.is_file() else None
+
+
+def project_settings_or_default(root: str | Path | None) -> TrainConfig:
+    """What the Training tab shows for the project at ``root`` before it is opened there."""
+    try:
+        saved = project_settings(root) if root is not None else None
+    except (LoraStudioError, OSError):
+        saved = None
+    return saved if saved is not None else default_settings()
 
 
 def save_toml_config(config: TrainConfig, path: str | Path) -> Path:

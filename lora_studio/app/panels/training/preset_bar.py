@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QWidget
 
+from lora_studio.app.panels.training.config_files import DEFAULT_PURPOSE, DEFAULT_VRAM_GB
 from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.presets import VRAM_TIERS, Purpose
 
@@ -30,7 +31,7 @@ class PresetBar(QWidget):
         for p, label in PURPOSE_LABELS.items():
             self.purpose.addItem(label, p.value)
             self.purpose.setItemData(self.purpose.count() - 1, PURPOSE_TIPS[p], Qt.ItemDataRole.ToolTipRole)
-        self.purpose.setCurrentIndex(1)
+        self.purpose.setCurrentIndex(self.purpose.findData(DEFAULT_PURPOSE.value))
         self.purpose.setToolTip("What you are teaching. Each purpose has settings that usually work.")
         self.family = QComboBox()
         for fam in (ModelFamily.SD1, ModelFamily.SD2, ModelFamily.SDXL):
@@ -39,7 +40,7 @@ class PresetBar(QWidget):
         self.vram = QComboBox()
         for gb in VRAM_TIERS:
             self.vram.addItem(f"{gb} GB", gb)
-        self.vram.setCurrentIndex(VRAM_TIERS.index(12))
+        self.vram.setCurrentIndex(VRAM_TIERS.index(DEFAULT_VRAM_GB))
         self.vram.setToolTip("Memory of your graphics card. Set from the detected card; lower it to leave room for other apps.")
         self.apply_button = QPushButton("Use preset")
         self.apply_button.setToolTip("Replace the learning settings with the preset (your model, pictures, names and prompts stay).")

@@ -1,95 +1,126 @@
-"""Step maths (pictures × repeats × epochs ÷ batch) and "Automatic steps". Pure, Qt-free.
+"""Step maths in plain words, for the Training and Dataset tabs, and "Automatic steps". Qt-free.
 
-Counts follow the trainer: an epoch shows every training picture ``repeats`` times; with
-regularization pictures each training sample is paired with one, doubling the epoch; a step is one
-optimizer update, i.e. ``batch_size × grad_accumulation`` samples. Picture-shape buckets can add a
-few partly filled batches, so the numbers are "about" when buckets are on.
+The counting itself is :func:`lora_studio.training.steps.count_steps`, the code the trainer uses:
+repeats, regularization balancing, held-out validation pictures, pictures left out, shape buckets,
+batch size, gradient accumulation and max steps. Here it gets the pictures training will use and
+its result is put into words.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from lora_studio.core.errors import LoraStudioError
+from lora_studio.dataset.items import Dataset
 from lora_studio.training.config import TrainConfig
+from lora_studio.training.steps import StepCount, count_steps
 
 
-@dataclass(frozen=True, slots=True)
-class ConceptCount:
-    name: str
-    images: int
-    repeats: int
-    regularization: bool = False
+def uses_project(config: TrainConfig, project: Any) -> bool:
+    """True when ``config`` trains on the open ``project`` (an empty "Pictures" setting counts as it)."""
+    root = getattr(project, "root", None)
+    if root is None:
+        return False
+    path = config.dataset.path
+    return not path or _same_folder(Path(path), Path(root))
 
 
-@dataclass(frozen=True, slots=True)
-class StepPlan:
-    concepts: tuple[ConceptCount, ...]
-    epochs: int
-    batch_size: int
-    grad_accumulation: int = 1
-    max_steps: int = 0
+def training_dataset(config: TrainConfig, project: Any) -> Dataset | None:
+    """The pictures training with ``config`` will use: the open project's (without pictures marked
+    "leave out"), or the folder ``dataset.path`` names. None when there is nothing to read."""
+    try:
+        if uses_project(config, project):
+            return project.to_dataset(include_excluded=False)
+        path = config.dataset.path
+        if path and Path(path).is_dir():
+            from lora_studio.dataset.io import load_dataset
 
-    @property
-    def images(self) -> int:
-        return sum(c.images for c in self.concepts if not c.regularization)
+            return load_dataset(path, caption_extension=config.dataset.caption_extension)
+    except (LoraStudioError, OSError):
+        return None
+    return None
 
-    @property
-    def samples_per_epoch(self) -> int:
-        train = sum(c.images * c.repeats for c in self.concepts if not c.regularization)
-        has_reg = any(c.regularization and c.images for c in self.concepts)
-        return train * (2 if has_reg else 1)
 
-    @property
-    def steps_per_epoch(self) -> int:
-        batches = math.ceil(self.samples_per_epoch / max(1, self.batch_size))
-        return max(1, math.ceil(batches / max(1, self.grad_accumulation))) if batches else 0
+def count_for(config: TrainConfig, project: Any) -> StepCount | None:
+    """The steps a run with ``config`` will make, or None when there are no pictures to count."""
+    dataset = training_dataset(config, project)
+    if dataset is None:
+        return None
+    try:
+        return count_steps(dataset, config)
+    except LoraStudioError:
+        return None
 
-    @property
-    def total_steps(self) -> int:
-        if self.max_steps > 0:
-            return self.max_steps
-        return self.steps_per_epoch * max(1, self.epochs)
 
-    def summary(self) -> str:
-        """One line: ``12 pictures × 10 repeats = 120 ÷ batch 2 = 60 steps × 10 epochs = 600 steps``."""
-        if not self.concepts:
-            return "Open a project with pictures to see how many steps this makes."
-        parts = []
-        train = [c for c in self.concepts if not c.regularization]
-        if len({c.repeats for c in train}) == 1 and train:
-            parts.append(f"{self.images} pictures × {train[0].repeats} repeats")
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def _n(count: int, word: str, plural: str = "") -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
+
+
+def _epoch(count: StepCount) -> str:
+    """``60 ÷ batch size 2 = 30 steps`` (with regularization, shape buckets and accumulation as they apply)."""
+    run = count.run
+    samples = str(count.training_samples)
+    if count.uses_regularization:
+        samples += f" + {count.regularization_samples} regularization = {count.samples_per_epoch}"
+    shapes = " (pictures of different shapes don't share a batch)" if count.batches > count.plain_batches else ""
+    text = f"{samples} ÷ batch size {run.batch_size} = "
+    if run.grad_accumulation > 1:
+        return text + f"{_n(count.batches, 'batch', 'batches')}{shapes}, one step every {run.grad_accumulation} batches = {_n(count.steps_per_epoch, 'step')}"
+    return text + f"{_n(count.steps_per_epoch, 'step')}{shapes}"
+
+
+def _total(count: StepCount) -> str:
+    run = count.run
+    if run.max_steps > 0:
+        full, rest = divmod(count.total_steps, count.steps_per_epoch)
+        if not rest:
+            epochs = _n(full, "epoch")
         else:
-            parts.append(" + ".join(f"{c.images}×{c.repeats}" for c in train) or "0 pictures")
-        text = f"{parts[0]} = {self.samples_per_epoch}"
-        if any(c.regularization and c.images for c in self.concepts):
-            text += " (×2 with regularization)"
-        batch = self.batch_size * max(1, self.grad_accumulation)
-        text += f" ÷ batch {batch} = {self.steps_per_epoch} steps per epoch"
-        if self.max_steps > 0:
-            return text + f"; stops at {self.max_steps} steps"
-        return text + f" × {self.epochs} epochs = {self.total_steps} steps"
+            epochs = f"{_n(full, 'epoch')} and part of one more" if full else "part of one epoch"
+        return f"Stops after {_n(count.total_steps, 'step')} ({epochs})"
+    return f"{_n(run.epochs, 'epoch')} × {_n(count.steps_per_epoch, 'step')} = {_n(count.total_steps, 'step')}"
 
 
-def plan_for(config: TrainConfig, concepts: tuple[ConceptCount, ...]) -> StepPlan:
-    r = config.run
-    return StepPlan(concepts, r.epochs, r.batch_size, r.grad_accumulation, r.max_steps)
+def _pictures(count: StepCount) -> str:
+    train = [c for c in count.concepts if not c.regularization]
+    if len({c.repeats for c in train}) == 1:
+        return f"{_n(sum(c.pictures for c in train), 'picture')} × {train[0].repeats} repeats"
+    return " + ".join(f"{c.pictures}×{c.repeats}" for c in train) or "0 pictures"
 
 
-def count_project(project: Any) -> tuple[ConceptCount, ...]:
-    """Picture counts of an open ``lora_studio.dataset.project.Project`` (a folder listing, no decoding)."""
-    if project is None:
-        return ()
-    counts = []
-    for concept in getattr(project, "concepts", ()):
-        try:
-            n = len(project.image_keys(concept.name))
-        except (OSError, AttributeError, LookupError):
-            n = 0
-        reg = str(getattr(concept.kind, "value", concept.kind)) == "regularization"
-        counts.append(ConceptCount(concept.name, n, concept.repeats, reg))
-    return tuple(counts)
+def summary_line(count: StepCount | None) -> str:
+    """One line: ``12 pictures × 5 repeats = 60 ÷ batch size 2 = 30 steps per epoch × 4 epochs = 120 steps``."""
+    if count is None or count.training_samples == 0:
+        return "Open a project with pictures to see how many steps this makes."
+    text = f"{_pictures(count)} = {_epoch(count)} per epoch"
+    if count.run.max_steps > 0:
+        return f"{text}; stops after {_n(count.total_steps, 'step')}"
+    return f"{text} × {_n(count.run.epochs, 'epoch')} = {_n(count.total_steps, 'step')}"
+
+
+def summary_lines(count: StepCount) -> list[str]:
+    """The step maths one line each: every concept, one epoch, the total (last)."""
+    lines = []
+    for c in count.concepts:
+        if c.regularization:
+            lines.append(f"{c.name} (regularization): {_n(c.pictures, 'picture')}, paired one to one with the training pictures")
+            continue
+        kept = f" ({c.held_out} more kept aside to check progress)" if c.held_out else ""
+        lines.append(f"{c.name}: {_n(c.pictures, 'picture')} × {c.repeats} repeats = {c.per_epoch}{kept}")
+    lines.append(f"One epoch: {_epoch(count)}")
+    if count.problem:
+        lines.append(count.problem)
+    lines.append(_total(count))
+    return lines
 
 
 # Samples seen per epoch and epochs, per purpose (community rules of thumb for kohya LoRAs).

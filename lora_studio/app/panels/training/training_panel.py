@@ -33,9 +33,12 @@ from lora_studio.app.dialogs.error_dialog import show_error
 from lora_studio.app.panels.training import step_plan
 from lora_studio.app.panels.training.compare_job import compare_request, run_compare
 from lora_studio.app.panels.training.config_files import (
+    PROJECT_CONFIG,
     LoadedConfig,
+    default_settings,
     import_kohya,
     load_toml_config,
+    project_settings,
     save_toml_config,
 )
 from lora_studio.app.panels.training.loss_plot_widget import LossPlotWidget
@@ -71,7 +74,6 @@ from lora_studio.training.presets import Purpose, preset
 
 log = logging.getLogger(__name__)
 
-PROJECT_CONFIG = "training.toml"  # the project's last used training settings
 OUTPUT_DIR = "output"
 
 
@@ -100,7 +102,7 @@ class TrainingPanel(QWidget):
 
         self._check_timer = QTimer(self, singleShot=True, interval=300)
         self._check_timer.timeout.connect(self.refresh_checks)
-        self.form.config_changed.connect(self._on_form_changed)
+        self.form.config_changed.connect(self._on_settings_edited)
         self.presets.apply_requested.connect(self.apply_preset)
         self.presets.automatic_steps_requested.connect(self.automatic_steps)
         self.preflight.field_requested.connect(self.focus_field)
@@ -115,6 +117,8 @@ class TrainingPanel(QWidget):
         self.queue.changed.connect(self._update_buttons)
         self.queue_widget.problem_requested.connect(lambda e: show_error(e.error, self))
         context.project_changed.connect(self._on_project_changed)
+        context.project_modified.connect(self._check_timer.start)  # repeats or pictures changed: new step maths
+        context.training_settings_changed.connect(self._on_shared_settings)
         context.device_changed.connect(self._on_device_changed)
         if context.device is not None:
             self._on_device_changed(context.device)
@@ -225,14 +229,14 @@ class TrainingPanel(QWidget):
         root = self.context.project_path
         self.project_label.setText(f"Project: {self.context.project_name}" if project is not None else "No project open — open one in the Dataset tab, or choose pictures under Advanced.")
         config: TrainConfig | None = None
-        if project is not None and root is not None and (root / PROJECT_CONFIG).is_file():
+        if project is not None and root is not None:
             try:
-                config = load_toml_config(root / PROJECT_CONFIG).config
+                config = project_settings(root)
             except LoraStudioError as exc:
                 self._show_notice(f"The saved training settings could not be read ({exc.message}); using a preset.")
         if config is None:
             family = self._detect_family(str(getattr(getattr(project, "settings", None), "base_model", "") or ""))
-            config = preset(self.presets.current_purpose(), family or ModelFamily.SD1, int(self.presets.vram.currentData()))
+            config = default_settings(self.presets.current_purpose(), family, int(self.presets.vram.currentData()))
         self.set_config(self._project_defaults(config))
 
     @Slot(object)
@@ -261,6 +265,22 @@ class TrainingPanel(QWidget):
         self.presets.set_family(config.model.family or family)
         self._check_timer.start()
         self._update_buttons()
+        self.context.set_training_settings(config)  # the Dataset tab's step maths follow
+
+    @Slot()
+    def _on_settings_edited(self) -> None:
+        """The user changed a setting here: share it and keep it in the project."""
+        self._on_form_changed()
+        self._remember(self.form.config())
+
+    @Slot(object)
+    def _on_shared_settings(self, config: Any) -> None:
+        """Another panel changed the training settings (e.g. epochs in the Dataset tab): show and keep them."""
+        if not isinstance(config, TrainConfig) or config == self.form.config():
+            return
+        self.form.set_config(config)
+        self._on_form_changed()
+        self._remember(self.form.config())
 
     @Slot()
     def refresh_checks(self) -> list[Any]:
@@ -277,8 +297,7 @@ class TrainingPanel(QWidget):
         self.form.mark_problems({i.field: i.message for i in issues if i.is_error})
         vram = getattr(self, "_vram_gb", None)
         self.preflight.show_vram(estimate_vram(config, self._family, vram))
-        plan = step_plan.plan_for(config, step_plan.count_project(self.context.project))
-        self.presets.steps_label.setText(plan.summary())
+        self.presets.steps_label.setText(step_plan.summary_line(step_plan.count_for(config, self.context.project)))
         return issues
 
     # -- presets and steps ---------------------------------------------------------------------
@@ -292,24 +311,29 @@ class TrainingPanel(QWidget):
         if current.sample.prompts:
             values["sample.every_n_epochs"] = current.sample.every_n_epochs or 1
         self.set_config(update(fresh, **values))
+        self._remember(self.form.config())
         self._show_notice(f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB.")
 
     @Slot(object)
     def automatic_steps(self, purpose: Purpose) -> None:
         project = self.context.project
-        counts = step_plan.count_project(project)
-        images = sum(c.images for c in counts if not c.regularization)
+        try:
+            concepts = project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
+        except LoraStudioError:
+            concepts = []
+        images = sum(len(c.items) for c in concepts)
         if project is None or images == 0:
             self._show_notice("Open a project with pictures first; repeats and epochs are chosen from their number.")
             return
         auto = step_plan.automatic_steps(images, str(purpose))
         from lora_studio.dataset import project as project_module
 
-        for c in counts:
-            if not c.regularization and c.repeats != auto.repeats:
+        for c in concepts:
+            if c.repeats != auto.repeats:
                 project_module.update_concept(project, c.name, repeats=auto.repeats)
-        self.form.set_value("run.epochs", auto.epochs)
+        self.form.set_value("run.epochs", auto.epochs)  # saved and shared once the form settles
         self._show_notice(f"Automatic steps: {auto.note}. Repeats were set on the project's concepts.")
+        self.context.notify_project_modified()  # the Dataset tab shows the new repeats
         self._check_timer.start()
 
     # -- starting ------------------------------------------------------------------------------
@@ -357,6 +381,7 @@ class TrainingPanel(QWidget):
         return started or self.queue.is_running
 
     def _remember(self, config: TrainConfig) -> None:
+        """Keep ``config`` as the open project's training settings (its training.toml)."""
         root = self.context.project_path
         if root is not None and self.context.project is not None:
             try:
@@ -530,6 +555,7 @@ class TrainingPanel(QWidget):
     def apply_loaded(self, loaded: LoadedConfig) -> None:
         """Use a loaded/imported config; say which keys were not understood."""
         self.set_config(self._project_defaults(loaded.config) if not loaded.config.dataset.path else loaded.config)
+        self._remember(self.form.config())
         name = Path(loaded.source).name
         if loaded.not_understood:
             keys = ", ".join(loaded.not_understood[:40]) + (" …" if len(loaded.not_understood) > 40 else "")
