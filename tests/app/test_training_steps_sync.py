@@ -70,14 +70,16 @@ def tabs(qtbot, context, no_dialogs, demo_root):
     context.jobs.shutdown(20000)
 
 
-def _texts(dataset, training) -> tuple[str, str]:
+def _texts(qtbot, dataset, training) -> tuple[str, str]:
+    """Both tabs' step texts once their counts (made on worker threads) have arrived."""
     training.refresh_checks()
+    qtbot.waitUntil(lambda: not dataset.concepts._counter.pending and not training._step_counter.pending, timeout=5000)
     return dataset.concepts.steps_label.text(), training.presets.steps_label.text()
 
 
-def test_demo_project_shows_the_trainers_steps_in_both_tabs(tabs, demo_root) -> None:
+def test_demo_project_shows_the_trainers_steps_in_both_tabs(tabs, demo_root, qtbot) -> None:
     dataset, training = tabs
-    shown, line = _texts(dataset, training)
+    shown, line = _texts(qtbot, dataset, training)
     # 12 pictures × 5 repeats = 60 ÷ batch size 2 = 30 steps, × 4 epochs (the demo's settings, not 10 × 1)
     assert "4 epochs × 30 steps = 120 steps" in shown
     assert line.endswith("× 4 epochs = 120 steps")
@@ -94,33 +96,33 @@ def test_epochs_and_batch_changed_in_the_dataset_tab_reach_training_and_the_proj
     dataset.concepts.batch.setValue(3)
     assert training.config().run.batch_size == 3
     assert load_toml_config(demo_root / TRAIN_CONFIG).config.run.batch_size == 3
-    shown, line = _texts(dataset, training)
+    shown, line = _texts(qtbot, dataset, training)
     assert "60 ÷ batch size 3 = 20 steps" in shown and "6 epochs × 20 steps = 120 steps" in shown
     assert line.endswith("× 6 epochs = 120 steps")
     assert trainer_steps(demo_root, training.config()) == 120
     dataset.concepts.epochs.setValue(7)
-    assert _texts(dataset, training)[1].endswith("× 7 epochs = 140 steps")
+    assert _texts(qtbot, dataset, training)[1].endswith("× 7 epochs = 140 steps")
 
 
 def test_changes_in_the_training_tab_update_the_dataset_tab(tabs, demo_root, qtbot) -> None:
     dataset, training = tabs
     training.form.editors["run.batch_size"].widget.setValue(4)  # as the user types it
     qtbot.waitUntil(lambda: dataset.concepts.batch.value() == 4, timeout=3000)
-    assert "4 epochs × 15 steps = 60 steps" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "4 epochs × 15 steps = 60 steps" in dataset.concepts.steps_label.text(), timeout=5000)
     assert load_toml_config(demo_root / TRAIN_CONFIG).config.run.batch_size == 4
 
     training.form.editors["run.grad_accumulation"].widget.setValue(2)
     qtbot.waitUntil(lambda: "one step every 2 batches" in dataset.concepts.steps_label.text(), timeout=3000)
-    assert "4 epochs × 8 steps = 32 steps" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "4 epochs × 8 steps = 32 steps" in dataset.concepts.steps_label.text(), timeout=5000)
     assert trainer_steps(demo_root, training.config()) == 32
 
     training.form.editors["run.max_steps"].widget.setValue(50)  # training set by steps: shown as such
     qtbot.waitUntil(lambda: dataset.concepts.epochs_label.text() == "Stop after", timeout=3000)
     assert dataset.concepts.epochs.value() == 50 and dataset.concepts.epochs.suffix() == " steps"
-    assert "Stops after 50 steps (6 epochs and part of one more)" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "Stops after 50 steps (6 epochs and part of one more)" in dataset.concepts.steps_label.text(), timeout=5000)
     dataset.concepts.epochs.setValue(16)
     assert training.config().run.max_steps == 16 and training.config().run.epochs == 4
-    assert "Stops after 16 steps (2 epochs)" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "Stops after 16 steps (2 epochs)" in dataset.concepts.steps_label.text(), timeout=5000)
     assert trainer_steps(demo_root, training.config()) == 16
 
 
@@ -135,7 +137,7 @@ def test_regularization_doubles_the_steps_as_in_the_trainer(tabs, demo_root, qtb
     proj.add_images(project, "mascots", [reg_source])
     dataset.rescan()  # as after adding pictures in the tab; it tells the other tabs
     qtbot.waitUntil(lambda: "regularization" in dataset.concepts.steps_label.text(), timeout=10000)
-    shown, line = _texts(dataset, training)
+    shown, line = _texts(qtbot, dataset, training)
     assert "mascots (regularization): 3 pictures" in shown
     assert "60 + 60 regularization = 120 ÷ batch size 2 = 60 steps" in shown
     assert "4 epochs × 60 steps = 240 steps" in shown and line.endswith("= 240 steps")
@@ -148,9 +150,9 @@ def test_automatic_steps_reach_the_dataset_tab(tabs, demo_root, qtbot) -> None:
     training.context.project_modified.connect(lambda: modified.append(True))
     training.automatic_steps(Purpose.STYLE)  # about 200 pictures an epoch: 12 × 17, 10 epochs
     assert modified, "Auto steps changed the project's repeats without telling the other tabs"
-    assert "12 pictures × 17 repeats = 204" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "12 pictures × 17 repeats = 204" in dataset.concepts.steps_label.text(), timeout=5000)
     qtbot.waitUntil(lambda: dataset.concepts.epochs.value() == 10, timeout=3000)
-    assert "10 epochs × 102 steps = 1020 steps" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "10 epochs × 102 steps = 1020 steps" in dataset.concepts.steps_label.text(), timeout=5000)
     assert trainer_steps(demo_root, training.config()) == 1020
     assert load_toml_config(demo_root / TRAIN_CONFIG).config.run.epochs == 10
 
@@ -161,7 +163,7 @@ def test_dataset_tab_alone_uses_the_training_settings_of_the_project(qtbot, cont
     dataset = DatasetPanel(context)
     qtbot.addWidget(dataset)
     _open(qtbot, context, dataset, demo_root)
-    assert "4 epochs × 30 steps = 120 steps" in dataset.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "4 epochs × 30 steps = 120 steps" in dataset.concepts.steps_label.text(), timeout=5000)
 
     bare = demo_like_project(tmp_path / "bare", tmp_path / "bare pictures", settings=False)
     _open(qtbot, context, dataset, bare)

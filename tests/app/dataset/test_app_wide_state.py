@@ -70,7 +70,7 @@ def test_repeats_changed_elsewhere_refresh_the_panel(panel: DatasetPanel, qtbot,
     with qtbot.waitSignal(context.project_modified, timeout=1000):
         context.notify_project_modified()
     assert panel.concepts.repeats.value() == 4
-    assert "3 pictures × 4 repeats = 12" in panel.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "3 pictures × 4 repeats = 12" in panel.concepts.steps_label.text(), timeout=5000)
     assert panel.concepts.item_for("zorb").data(Qt.ItemDataRole.UserRole + 1) == "3 × 4"
 
 

@@ -54,13 +54,13 @@ def test_drop_a_folder_on_the_panel_makes_a_concept(panel: DatasetPanel, qtbot, 
     assert (panel.project.concept_dir("Style refs") / "a.png").is_file()
 
 
-def test_step_maths_follow_repeats(panel: DatasetPanel):
-    assert "3 pictures × 10 repeats = 30" in panel.concepts.steps_label.text()
+def test_step_maths_follow_repeats(panel: DatasetPanel, qtbot):
+    qtbot.waitUntil(lambda: "3 pictures × 10 repeats = 30" in panel.concepts.steps_label.text(), timeout=5000)
     panel.concepts.select("zorb")
     panel.concepts.repeats.setValue(5)
     assert panel.project.concept("zorb").repeats == 5
     # 3 × 5 = 15 ÷ batch size 2 = 8 steps, × 10 epochs: the Training tab's settings for a new project
-    assert "10 epochs × 8 steps = 80 steps" in panel.concepts.steps_label.text()
+    qtbot.waitUntil(lambda: "10 epochs × 8 steps = 80 steps" in panel.concepts.steps_label.text(), timeout=5000)
 
 
 def test_drag_a_crop_and_nudge_it(panel: DatasetPanel, qtbot):

@@ -86,13 +86,13 @@ def test_vram_estimate_warns_when_it_will_not_fit(panel, context) -> None:
     assert "fits" in panel.preflight.vram_label.text()
 
 
-def test_step_maths_and_automatic_steps(panel, tiny_project) -> None:
+def test_step_maths_and_automatic_steps(panel, tiny_project, qtbot) -> None:
     panel.refresh_checks()
-    assert "3 pictures × 1 repeats" in panel.presets.steps_label.text()
+    qtbot.waitUntil(lambda: "3 pictures × 1 repeats" in panel.presets.steps_label.text(), timeout=5000)
     panel.automatic_steps(Purpose.STYLE)
     assert tiny_project.concept("sks").repeats == 67  # 200 pictures per epoch / 3
     panel.refresh_checks()
-    assert "3 pictures × 67 repeats" in panel.presets.steps_label.text()
+    qtbot.waitUntil(lambda: "3 pictures × 67 repeats" in panel.presets.steps_label.text(), timeout=5000)
     assert panel.config().run.epochs == 10
 
 

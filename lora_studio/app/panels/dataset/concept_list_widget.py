@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from lora_studio.app.panels.training import step_plan
 from lora_studio.app.panels.training.config_files import project_settings_or_default
 from lora_studio.app.state import AppContext
+from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.items import ConceptKind
@@ -169,6 +170,8 @@ class ConceptListWidget(QWidget):
         self.project: proj.Project | None = None
         self._counts: dict[str, int] = {}
         self._loading = False
+        self._counter = StepCounter(self)
+        self._counter.counted.connect(self._show_count)
         self._context: AppContext | None = None
         self._settings: TrainConfig | None = None  # the training settings last shown
 
@@ -530,9 +533,17 @@ class ConceptListWidget(QWidget):
         return step_plan.count_for(self.training_settings(), self.project)
 
     def update_steps(self) -> None:
+        """Show the settings now and count the steps on a worker thread (headers of every picture)."""
         config = self.training_settings()
         self._show_settings(config)
-        count = self.step_count() if self.project is not None and self.project.concepts else None
+        if self.project is None or not self.project.concepts:
+            self._show_count(None, config)
+            return
+        if not self.steps_label.text() or self.steps_label.text().startswith("Add a concept"):
+            self.steps_label.setText("Counting the steps…")
+        self._counter.request(config, self.project)
+
+    def _show_count(self, count: StepCount | None, config: TrainConfig) -> None:
         if count is None or count.training_samples == 0:
             self.steps_label.setText("Add a concept and some pictures to see how long training takes.")
             return

@@ -54,6 +54,7 @@ from lora_studio.app.panels.training.vram_estimate import estimate_vram, vram_fr
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.job_runner import JobBusyError
+from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import Command
 from lora_studio.core.errors import LoraStudioError
@@ -93,6 +94,10 @@ class TrainingPanel(QWidget):
 
         self.form = SettingsForm()
         self.presets = PresetBar()
+        self._step_counter = StepCounter(self)
+        self._step_counter.counted.connect(
+            lambda count, _config: self.presets.steps_label.setText(step_plan.summary_line(count))
+        )
         self.preflight = PreflightWidget()
         self.monitor = RunMonitorWidget()
         self.plot = LossPlotWidget()
@@ -297,7 +302,7 @@ class TrainingPanel(QWidget):
         self.form.mark_problems({i.field: i.message for i in issues if i.is_error})
         vram = getattr(self, "_vram_gb", None)
         self.preflight.show_vram(estimate_vram(config, self._family, vram))
-        self.presets.steps_label.setText(step_plan.summary_line(step_plan.count_for(config, self.context.project)))
+        self._step_counter.request(config, self.context.project)  # shown when counted (worker thread)
         return issues
 
     # -- presets and steps ---------------------------------------------------------------------
