@@ -7,26 +7,23 @@ newest request is answered; older ones still waiting are dropped.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
+
+from lora_studio.app.workers.latest_only import LatestOnlyPool
 
 log = logging.getLogger(__name__)
 
 
-class StepCounter(QObject):
+class StepCounter(LatestOnlyPool):
     counted = Signal(object, object)  # StepCount | None, the TrainConfig it was counted for
     _done = Signal(int, object, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._ids = itertools.count(1)
-        self.latest = 0
         self._answered = 0
         self._done.connect(self._on_done)
 
@@ -38,11 +35,7 @@ class StepCounter(QObject):
     def request(self, config: Any, project: Any) -> int:
         from lora_studio.app.panels.training import step_plan
 
-        request = next(self._ids)
-        self.latest = request
-        self.pool.clear()
-
-        def job() -> None:
+        def job(request: int) -> None:
             count = None
             for attempt in range(5):
                 try:
@@ -55,14 +48,10 @@ class StepCounter(QObject):
                     break
             self._done.emit(request, count, config)
 
-        self.pool.start(job)
-        return request
+        return self.submit(job)
 
     def _on_done(self, request: int, count: object, config: object) -> None:
         if request != self.latest:
             return
         self._answered = request
         self.counted.emit(count, config)
-
-    def wait(self, msecs: int = 10000) -> bool:
-        return self.pool.waitForDone(msecs)

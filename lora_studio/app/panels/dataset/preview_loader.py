@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
 
+from lora_studio.app.workers.latest_only import LatestOnlyPool
 from lora_studio.core.errors import DatasetError
 from lora_studio.dataset.images import load_rgb, probe_image
 
@@ -79,7 +79,7 @@ def load_preview(
     return Preview(path, image, size, mask, " ".join(problems), erase, erased)
 
 
-class PreviewLoader(QObject):
+class PreviewLoader(LatestOnlyPool):
     """``load(path)`` → later ``loaded(request_id, Preview)`` or ``failed(request_id, path, text)``.
 
     Only the answer to the latest request matters to the editors; they compare ``request_id``.
@@ -88,21 +88,10 @@ class PreviewLoader(QObject):
     loaded = Signal(int, object)
     failed = Signal(int, object, str)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._ids = itertools.count(1)
-        self.latest = 0
-
     def load(
         self, path: Path, mask_path: Path | None = None, erase_path: Path | None = None, erased_path: Path | None = None
     ) -> int:
-        request = next(self._ids)
-        self.latest = request
-        self.pool.clear()  # an older picture still waiting is no longer wanted
-
-        def job() -> None:
+        def job(request: int) -> None:
             try:
                 preview = load_preview(path, mask_path, erase_path=erase_path, erased_path=erased_path)
             except DatasetError as exc:
@@ -113,8 +102,4 @@ class PreviewLoader(QObject):
             else:
                 self.loaded.emit(request, preview)
 
-        self.pool.start(job)
-        return request
-
-    def wait(self, msecs: int = 10000) -> bool:
-        return self.pool.waitForDone(msecs)
+        return self.submit(job)
