@@ -87,7 +87,7 @@ def fill_region(image: Image.Image, region: Image.Image, *, seed: int = 0) -> Im
         raise DatasetError(
             f"The erase region is {region.size[0]}×{region.size[1]} but the picture is "
             f"{image.size[0]}×{image.size[1]}.",
-            hint="Paint the region again on the picture as shown.",
+            hint="Paint the region again on the picture as shown (after any rotation).",
         )
     mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
     picture = image.convert(mode)

@@ -227,6 +227,16 @@ def load_rgb_and_alpha(
     return converted, None
 
 
+def load_upright(path: str | os.PathLike[str]) -> Image.Image:
+    """Decode an image upright as RGB, or RGBA when it has transparency (kept, not composited)."""
+    rgb, alpha = load_rgb_and_alpha(path)
+    if alpha is None:
+        return rgb
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(alpha)
+    return rgba
+
+
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes (exact-duplicate detection)."""
     digest = hashlib.sha256()

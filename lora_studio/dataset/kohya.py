@@ -26,7 +26,7 @@ from lora_studio.core.control import RunControl
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import Progress, Reporter, null_reporter
 from lora_studio.core.fileio import atomic_write_with
-from lora_studio.dataset.images import load_rgb_and_alpha
+from lora_studio.dataset.images import load_upright
 from lora_studio.dataset.io import load_kohya
 from lora_studio.dataset.items import Concept, ConceptKind, CropBox
 from lora_studio.dataset.naming import safe_name
@@ -152,7 +152,7 @@ def export_kohya(
             picture = item.training_image  # a cleaned copy (erased watermark) goes out instead
             crop = item.crop if apply_crops else None
             if crop is not None:
-                _save_cropped(_upright(picture), crop, folder / f"{stem}.png")
+                _save_cropped(load_upright(picture), crop, folder / f"{stem}.png")
                 cropped += 1
             else:
                 _copy(picture, folder / f"{stem}{picture.suffix}")
@@ -169,16 +169,6 @@ def export_kohya(
             done += 1
     reporter(Progress(total, total, f"Exported {total} picture(s)"))
     return ExportResult(root=target, folders=tuple(plan), images=done, masks=masks, cropped=cropped)
-
-
-def _upright(path: Path) -> Image.Image:
-    """The picture as shown (EXIF orientation applied, odd modes converted), keeping transparency."""
-    rgb, alpha = load_rgb_and_alpha(path)
-    if alpha is None:
-        return rgb
-    rgba = rgb.convert("RGBA")
-    rgba.putalpha(alpha)
-    return rgba
 
 
 def _save_cropped(image: Image.Image, crop: CropBox, dst: Path) -> None:

@@ -40,7 +40,7 @@ from lora_studio.core.fileio import atomic_write_text, atomic_write_with
 from lora_studio.core.serialization import from_toml_dict, to_dict
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset.erase import fill_region, region_is_empty
-from lora_studio.dataset.images import file_sha256, load_rgb_and_alpha, probe_image
+from lora_studio.dataset.images import file_sha256, load_upright, probe_image
 from lora_studio.dataset.items import Concept, ConceptKind, CropBox, Dataset, Item
 from lora_studio.dataset.naming import (
     image_files,
@@ -605,17 +605,7 @@ def write_erase_files(
     if region_is_empty(region):
         return None
     assert region is not None
-    rgb, alpha = load_rgb_and_alpha(path)
-    if region.size != rgb.size:
-        raise DatasetError(
-            f"The erase region is {region.size[0]}×{region.size[1]} but the picture is {rgb.size[0]}×{rgb.size[1]}.",
-            hint="Paint the region on the picture as shown (after rotation).",
-        )
-    picture = rgb
-    if alpha is not None:
-        picture = rgb.convert("RGBA")
-        picture.putalpha(alpha)
-    cleaned = fill_region(picture, region)
+    cleaned = fill_region(load_upright(path), region)  # a region of another size is refused there
     folder = project.concept_dir(concept)
     stem = Path(key).stem
     region_rel, copy_rel = f"{MASK_DIR}/{stem}.erase.png", f"{ERASED_DIR}/{stem}.png"
