@@ -69,11 +69,10 @@ class MaskPainterWidget(QWidget):
         self._save.setSingleShot(True)
         self._save.setInterval(600)
         self._save.timeout.connect(self.save)
-        self._dirty = False
         self.mode = MASK
         # The layer not being painted now: (layer, undo steps); dirty flags per layer.
         self._parked: tuple[QImage | None, list] = (None, [])
-        self._dirty_layers: set[str] = set()
+        self._dirty_layers: set[str] = set()  # layers edited since the last save
         self._result: QImage | None = None  # the cleaned copy (erase layer), as shown
         self._original: QImage | None = None
         self._erasing = False  # a cleaned copy is being made
@@ -226,7 +225,6 @@ class MaskPainterWidget(QWidget):
         self._parked = layers[other]
         layer, undo = layers[self.mode]
         self.canvas.put_layer(layer, undo, HIDE_COLOR if self.mode == MASK else ERASE_COLOR)
-        self._dirty = False
         self._dirty_layers.clear()
         self._update_status()
 
@@ -273,7 +271,7 @@ class MaskPainterWidget(QWidget):
         showing = on and self._result is not None
         if on and self._result is None:
             self.status.setText(
-                "Making the cleaned copy…" if self._erasing or self._dirty else "Paint a region first: there is no cleaned copy yet."
+                "Making the cleaned copy…" if self._erasing or self._dirty_layers else "Paint a region first: there is no cleaned copy yet."
             )
         if self._original is not None:
             self.canvas.set_shown_image(self._result if showing else self._original)  # type: ignore[arg-type]
@@ -291,16 +289,14 @@ class MaskPainterWidget(QWidget):
 
     def flush(self) -> None:
         """Save a pending change now (before another picture is shown)."""
-        if self._save.isActive() or self._dirty:
+        if self._save.isActive() or self._dirty_layers:
             self.save()
 
     def save(self) -> None:
         self._save.stop()
-        if self.row is None or not self.canvas.has_image() or not self._dirty:
+        if self.row is None or not self.canvas.has_image() or not self._dirty_layers:
             return
-        self._dirty = False
-        layers = self._dirty_layers or {self.mode}
-        self._dirty_layers = set()
+        layers, self._dirty_layers = self._dirty_layers, set()
         for mode in layers:
             # The layer on the canvas, or the other one (edited, then the user switched layers).
             layer = self.canvas.layer if mode == self.mode else self._parked[0]
@@ -316,7 +312,6 @@ class MaskPainterWidget(QWidget):
         self._update_status(saved=True)
 
     def _on_edited(self) -> None:
-        self._dirty = True
         self._dirty_layers.add(self.mode)
         self.undo_button.setEnabled(self.canvas.can_undo)
         self.status.setText("Not saved yet…")

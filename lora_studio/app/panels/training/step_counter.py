@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from lora_studio.app.panels.training import step_plan
 from lora_studio.app.workers.latest_only import LatestOnlyPool
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ class StepCounter(LatestOnlyPool):
         return self._answered != self.latest
 
     def request(self, config: Any, project: Any) -> int:
-        from lora_studio.app.panels.training import step_plan
-
         def job(request: int) -> None:
             count = None
             for attempt in range(5):

@@ -49,12 +49,12 @@ from lora_studio.app.panels.training.run_monitor_widget import RunMonitorWidget
 from lora_studio.app.panels.training.run_queue import QueueEntry, RunQueue, RunStatus
 from lora_studio.app.panels.training.sample_gallery_widget import SampleGalleryWidget
 from lora_studio.app.panels.training.settings_form import SettingsForm
+from lora_studio.app.panels.training.step_counter import StepCounter
 from lora_studio.app.panels.training.training_job import HistoryLoaded, RunRequest, find_latest_state
 from lora_studio.app.panels.training.vram_estimate import estimate_vram, vram_from_device, vram_tier
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.job_runner import JobBusyError
-from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import Command
 from lora_studio.core.errors import LoraStudioError
