@@ -95,6 +95,12 @@ def launch_app(demo: bool = False, project: str | Path | None = None, selftest: 
     """Open the main window and run until it closes. Returns the process exit code."""
     if selftest:
         use_offscreen_without_display()
+    from lora_studio.app.linux_display import check_display_libraries
+
+    problem = check_display_libraries()
+    if problem:  # Qt would abort with a misleading "xcb-cursor0 is needed"
+        print(problem, file=sys.stderr)
+        return 1
     preload_torch_if_needed()
 
     from lora_studio.core.log import setup_logging
