@@ -83,7 +83,7 @@ def _is_disk_full(exc: BaseException, folder: Path) -> bool:
         return True
     # torch.save reports a full disk as RuntimeError("... iostream error"), PIL as a plain OSError:
     # judge by the free space left right after the failure.
-    if isinstance(exc, (OSError, RuntimeError)):
+    if isinstance(exc, (OSError, RuntimeError)) or type(exc).__name__ == "SafetensorError":
         with contextlib.suppress(OSError):
             return shutil.disk_usage(folder).free < _LOW_SPACE
     return False
@@ -117,7 +117,7 @@ def atomic_path(target: str | os.PathLike[str], *, expected_bytes: int = 0) -> I
             with open(tmp_path, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp_path, target)
-        except (OSError, RuntimeError) as exc:
+        except Exception as exc:  # (torch: RuntimeError, safetensors: SafetensorError, PIL: OSError)
             if _is_disk_full(exc, target.parent):
                 written = tmp_path.stat().st_size if tmp_path.exists() else 0
                 raise DiskFullError(target.parent, _need_mb(expected_bytes, written)) from exc

@@ -13,6 +13,7 @@ Torch-free.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -77,6 +78,12 @@ def check_output_folder(config: TrainConfig) -> Path:
         with open(probe, "wb") as fh:
             fh.write(b"x")
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise TrainingError(
+                f"The disk holding {out} is full; free {-(-estimate_output_bytes(config) // _MB)} MB "
+                "and start again.",
+                hint="Or choose an output folder on another disk.",
+            ) from exc
         raise TrainingError(
             f"The output folder {out} cannot be written to ({exc.strerror or exc}).",
             hint="Choose another output folder, or make this one writable, before training.",

@@ -108,8 +108,10 @@ def _saving(path: Path) -> Iterator[None]:
     """Mark a write of the run's files, so its failure is told apart from other errors."""
     try:
         yield
-    except (OSError, RuntimeError, DiskFullError) as exc:
-        raise _SaveFailed(path, exc) from exc
+    except Exception as exc:
+        if isinstance(exc, (OSError, RuntimeError, DiskFullError)) or type(exc).__name__ == "SafetensorError":
+            raise _SaveFailed(path, exc) from exc
+        raise
 
 
 class _Loop:
