@@ -187,21 +187,23 @@ class _Loop:
     def _save_error(self, failure: _SaveFailed, saved: Path | None) -> TrainingError:
         """A file of the run could not be written: say why, and where the trained weights are."""
         exc = failure.error
-        if saved is not None:
-            kept = f"The trained weights (step {self.step}) are kept in {saved}."
-            resume = f"Resume from that state once there is room (lora-studio train … --resume {saved})."
-        else:
-            last = C.latest_state(self.out_dir, self.cfg.run.output_name)
-            kept = f"The last saved state is {last}." if last else "No state could be saved."
-            resume = "Resume from it once the folder can be written again." if last else ""
         if isinstance(exc, DiskFullError):
-            return TrainingError(f"{exc.message} {kept}", hint=resume, details=str(exc.__cause__ or ""))
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return TrainingError(
-            f"Saving {failure.path.name} failed: {reason}. {kept}",
-            hint=resume or "Make the output folder writable and start again.",
-            details=repr(exc),
-        )
+            head = f"The disk holding {exc.folder} is full; free {exc.need_mb} MB"
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            head = f"Saving {failure.path.name} failed: {reason}. Make the output folder writable"
+        if saved is not None and self.out_dir in saved.parents:
+            return TrainingError(f"{head} and press Resume (a state of step {self.step} was saved).")
+        if saved is not None:
+            return TrainingError(
+                f"{head}, then resume from {saved}: the trained weights (step {self.step}) are kept in "
+                f"{saved} because the output folder could not take them.",
+                hint="In the app: Resume from a state file; on the command line: --resume with that file.",
+            )
+        last = C.latest_state(self.out_dir, self.cfg.run.output_name)
+        if last is not None:
+            return TrainingError(f"{head} and press Resume. The last saved state is {last}.")
+        return TrainingError(f"{head} and start again. No state could be saved.")
 
     def _resume(self, state: C.TrainState) -> None:
         saved = saved_network(state.config_toml)
