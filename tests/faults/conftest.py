@@ -11,23 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from lora_studio.training.config import save_config
-from tests.training.conftest import make_images, tiny_config
+from tests.training.conftest import _one_thread, make_images, tiny_config  # noqa: F401 - (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # -- the bad-input corpus ------------------------------------------------------------------------------

@@ -18,9 +18,8 @@ from safetensors.torch import load_file
 from lora_studio.cli.main import main
 from lora_studio.core import fileio
 from lora_studio.core.errors import TrainingError
-from lora_studio.core.fileio import DiskFullError, atomic_write_bytes, atomic_write_text, sweep_stale_temps
+from lora_studio.core.fileio import atomic_write_bytes, atomic_write_text
 from lora_studio.training import checkpoints as C
-from lora_studio.training.run_guard import LOCK_NAME, RunLock
 from lora_studio.training.trainer import run_training
 from tests.training.conftest import make_dataset, tiny_config
 
@@ -44,6 +43,8 @@ def test_atomic_writer_applies_the_umask(tmp_path, umask):
 
 # -- (5) stale temp files ---------------------------------------------------------------------------------
 def test_sweep_removes_only_our_temps(tmp_path):
+    from lora_studio.core.fileio import sweep_stale_temps
+
     fd, ours = tempfile.mkstemp(prefix=".t.safetensors.", suffix=".tmp", dir=tmp_path)
     os.close(fd)
     keep = [tmp_path / "notes.tmp", tmp_path / "t.safetensors", tmp_path / ".hidden"]
@@ -251,6 +252,8 @@ def test_disk_full_error_from_torch_iostream(tmp_path, monkeypatch):
     """torch reports a full disk as RuntimeError('basic_ios::clear: iostream error')."""
     import shutil
 
+    from lora_studio.core.fileio import DiskFullError
+
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=0))
     atomic_write_bytes(tmp_path / "old.bin", b"old")
@@ -267,6 +270,8 @@ def test_disk_full_error_from_torch_iostream(tmp_path, monkeypatch):
 
 # -- (4) two runs on one output folder ----------------------------------------------------------------------
 def test_second_run_on_a_folder_is_refused_naming_the_first(tmp_path, tiny_sd1_dir, monkeypatch, capsys):
+    from lora_studio.training.run_guard import LOCK_NAME
+
     _no_model(monkeypatch)
     simple_kohya(tmp_path)
     cfg = write_train_config(tmp_path, tiny_sd1_dir)
@@ -294,6 +299,8 @@ def test_second_run_on_a_folder_is_refused_naming_the_first(tmp_path, tiny_sd1_d
 
 
 def test_lock_file_contents_and_release(tmp_path):
+    from lora_studio.training.run_guard import LOCK_NAME, RunLock
+
     lock = RunLock(tmp_path, description="'x'")
     with lock:
         info = json.loads((tmp_path / LOCK_NAME).read_text())
