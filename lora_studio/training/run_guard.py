@@ -44,8 +44,14 @@ def estimate_output_bytes(config: TrainConfig) -> int:
     lora = int(base * _LORA_FRACTION_PER_RANK * factor)
     state = lora * 6  # fp32 (2x the fp16 file) x (weights + 2 Adam moments)
     loras_at_once = 2 if r.keep_last else 1  # a new intermediate before pruning; else one at a time
-    states_at_once = max(1, r.keep_last_states) + 1
-    return loras_at_once * lora + states_at_once * state + 8 * _MB
+    states_at_once = max(1, r.keep_last_states) + 1  # the kept ones and the one being written
+    # States of this run already on the disk (a resume) take part of that room already.
+    existing = 0
+    with contextlib.suppress(OSError):
+        folder = Path(r.output_dir) / "state"  # (checkpoints.STATE_DIR; that module imports torch)
+        existing = sum(p.stat().st_size for p in folder.glob(f"{r.output_name}-state-s*.pt"))
+    states = max(state, states_at_once * state - existing)
+    return loras_at_once * lora + states + 8 * _MB
 
 
 def _size_of(path: Path) -> int:

@@ -39,7 +39,7 @@ def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamil
 
         vae_path = Path(m.vae)
         vae = (
-            AutoencoderKL.from_pretrained(vae_path, local_files_only=True)
+            AutoencoderKL.from_pretrained(vae_path, local_files_only=True, use_safetensors=True)
             if vae_path.is_dir()
             else AutoencoderKL.from_single_file(vae_path, local_files_only=True)
         )

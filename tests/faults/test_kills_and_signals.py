@@ -155,3 +155,18 @@ def test_a_hard_kill_loses_at_most_ten_minutes():
 
     for cfg in (TrainConfig(), demo_train_config()):
         assert 0 < cfg.run.state_every_minutes <= 10
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX: a closed terminal sends SIGHUP")
+def test_stop_signals_route_every_polite_stop_and_restore_the_old_handlers():
+    from lora_studio.cli.signals import stop_signals
+    from lora_studio.core.control import RunControl
+
+    seen: list[int] = []
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    with stop_signals(lambda sig, _frame: seen.append(sig), RunControl()):
+        for sig in before:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # (delivered at the next bytecode boundary of the main thread)
+    assert seen == list(before)
+    assert {s: signal.getsignal(s) for s in before} == before
