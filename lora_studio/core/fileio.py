@@ -31,7 +31,7 @@ _umask_lock = threading.Lock()
 class DiskFullError(LoraStudioError):
     """A write failed because the disk holding ``folder`` is full. ``need_mb``: room to make."""
 
-    def __init__(self, folder: Path, need_mb: int, *, hint: str = "press Resume.") -> None:
+    def __init__(self, folder: Path, need_mb: int, *, hint: str = "try again.") -> None:
         super().__init__(
             f"The disk holding {folder} is full; free {need_mb} MB and {hint}".strip(),
             details="The previous files were kept; the file being written was removed.",

@@ -177,6 +177,9 @@ class _Loop:
         except _SaveFailed as exc:
             saved = self._save_state_safely("error")
             raise self._save_error(exc, saved) from exc.error
+        except DiskFullError as exc:  # a write outside the LoRA/state saves (a sample picture)
+            saved = self._save_state_safely("error")
+            raise self._save_error(_SaveFailed(exc.folder, exc), saved) from exc
         except BaseException:
             self._save_state_safely("error")
             raise

@@ -324,3 +324,19 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     proc.wait(60)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert proc.returncode == 141
+
+
+def test_full_disk_while_writing_a_sample_saves_a_state_and_says_so(tmp_path, tiny_sd1_dir, monkeypatch):
+    from lora_studio.training.config import SamplePrompt
+
+    ds = make_dataset(tmp_path / "ds", 2)
+    cfg = tiny_config(
+        tiny_sd1_dir,
+        tmp_path,
+        **{"run.max_steps": 2, "sample.every_n_steps": 1, "sample.prompts": (SamplePrompt(prompt="sks", steps=1),)},
+    )
+    out = Path(cfg.run.output_dir)
+    _fail_writes_in(out / "samples", monkeypatch, errno.ENOSPC)
+    with pytest.raises(TrainingError, match=r"samples is full; free \d+ MB and press Resume \(a state of step 1"):
+        run_training(cfg, dataset=ds)
+    assert C.load_state(C.latest_state(out, "t")).step == 1
