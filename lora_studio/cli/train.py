@@ -88,6 +88,8 @@ class _Printer:
         from lora_studio.core import events as E
 
         if self.quiet:
+            if isinstance(event, E.LogLine) and event.level == "WARNING":
+                print(f"warning: {event.text}", file=self.stream)  # (skipped pictures: never hidden)
             return
         if isinstance(event, E.StepFinished):
             now = time.monotonic()

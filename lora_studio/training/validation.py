@@ -266,6 +266,13 @@ def _check_training(config: TrainConfig, issues: list[Issue]) -> None:
             issues.append(_err(f"sample.prompts[{i}]", "Sample width and height must be multiples of 8."))
 
 
+_NON_NEGATIVE_OPTIMIZER = {
+    "learning_rate": "The learning rate",
+    "unet_lr": "The UNet learning rate",
+    "text_encoder_lr": "The text encoder learning rate",
+    "weight_decay": "Weight decay",
+    "max_grad_norm": "Max grad norm",
+}
 _DEVICE_RE = re.compile(r"^(auto|gpu|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -275,15 +282,10 @@ def _check_numbers(config: TrainConfig, issues: list[Issue]) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             issues.append(_err(path, f"'{path}' is {value}, which is not a usable number."))
     o, r = config.optimizer, config.run
-    for name in ("learning_rate", "unet_lr", "text_encoder_lr", "weight_decay", "max_grad_norm"):
+    for name, label in _NON_NEGATIVE_OPTIMIZER.items():
         value = getattr(o, name)
         if value is not None and value < 0:
-            issues.append(
-                _err(
-                    f"optimizer.{name}",
-                    f"{name.replace('_', ' ').capitalize()} cannot be negative ({value:g}).",
-                )
-            )
+            issues.append(_err(f"optimizer.{name}", f"{label} cannot be negative ({value:g})."))
     for name in (
         "epochs",
         "max_steps",

@@ -57,6 +57,10 @@ def test_two_step_training_skips_the_unreadable_pictures(corpus, tmp_path, tiny_
     for name in corpus.unreadable:
         assert name in captured.err
     assert "done:" in captured.out and (tmp_path / "out" / "t.safetensors").exists()
+    # --quiet hides progress, never the pictures a run leaves out.
+    assert main(["train", str(cfg), "--quiet", "--max-steps", "1"]) == 0
+    quiet = capsys.readouterr().err
+    assert "warning: Skipped" in quiet and "bomb.png" in quiet
 
 
 def test_training_with_only_unreadable_pictures_refuses_before_the_model(tmp_path, tiny_sd1_dir, capsys, monkeypatch):
