@@ -56,7 +56,7 @@ def demo_train_config(model_file: str = MODEL_FILE):
             save_every_n_epochs=1,
             output_dir="output",
             output_name="zorb",
-            state_every_minutes=0,
+            state_every_minutes=10,  # bounds what a hard kill can lose (the demo too)
         ),
         sample=SampleConfig(
             prompts=(

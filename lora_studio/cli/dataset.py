@@ -86,6 +86,10 @@ def _import(args: argparse.Namespace) -> int:
     result = import_kohya(args.kohya_dir, args.project, caption_extension=args.caption_extension)
     for path, reason in result.skipped_folders:
         print(f"skipped folder {path}: {reason}")
+    for path, reason in result.skipped_files:
+        print(f"skipped {path}: {reason}")
+    for note in result.notes:
+        print(f"note: {note}")
     for r in result.added:
         for path, reason in r.skipped:
             print(f"skipped {path}: {reason}")

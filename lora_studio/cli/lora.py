@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -41,9 +42,20 @@ def run_info(args: argparse.Namespace) -> int:
     triggers = info.suggested_triggers()
     if triggers:
         rows.append(("Top tags", ", ".join(triggers)))
+    from lora_studio.formats.safetensors_meta import nonfinite_tensors
+
+    broken = nonfinite_tensors(info.path)
+    rows.append(("Weights", f"BROKEN: {len(broken)} tensor(s) hold NaN/inf values" if broken else "finite"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    if broken:
+        print(
+            f"error: {info.path.name} has NaN or infinite weights (e.g. {broken[0]}); it would make "
+            "black pictures. Use an earlier save of the run.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -58,13 +58,33 @@ def main(argv: list[str] | None = None) -> int:
         return launch_app(demo=args.demo, project=args.project, selftest=args.selftest)
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING, to_file=True)
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it can't be caught
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except LoraStudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
+
+
+def _reader_went_away() -> int:
+    """``lora-studio … | head``: the reader closed the pipe. Not an error; leave quietly.
+
+    Python would report the failed flush of stdout at exit as another error, so stdout is pointed
+    at the null device first (as the Python docs advise for SIGPIPE).
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+    return 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """``lora-studio train CONFIG [--max-steps N] [--resume STATE]``: train a LoRA from a settings file.
 
 CONFIG is a LoRA Studio TOML; a kohya_ss GUI ``.json`` or an sd-scripts ``--config_file`` TOML is
-imported (unsupported keys are listed). Ctrl+C stops after the current step and saves a state
-(press it again to stop at once).
+imported (unsupported keys are listed). Ctrl+C, SIGTERM (a closed terminal, a logout, a polite
+"End task") and on Windows closing the console stop after the current step and save a state
+(Ctrl+C again stops at once).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from lora_studio.cli.signals import stop_signals
 from lora_studio.core.errors import Cancelled, ConfigError
 
 
@@ -38,6 +40,21 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
+def _is_ours(path: Path) -> bool:
+    """Our TOML has ``schema_version`` or only our section names; anything else is sd-scripts'."""
+    import tomllib
+    from dataclasses import fields
+
+    from lora_studio.training.config import TrainConfig
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # load_config says what is wrong with it, in our words
+    ours = {f.name for f in fields(TrainConfig)}
+    return "schema_version" in data or (bool(data) and set(data) <= ours)
+
+
 def _load(path: Path, out: TextIO) -> Any:
     from lora_studio.training.config import load_config, resolve_paths
 
@@ -46,16 +63,13 @@ def _load(path: Path, out: TextIO) -> Any:
 
         result = import_kohya_gui_json(path)
         config, unknown = result.config, result.unsupported
+    elif _is_ours(path):
+        config, unknown = load_config(path)  # its errors are the real ones: never re-read as kohya
     else:
-        try:
-            config, unknown = load_config(path)
-            if unknown and "schema_version" not in path.read_text(encoding="utf-8-sig"):
-                raise ConfigError("not a LoRA Studio config")
-        except ConfigError:
-            from lora_studio.training.kohya_import import import_sd_scripts_toml
+        from lora_studio.training.kohya_import import import_sd_scripts_toml
 
-            result = import_sd_scripts_toml(path)
-            config, unknown = result.config, result.unsupported
+        result = import_sd_scripts_toml(path)
+        config, unknown = result.config, result.unsupported
     for key in unknown:
         print(f"warning: setting not used: {key}", file=out)
     return resolve_paths(config, path.parent)
@@ -74,6 +88,8 @@ class _Printer:
         from lora_studio.core import events as E
 
         if self.quiet:
+            if isinstance(event, E.LogLine) and event.level == "WARNING":
+                print(f"warning: {event.text}", file=self.stream)  # (skipped pictures: never hidden)
             return
         if isinstance(event, E.StepFinished):
             now = time.monotonic()
@@ -126,22 +142,21 @@ def run(args: argparse.Namespace) -> int:
         if not issue.is_error:
             print(f"warning: [{issue.field}] {issue.message}", file=sys.stderr)
     control = RunControl()
-    previous = signal.getsignal(signal.SIGINT)
 
-    def on_sigint(_sig: int, _frame: Any) -> None:
-        if control.cancelled:
+    def on_stop(sig: int, _frame: Any) -> None:
+        if control.cancelled and sig == signal.SIGINT:
             raise KeyboardInterrupt
-        print("\nstopping after this step (Ctrl+C again to stop now)…", file=sys.stderr)
+        if not control.cancelled:
+            what = "Ctrl+C again to stop now" if sig == signal.SIGINT else "saving a state"
+            print(f"\nstopping after this step ({what})…", file=sys.stderr)
         control.cancel()
 
-    signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_training(config, _Printer(sys.stderr, args.quiet), control, resume_from=resume)
+        with stop_signals(on_stop, control):
+            result = run_training(config, _Printer(sys.stderr, args.quiet), control, resume_from=resume)
     except Cancelled:
         state = latest_state(config.run.output_dir, config.run.output_name)
         print(f"stopped; resume with: lora-studio train {args.config} --resume {state}", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
     print(f"done: {result.final_lora} ({result.steps} steps)")
     return 0

@@ -30,6 +30,7 @@ from lora_studio.dataset.images import load_upright
 from lora_studio.dataset.io import load_kohya
 from lora_studio.dataset.items import Concept, ConceptKind, CropBox
 from lora_studio.dataset.naming import safe_name
+from lora_studio.dataset.oddities import folder_oddities
 from lora_studio.dataset.project import (
     AddResult,
     Project,
@@ -48,6 +49,10 @@ class ImportResult:
     project: Project
     added: tuple[AddResult, ...]  # one per concept, in order
     skipped_folders: tuple[tuple[Path, str], ...]  # kohya folders that were not imported, and why
+    # files of the kohya folders that were not imported (GIF, TIFF, captions without a picture,
+    # broken links), and why
+    skipped_files: tuple[tuple[Path, str], ...] = ()
+    notes: tuple[str, ...] = ()  # what was imported but deserves a look (one caption, two pictures)
 
 
 def import_kohya(
@@ -73,8 +78,15 @@ def import_kohya(
     if not isinstance(project, Project):
         project = open_project(project) if is_project(project) else create_project(project)
     results = []
+    odd: list[tuple[Path, str]] = []
+    notes: list[str] = []
     used = {c.name for c in project.concepts}
     for concept in dataset.concepts:
+        for o in folder_oddities(concept.folder, (caption_extension,)):
+            if o.code == "shared-caption":
+                notes.append(f"{o.path}: {o.reason} (each was imported with a copy of it)")
+            else:
+                odd.append((o.path, o.reason))
         name, class_word = concept.name, ""
         if name in used:
             # Keep the fallback caption (the folder's words) by moving them to the class word.
@@ -96,7 +108,7 @@ def import_kohya(
                 control=control,
             )
         )
-    return ImportResult(project, tuple(results), dataset.skipped_folders)
+    return ImportResult(project, tuple(results), dataset.skipped_folders, tuple(odd), tuple(notes))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,11 @@ from lora_studio.dataset import captions as cap
 from lora_studio.dataset.images import ImageInfo, ImageReadError, dhash, file_sha256, load_rgb, probe_image
 from lora_studio.dataset.io import load_dataset
 from lora_studio.dataset.items import Concept, Dataset, Item
-from lora_studio.dataset.naming import is_unsupported_image, natural_key
+from lora_studio.dataset.oddities import folder_oddities
 from lora_studio.dataset.ops import Size, crop_is_valid, effective_training_size
 
 MIN_USEFUL_SIDE = 64  # below this a picture carries almost nothing to learn
+MAX_ASPECT = 4.0  # wider or taller than 4:1 no bucket fits (kohya's buckets stop near there too)
 
 
 class Severity(enum.StrEnum):
@@ -172,6 +173,17 @@ def _image_issues(
             c,
         )
         return
+    w, h = (item.crop.width, item.crop.height) if item.crop is not None else (info.width, info.height)
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        yield Issue(
+            Severity.WARNING,
+            "extreme-aspect",
+            p,
+            f"{p.name} is {w}×{h} ({max(w, h) / min(w, h):.0f}:1); training squeezes it into the nearest bucket, "
+            "so most of it is lost or distorted. Crop it into parts.",
+            None,
+            c,
+        )
     ts = effective_training_size((info.width, info.height), resolution, item.crop, buckets)
     if ts.upscaled:
         used = "the crop of " if item.crop else ""
@@ -219,7 +231,9 @@ def _erased_issues(item: Item, concept: Concept, info: ImageInfo | None) -> Iter
     """The cleaned copy (an erased watermark) is what training reads: it must exist and fit."""
     if item.erased is None:
         return
-    hint = "Open the picture's Mask tab and paint the erase region again (or clear it to train on the original)."
+    hint = (
+        "Open the picture's Mask tab and paint the erase region again (or clear it to train on the original)."
+    )
     try:
         copy = probe_image(item.erased)
     except ImageReadError as exc:
@@ -316,16 +330,9 @@ def _concept_issues(concept: Concept) -> Iterator[Issue]:
             Fix.SET_REPEATS,
             concept.name,
         )
-    try:
-        entries = (
-            sorted(concept.folder.iterdir(), key=lambda x: natural_key(x.name))
-            if concept.folder.is_dir()
-            else []
-        )
-    except OSError:
-        entries = []
-    for f in entries:
-        if f.is_file() and is_unsupported_image(f):
+    for odd in folder_oddities(concept.folder):
+        if odd.code == "unsupported-format":
+            f = odd.path
             yield Issue(
                 Severity.ERROR,
                 "unsupported-format",
@@ -334,6 +341,10 @@ def _concept_issues(concept: Concept) -> Iterator[Issue]:
                 "Save it as PNG or JPEG to use it.",
                 None,
                 concept.name,
+            )
+        else:
+            yield Issue(
+                Severity.WARNING, odd.code, odd.path, f"{odd.path.name}: {odd.reason}.", None, concept.name
             )
 
 

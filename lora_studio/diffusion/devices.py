@@ -37,6 +37,35 @@ def pick_device(preference: str = "auto") -> str:
     return "cpu"
 
 
+def unavailable_device(preference: str) -> str | None:
+    """Why an explicitly chosen device can't be used (None when it can, or for "auto"/"cpu").
+
+    Training must not fall back to the CPU without a word when the settings ask for a GPU.
+    """
+    pref = (preference or "auto").lower()
+    if pref in ("auto", "gpu", "cpu"):
+        return None
+    if pref.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = (
+                "this PyTorch has no CUDA support"
+                if torch.version.cuda is None
+                else "no NVIDIA GPU was found"
+            )
+            return f"The settings ask for device '{preference}', but {why}."
+        _, _, index = pref.partition(":")
+        if index and int(index) >= torch.cuda.device_count():
+            return f"The settings ask for device '{preference}', but there are only {torch.cuda.device_count()} GPU(s)."
+        return None
+    if pref == "mps":
+        return (
+            None
+            if _mps_available()
+            else "The settings ask for device 'mps', but Apple's GPU is not available."
+        )
+    return f"'{preference}' is not a device LoRA Studio knows."
+
+
 def bf16_supported(device: str) -> bool:
     if device.startswith("cuda") and torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())

@@ -70,6 +70,31 @@ class DetectedModel:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+_PICKLE_WHAT = (
+    "is an old-style PyTorch (pickle) file. LoRA Studio does not open these because they can run hidden code."
+)
+
+
+def refuse_pickled_folder(root: Path, components: list[str]) -> None:
+    """A diffusers folder is loaded from .safetensors only: a component that has only pickled
+    weights (``diffusion_pytorch_model.bin``, ``pytorch_model.bin``) is refused like a .ckpt file."""
+    for name in components:
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        files = [p for p in folder.iterdir() if p.is_file()]
+        if any(p.suffix == ".safetensors" for p in files):
+            continue
+        pickled = sorted(p for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
+        if pickled:
+            raise ModelLoadError(
+                f'"{root.name}/{name}/{pickled[0].name}" {_PICKLE_WHAT}',
+                hint="Use a copy of this model with .safetensors weights, or convert it. " + _CONVERT_HINT,
+                details=str(pickled[0]),
+            )
+
+
 def _fail(path: Path, what: str, hint: str, details: str = "") -> ModelLoadError:
     return ModelLoadError(f'"{path.name}" {what}', hint=hint, details=details or str(path))
 
@@ -221,13 +246,8 @@ def _prediction_from_metadata(meta: dict[str, str], keys: set[str]) -> Predictio
 def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> DetectedModel:
     """Say what a single-file checkpoint is, from its header. Raise ModelLoadError if not usable."""
     path = Path(path)
-    if path.suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
-        raise _fail(
-            path,
-            "is an old-style PyTorch (pickle) file. LoRA Studio does not open these because "
-            "they can run hidden code.",
-            _CONVERT_HINT,
-        )
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise _fail(path, _PICKLE_WHAT, _CONVERT_HINT)
     header = header or read_header(path)
     keys = list(header.tensors)
     _reject_non_base(path, keys)
@@ -308,6 +328,9 @@ def detect_folder(root: str | Path) -> DetectedModel:
             "is not a diffusers model folder (it has no model_index.json).",
             "Choose the folder that contains model_index.json, or a single .safetensors checkpoint.",
         )
+    refuse_pickled_folder(
+        root, [k for k, v in index.items() if isinstance(v, list) and not k.startswith("_")]
+    )
     cls = str(index.get("_class_name", ""))
     if cls.startswith("StableDiffusionXL"):
         if "text_encoder_2" not in index or not (index.get("text_encoder") or [None])[0]:

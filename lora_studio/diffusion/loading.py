@@ -234,7 +234,8 @@ def _load_folder(
     _refuse_unusable(detected)
     fam = ModelFamily(family) if family else detected.family
     pred = Prediction(prediction) if prediction else detected.prediction
-    kwargs: dict[str, Any] = {"local_files_only": True, "dtype": torch_dtype}
+    # use_safetensors: never hand a pickled .bin to torch's unpickler (detect_folder refuses those).
+    kwargs: dict[str, Any] = {"local_files_only": True, "dtype": torch_dtype, "use_safetensors": True}
     if fam != ModelFamily.SDXL:
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     report(StatusChanged(f"Loading {fam.label} model {root.name}…"))

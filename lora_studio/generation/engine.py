@@ -154,6 +154,11 @@ class GenerationEngine:
         problems = request.validate()
         if problems:
             raise GenerationError(problems[0], hint=" ".join(problems[1:]))
+        # LoRA files are checked from their headers before the base model loads (20-60 s).
+        from lora_studio.generation.loras import check_lora_file, check_lora_path
+
+        for spec in request.active_loras:
+            check_lora_file(check_lora_path(spec.path), None)
         if request.seed < 0:
             request = request.with_(seed=random.randint(0, MAX_SEED))
         return request

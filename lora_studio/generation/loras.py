@@ -56,6 +56,32 @@ def adapter_name_for(path: str | Path) -> str:
     return f"lora_{digest}"
 
 
+def check_lora_path(path: str | Path) -> Path:
+    """The LoRA file exists and is a file (a folder gets its own message); raise GenerationError."""
+    path = Path(path)
+    if path.is_dir():
+        raise GenerationError(
+            f"“{path}” is a folder, not a LoRA file.",
+            hint="Give the .safetensors file inside it, or pass the folder with --lora-dir to use <lora:name> tags.",
+        )
+    if not path.is_file():
+        raise GenerationError(f"The LoRA file “{path}” does not exist.")
+    return path
+
+
+def refuse_nonfinite(path: Path) -> None:
+    """A LoRA holding NaN/inf weights makes every picture black: refuse it with a message."""
+    from lora_studio.formats.safetensors_meta import nonfinite_tensors
+
+    bad = nonfinite_tensors(path)
+    if bad:
+        raise GenerationError(
+            f"“{path.name}” has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}); it would "
+            "make black pictures.",
+            hint="The training that made it went wrong: use an earlier save of the run.",
+        )
+
+
 def check_lora_file(path: str | Path, model_family: ModelFamily | None) -> Any:
     """Check a LoRA file from its header alone; return its ``LoraKind`` or raise GenerationError."""
     from lora_studio.formats.lora_classify import LoraFormat, classify_lora_keys
@@ -190,13 +216,13 @@ class LoraStack:
 
     def ensure_loaded(self, path: str | Path) -> LoadedLora:
         """Load ``path`` as an adapter unless this version of it is already loaded."""
-        path = Path(path)
-        if not path.is_file():
-            raise GenerationError(f"The LoRA file “{path}” does not exist.")
+        path = check_lora_path(path)
         adapter = adapter_name_for(path)
         if adapter in self.loaded:
             return self.loaded[adapter]
         kind = check_lora_file(path, self.family)
+        if adapter not in self._ram:  # (checked once per file version)
+            refuse_nonfinite(path)
         state = self._read_state_dict(adapter, path)
         self._layers = None
         try:
@@ -306,8 +332,7 @@ class LoraStack:
         """
         specs = [s for s in specs if s.enabled]
         for spec in specs:
-            if not Path(spec.path).is_file():
-                raise GenerationError(f"The LoRA file “{spec.path}” does not exist.")
+            check_lora_path(spec.path)
         names = [adapter_name_for(spec.path) for spec in specs]
         state = tuple(
             (name, float(spec.effective_unet), float(spec.effective_te))

@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,17 +154,30 @@ def save_state(path: Path, state: TrainState) -> Path:
 def load_state(path: str | Path) -> TrainState:
     """Read a training state written by :func:`save_state`."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
+        what = "is a folder, not a state file" if path.is_dir() else "does not exist"
         raise TrainingError(
-            f"The training state {path} does not exist.", hint="Pick a file from the run's state folder."
+            f"The training state {path} {what}.", hint="Pick a .pt file from the run's state folder."
         )
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about old pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own text advises weights_only=False, i.e. running the file's code: never shown.
+        raise TrainingError(
+            f"{path.name} is not a LoRA Studio training state: it holds Python objects that only an "
+            "old-style (pickle) loader would run, which LoRA Studio never does because they can run "
+            "hidden code.",
+            hint="Resume from a state file this app wrote (in the run's state folder).",
+            details=type(exc).__name__,
+        ) from None
     except Exception as exc:
         raise TrainingError(
-            f"The training state {path.name} cannot be read: {exc}",
+            f"The training state {path.name} cannot be read (it is damaged or not a state file).",
             hint="Resume from an earlier state file of the same run.",
-        ) from exc
+            details=f"{type(exc).__name__}: {exc}",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise TrainingError(f"{path.name} is not a LoRA Studio training state.")
     return TrainState(

@@ -72,6 +72,16 @@ def _need(module: str, kind: OptimizerKind) -> Any:
 
 def build_optimizer(config: TrainConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     """The optimizer of ``config`` over parameter ``groups`` (each with its own ``lr``)."""
+    try:
+        return _build_optimizer(config, groups)
+    except (TypeError, ValueError) as exc:  # an argument the optimizer refuses (validate() lists most)
+        raise ConfigError(
+            f"The {config.optimizer.optimizer} optimizer refused its settings: {exc}.",
+            hint="Check optimizer.args and the learning rates.",
+        ) from exc
+
+
+def _build_optimizer(config: TrainConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
     o = config.optimizer
     kind = OptimizerKind(o.optimizer)
     args = dict(o.args)

@@ -232,8 +232,13 @@ class TrainingProcess:
                     return self._after_exit(reporter)
                 silent_s = time.monotonic() - max(cancelled_at or 0.0, last_message)
                 if cancelled_at is not None and silent_s > self.stop_grace_s:
-                    reporter(LogLine("WARNING", f"The training process did not stop within "
-                                                f"{self.stop_grace_s:.0f} s of Stop; it was ended."))
+                    reporter(
+                        LogLine(
+                            "WARNING",
+                            f"The training process did not stop within "
+                            f"{self.stop_grace_s:.0f} s of Stop; it was ended.",
+                        )
+                    )
                     self.kill()
         finally:
             self._close()
@@ -420,6 +425,10 @@ def _child_main(job_data: bytes, events: Any, commands: Any, options: dict[str, 
     sender = _Sender(events)
     _setup_logging(sender)
     control = RunControl()
+    # A polite "please stop" (SIGTERM: a logout, a task manager's "End task", our own kill()) stops
+    # at the next step with a state saved, like Stop; the app's kill() follows with SIGKILL if not.
+    with contextlib.suppress(OSError, ValueError):
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: control.cancel())
     threading.Thread(target=_listen, args=(commands, control), name="commands", daemon=True).start()
     _set_threads(options.get("threads"))
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from lora_studio.core.fileio import atomic_write_with
 from lora_studio.training.checkpoints import capture_rng, restore_rng
 from lora_studio.training.config import SamplePrompt, TrainConfig
 
@@ -88,9 +89,7 @@ def generate_samples(
             info = PngInfo()
             info.add_text("parameters", _infotext(p, width, height, seed, config, step))
             path = out_dir / f"{config.run.output_name}-s{step:06d}-e{epoch:04d}-{i:02d}.png"
-            tmp = path.with_suffix(".png.tmp")
-            image.save(tmp, format="PNG", pnginfo=info)
-            tmp.replace(path)
+            atomic_write_with(path, lambda tmp, im=image, pi=info: im.save(tmp, format="PNG", pnginfo=pi))
             results.append((i, p.prompt, path))
     del device
     return results

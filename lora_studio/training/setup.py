@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from lora_studio.core.errors import DatasetError
-from lora_studio.core.events import Reporter, StatusChanged
+from lora_studio.core.events import LogLine, Progress, Reporter, StatusChanged
 from lora_studio.dataset.items import Dataset
 from lora_studio.diffusion.families import ModelFamily, Prediction
 from lora_studio.training import data as D
 from lora_studio.training.config import TrainConfig
 from lora_studio.training.session import TrainingSession
+
+log = logging.getLogger(__name__)
 
 
 def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamily, Prediction]:
@@ -36,7 +39,7 @@ def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamil
 
         vae_path = Path(m.vae)
         vae = (
-            AutoencoderKL.from_pretrained(vae_path, local_files_only=True)
+            AutoencoderKL.from_pretrained(vae_path, local_files_only=True, use_safetensors=True)
             if vae_path.is_dir()
             else AutoencoderKL.from_single_file(vae_path, local_files_only=True)
         )
@@ -56,11 +59,22 @@ def build_session(
     config: TrainConfig, dataset: Dataset | None, device: torch.device, reporter: Reporter
 ) -> TrainingSession:
     ds = load_training_dataset(config, dataset)
+    # Every picture is opened before the model loads (20-60 s): an unreadable one (damaged, cut
+    # off, not a picture, a "decompression bomb") is left out with a warning, not found later.
+    skipped = unreadable_pictures(ds, reporter)
+    if skipped:
+        report_skipped(skipped, reporter)
+        ds = _without(ds, {p for p, _ in skipped})
     v = config.validation
     held_out = D.split_validation(ds, split=v.split, size=v.size, seed=v.seed)
     exclude = {i.image for i in held_out}
     sources = D.build_sources(ds, config.dataset, exclude=exclude)
     if not any(not s.is_reg for s in sources):
+        if skipped and not any(c.items for c in ds.training_concepts()):
+            raise DatasetError(
+                f"None of the training pictures can be read ({len(skipped)} skipped).",
+                hint="Run the dataset check, replace the damaged pictures and start again.",
+            )
         raise DatasetError("There are no training images left (all were held out for validation).")
     val_sources = []
     if held_out:
@@ -79,6 +93,45 @@ def build_session(
     session.setup_network()
     session.setup_encoders()
     return session
+
+
+def unreadable_pictures(ds: Dataset, reporter: Reporter) -> list[tuple[Path, str]]:
+    """(picture, reason) for each picture of ``ds`` that cannot be decoded. A small draft decode
+    (JPEG decodes at 1/8 scale) still reads the whole file, so cut-off files are found too."""
+    from lora_studio.dataset.images import ImageReadError, load_rgb
+
+    items = [i for c in ds.concepts for i in c.items]
+    bad: list[tuple[Path, str]] = []
+    for n, item in enumerate(items):
+        if n % 16 == 0:
+            reporter(Progress(n, len(items), "Opening the pictures"))
+        path = item.training_image
+        try:
+            load_rgb(path, draft=(64, 64)).close()
+        except ImageReadError as exc:
+            bad.append((item.image, exc.message))
+        except Exception as exc:  # PIL raises many kinds; none may end the run with a traceback
+            bad.append((item.image, f"The image {path.name} cannot be read: {exc}"))
+    reporter(Progress(len(items), len(items), "Opening the pictures"))
+    return bad
+
+
+def _without(ds: Dataset, drop: set[Path]) -> Dataset:
+    from dataclasses import replace
+
+    return replace(
+        ds, concepts=tuple(replace(c, items=tuple(i for i in c.items if i.image not in drop)) for c in ds.concepts)
+    )
+
+
+def report_skipped(skipped: list[tuple[Path, str]], reporter: Reporter) -> None:
+    """Say which pictures the run leaves out, and why, before the model loads."""
+    lines = [f"Skipped {len(skipped)} picture(s) that cannot be read:"]
+    for path, reason in skipped:
+        log.warning("Skipped %s: %s", path, reason)
+        lines.append(f"  {path}: {reason}")
+    reporter(StatusChanged("\n".join(lines)))
+    reporter(LogLine("WARNING", " ".join(lines[:1] + [p.name for p, _ in skipped])))
 
 
 def _only(concept: Any, keep: set[Path]) -> Any:

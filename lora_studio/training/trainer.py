@@ -37,6 +37,7 @@ from lora_studio.core.events import (
     ValidationLoss,
     null_reporter,
 )
+from lora_studio.core.fileio import DiskFullError, sweep_stale_temps
 from lora_studio.dataset.items import Dataset
 from lora_studio.training import checkpoints as C
 from lora_studio.training import data as D
@@ -44,6 +45,7 @@ from lora_studio.training import steps
 from lora_studio.training.config import TrainConfig, config_to_toml
 from lora_studio.training.losses import step_generator
 from lora_studio.training.optimizers import build_optimizer, build_scheduler
+from lora_studio.training.run_guard import RunLock, check_output_folder, rescue_dir
 from lora_studio.training.run_support import TrainResult, memory_mb, oom_error, saved_network, seed_everything
 from lora_studio.training.setup import build_session
 from lora_studio.training.validation import validate
@@ -69,11 +71,47 @@ def run_training(
             "The training settings have problems: " + " ".join(f"[{i.field}] {i.message}" for i in errors),
             hint="Fix them and start again.",
         )
+    # Everything that can be checked without the model is checked before it loads (20-60 s).
+    from lora_studio.diffusion.devices import unavailable_device
+
+    problem = unavailable_device(config.run.device)
+    if problem:
+        raise ConfigError(problem, hint="Set the device to auto (or cpu) in the run settings.")
+    state = C.load_state(resume_from) if resume_from is not None else None
     from accelerate import Accelerator
 
     accel = Accelerator(cpu=config.run.device == "cpu")
-    loop = _Loop(config, reporter, control, accel)
-    return loop.run(dataset, resume_from, keep_pipeline)
+    lock = None
+    if accel.is_main_process:
+        out = check_output_folder(config)
+        lock = RunLock(out, description=f"'{config.run.output_name}'")
+        lock.acquire()  # before anything is written or swept: another run may own these files
+        for folder in (out, out / C.STATE_DIR, out / "samples"):
+            sweep_stale_temps(folder)
+    try:
+        loop = _Loop(config, reporter, control, accel)
+        return loop.run(dataset, state, keep_pipeline)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+class _SaveFailed(Exception):  # noqa: N818 - internal: carries a failed write to the run's handler
+    def __init__(self, path: Path, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.path = path
+        self.error = error
+
+
+@contextlib.contextmanager
+def _saving(path: Path) -> Iterator[None]:
+    """Mark a write of the run's files, so its failure is told apart from other errors."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, (OSError, RuntimeError, DiskFullError)) or type(exc).__name__ == "SafetensorError":
+            raise _SaveFailed(path, exc) from exc
+        raise
 
 
 class _Loop:
@@ -91,7 +129,7 @@ class _Loop:
         self.elapsed_before = 0.0
 
     # -- set-up ------------------------------------------------------------------------------------
-    def run(self, dataset: Dataset | None, resume_from: Any, keep_pipeline: bool) -> TrainResult:
+    def run(self, dataset: Dataset | None, state: C.TrainState | None, keep_pipeline: bool) -> TrainResult:
         cfg = self.cfg
         seed_everything(cfg.run.seed)
         self.s = build_session(cfg, dataset, self.accel.device, self.report)
@@ -121,29 +159,56 @@ class _Loop:
             ]
         use_scaler = cfg.run.precision == "fp16" and self.accel.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        if resume_from is not None:
-            self._resume(Path(resume_from))
+        if state is not None:
+            self._resume(state)
         from lora_studio.training.lora_output import base_model_identity
 
         self.base = base_model_identity(cfg.model.base_model) if self.main else {}
         try:
             self._train()
         except Cancelled:
-            self._save_state("cancel")
-            self.report(StatusChanged("Training stopped; a state was saved to resume from."))
+            saved = self._save_state_safely("cancel")
+            where = f" ({saved})" if saved is not None and saved.parent.parent != self.out_dir else ""
+            self.report(StatusChanged(f"Training stopped; a state was saved to resume from{where}."))
             raise
         except torch.OutOfMemoryError as exc:
-            self._save_state_quietly("error")
+            self._save_state_safely("error")
             raise oom_error(exc, cfg) from exc
+        except _SaveFailed as exc:
+            saved = self._save_state_safely("error")
+            raise self._save_error(exc, saved) from exc.error
+        except DiskFullError as exc:  # a write outside the LoRA/state saves (a sample picture)
+            saved = self._save_state_safely("error")
+            raise self._save_error(_SaveFailed(exc.folder, exc), saved) from exc
         except BaseException:
-            self._save_state_quietly("error")
+            self._save_state_safely("error")
             raise
         if keep_pipeline:
             self.result.pipeline = self.s.pipeline
         return self.result
 
-    def _resume(self, path: Path) -> None:
-        state = C.load_state(path)
+    def _save_error(self, failure: _SaveFailed, saved: Path | None) -> TrainingError:
+        """A file of the run could not be written: say why, and where the trained weights are."""
+        exc = failure.error
+        if isinstance(exc, DiskFullError):
+            head = f"The disk holding {exc.folder} is full; free {exc.need_mb} MB"
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            head = f"Saving {failure.path.name} failed: {reason}. Make the output folder writable"
+        if saved is not None and self.out_dir in saved.parents:
+            return TrainingError(f"{head} and press Resume (a state of step {self.step} was saved).")
+        if saved is not None:
+            return TrainingError(
+                f"{head}, then resume from {saved}: the trained weights (step {self.step}) are kept in "
+                f"{saved} because the output folder could not take them.",
+                hint="In the app: Resume from a state file; on the command line: --resume with that file.",
+            )
+        last = C.latest_state(self.out_dir, self.cfg.run.output_name)
+        if last is not None:
+            return TrainingError(f"{head} and press Resume. The last saved state is {last}.")
+        return TrainingError(f"{head} and start again. No state could be saved.")
+
+    def _resume(self, state: C.TrainState) -> None:
         saved = saved_network(state.config_toml)
         if saved is not None and saved != self.cfg.network:
             raise TrainingError(
@@ -348,7 +413,8 @@ class _Loop:
             session_id=self.session_id,
             base=self.base,
         )
-        write_lora(self.s, path, info)
+        with _saving(path):
+            write_lora(self.s, path, info)
         self.result.lora_files.append(path)
         self.report(CheckpointSaved(path=str(path), step=self.step, epoch=epoch, kind="lora"))
 
@@ -366,7 +432,15 @@ class _Loop:
             return
         name = self.cfg.run.output_name
         path = self.out_dir / C.STATE_DIR / C.state_filename(name, self.step)
-        state = C.TrainState(
+        state = self._state(reason)
+        with _saving(path):
+            C.save_state(path, state)
+        self.result.state_path = path
+        C.prune(C.state_files(self.out_dir, name), max(1, self.cfg.run.keep_last_states))
+        self.report(CheckpointSaved(path=str(path), step=self.step, epoch=state.epoch, kind="state"))
+
+    def _state(self, reason: str) -> C.TrainState:
+        return C.TrainState(
             step=self.step,
             epoch=self.step // self.spe,
             lora=self.s.lora_state_dicts(),
@@ -381,13 +455,28 @@ class _Loop:
             started_at=self.started_at,
             reason=reason,
         )
-        C.save_state(path, state)
-        self.result.state_path = path
-        C.prune(C.state_files(self.out_dir, name), max(1, self.cfg.run.keep_last_states))
-        self.report(CheckpointSaved(path=str(path), step=self.step, epoch=state.epoch, kind="state"))
 
-    def _save_state_quietly(self, reason: str) -> None:
+    def _save_state_safely(self, reason: str) -> Path | None:
+        """Save a state in the output folder, or else in the data folder; never raise (the error
+        that stopped the run matters more). Returns where it went, or None."""
+        if not self.main or not hasattr(self, "opt"):
+            return None
         try:
             self._save_state(reason)
-        except Exception:  # the original error matters more
-            log.exception("Could not save the training state after an error")
+            return self.result.state_path
+        except Exception:
+            log.exception("Could not save the training state in the output folder")
+        try:
+            path = rescue_dir() / C.state_filename(
+                f"{self.cfg.run.output_name}-{self.session_id[:8]}", self.step
+            )
+            C.save_state(path, self._state(reason))
+        except Exception:
+            log.exception("Could not save the training state in the data folder either")
+            return None
+        self.result.state_path = path
+        log.warning("The training state was saved in %s (the output folder could not take it).", path)
+        self.report(
+            CheckpointSaved(path=str(path), step=self.step, epoch=self.step // self.spe, kind="state")
+        )
+        return path

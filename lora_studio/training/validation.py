@@ -10,12 +10,15 @@ from __future__ import annotations
 import enum
 import importlib.util
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lora_studio.core.errors import ModelLoadError
 from lora_studio.dataset.items import Dataset
-from lora_studio.diffusion.families import ModelFamily
-from lora_studio.training.config import LatentCache, OptimizerKind, SchedulerKind, TrainConfig
+from lora_studio.diffusion.families import ModelFamily, refuse_pickled_folder
+from lora_studio.training.config import LatentCache, OptimizerKind, SchedulerKind, TrainConfig, flat_fields
 
 
 class Severity(enum.StrEnum):
@@ -38,6 +41,39 @@ OPTIONAL_PACKAGES = {
     OptimizerKind.ADAMW8BIT: ("bitsandbytes", "bitsandbytes"),
     OptimizerKind.PRODIGY: ("prodigyopt", "prodigyopt"),
     OptimizerKind.DADAPT_ADAM: ("dadaptation", "dadaptation"),
+}
+
+# The keyword arguments each optimizer takes besides lr and weight_decay (their constructors'
+# signatures; checked before anything heavy loads, so a typo is not a traceback after 30 s).
+OPTIMIZER_ARGS: dict[OptimizerKind, frozenset[str]] = {
+    OptimizerKind.ADAMW: frozenset(
+        {"betas", "eps", "amsgrad", "foreach", "maximize", "capturable", "differentiable", "fused"}
+    ),
+    OptimizerKind.ADAMW8BIT: frozenset(
+        {"betas", "eps", "amsgrad", "optim_bits", "min_8bit_size", "is_paged"}
+    ),
+    OptimizerKind.LION: frozenset({"betas"}),
+    OptimizerKind.PRODIGY: frozenset(
+        {
+            "betas",
+            "beta3",
+            "eps",
+            "decouple",
+            "use_bias_correction",
+            "safeguard_warmup",
+            "d0",
+            "d_coef",
+            "growth_rate",
+            "fsdp_in_use",
+            "slice_p",
+        }
+    ),
+    OptimizerKind.DADAPT_ADAM: frozenset(
+        {"betas", "eps", "log_every", "decouple", "use_bias_correction", "d0", "growth_rate", "fsdp_in_use"}
+    ),
+    OptimizerKind.ADAFACTOR: frozenset(
+        {"eps", "clip_threshold", "decay_rate", "beta1", "scale_parameter", "relative_step", "warmup_init"}
+    ),
 }
 
 
@@ -91,7 +127,12 @@ def _check_model(config: TrainConfig, issues: list[Issue]) -> None:
         issues.append(_err("model.base_model", f"The base model {m.base_model} does not exist."))
     else:
         try:
+            if Path(m.base_model).is_dir():
+                refuse_pickled_folder(Path(m.base_model), ["unet", "vae", "text_encoder", "text_encoder_2"])
             found = sniff_family(m.base_model)
+        except ModelLoadError as exc:
+            issues.append(_err("model.base_model", str(exc)))
+            found = None
         except Exception as exc:  # a broken header is reported, not raised
             issues.append(_err("model.base_model", f"The base model cannot be read: {exc}"))
             found = None
@@ -225,10 +266,61 @@ def _check_training(config: TrainConfig, issues: list[Issue]) -> None:
             issues.append(_err(f"sample.prompts[{i}]", "Sample width and height must be multiples of 8."))
 
 
+_NON_NEGATIVE_OPTIMIZER = {
+    "learning_rate": "The learning rate",
+    "unet_lr": "The UNet learning rate",
+    "text_encoder_lr": "The text encoder learning rate",
+    "weight_decay": "Weight decay",
+    "max_grad_norm": "Max grad norm",
+}
+_DEVICE_RE = re.compile(r"^(auto|gpu|cpu|mps|cuda(:\d+)?)$")
+
+
+def _check_numbers(config: TrainConfig, issues: list[Issue]) -> None:
+    """Every number must be a real one (no NaN/inf) and none may be negative where that means nothing."""
+    for path, value in flat_fields(config).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            issues.append(_err(path, f"'{path}' is {value}, which is not a usable number."))
+    o, r = config.optimizer, config.run
+    for name, label in _NON_NEGATIVE_OPTIMIZER.items():
+        value = getattr(o, name)
+        if value is not None and value < 0:
+            issues.append(_err(f"optimizer.{name}", f"{label} cannot be negative ({value:g})."))
+    for name in (
+        "epochs",
+        "max_steps",
+        "save_every_n_epochs",
+        "save_every_n_steps",
+        "keep_last",
+        "state_every_minutes",
+        "keep_last_states",
+    ):
+        value = getattr(r, name)
+        if value < 0:
+            issues.append(_err(f"run.{name}", f"'{name}' cannot be negative ({value:g}); 0 turns it off."))
+    if not _DEVICE_RE.match((r.device or "auto").lower()):
+        issues.append(
+            _err("run.device", f"'{r.device}' is not a device name; use auto, cpu, cuda, cuda:1 or mps.")
+        )
+    known = OPTIMIZER_ARGS.get(o.optimizer)
+    if known is not None:
+        for key in o.args:
+            if key not in known:
+                issues.append(
+                    _err(
+                        f"optimizer.args.{key}",
+                        f"The {o.optimizer.value} optimizer has no setting '{key}'; it knows: "
+                        + ", ".join(sorted(known))
+                        + ".",
+                    )
+                )
+
+
 def validate(config: TrainConfig, dataset: Dataset | None = None) -> list[Issue]:
     """Every problem of ``config`` (and of ``dataset`` when given, else the one at dataset.path)."""
     issues: list[Issue] = []
     _check_model(config, issues)
     _check_dataset(config, dataset, issues)
     _check_training(config, issues)
+    _check_numbers(config, issues)
     return issues

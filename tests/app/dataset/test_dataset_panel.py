@@ -224,3 +224,15 @@ def test_panel_module_does_not_import_torch():
     assert out.stdout.strip() == "False"
     assert panel_module.DatasetPanel.title == "Dataset"
 
+
+
+def test_kohya_import_says_what_it_skipped(panel: DatasetPanel, qtbot, tmp_path):
+    folder = tmp_path / "kohya" / "3_cat"
+    folder.mkdir(parents=True)
+    make_picture(folder / "cat.png", 7)
+    Image.new("P", (64, 64)).save(folder / "anim.gif")
+    (folder / "lonely.txt").write_text("a caption without its picture", encoding="utf-8")
+    assert panel.import_kohya(tmp_path / "kohya")
+    qtbot.waitUntil(lambda: not panel.busy, timeout=20000)
+    text = panel.job_label.text()
+    assert "Skipped 2 file(s)" in text and "anim.gif" in text and "lonely.txt" in text

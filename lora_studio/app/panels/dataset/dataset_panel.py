@@ -494,7 +494,16 @@ class DatasetPanel(QWidget):
 
     def _on_kohya_imported(self, result: object) -> None:
         added = sum(len(a.added) for a in result.added)  # type: ignore[attr-defined]
-        self._set_status(f"Imported {added} pictures from kohya folders.")
+        skipped = list(result.skipped_files)  # type: ignore[attr-defined]
+        for path, reason in skipped:
+            log.warning("Import skipped %s: %s", path, reason)
+        for note in result.notes:  # type: ignore[attr-defined]
+            log.warning("Import: %s", note)
+        extra = ""
+        if skipped:
+            names = ", ".join(p.name for p, _ in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+            extra = f" Skipped {len(skipped)} file(s) ({names}); the log says why for each."
+        self._set_status(f"Imported {added} pictures from kohya folders.{extra}")
         self.concepts.reload()
         self._rescan_pending = True
 
