@@ -60,8 +60,12 @@ def demo_train_config(model_file: str = MODEL_FILE):
         ),
         sample=SampleConfig(
             prompts=(
-                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=5.0),
-                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=5.0),
+                SamplePrompt(
+                    prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=5.0
+                ),
+                SamplePrompt(
+                    prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=5.0
+                ),
             ),
             every_n_epochs=2,
         ),

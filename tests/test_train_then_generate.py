@@ -50,6 +50,8 @@ def test_trained_lora_reproduces_the_trainers_sample_in_the_generation_engine(tm
         Image.open(engine.generate(request.with_(loras=())).paths[0]).convert("RGB"), dtype=np.int16
     )
     diff_to_sample = np.abs(with_lora - trainer_sample)
-    assert diff_to_sample.max() <= 3, f"engine differs from the trainer's sample by {diff_to_sample.max()} levels"
+    assert diff_to_sample.max() <= 3, (
+        f"engine differs from the trainer's sample by {diff_to_sample.max()} levels"
+    )
     # ...and the LoRA really does something, so the match above is not trivial.
     assert np.abs(without - trainer_sample).mean() > 2 * max(diff_to_sample.mean(), 0.1)

@@ -137,4 +137,5 @@ def write_lora(session: TrainingSession, path: Path, info: Any) -> Path:
         alpha_for=alpha_lookup(session.targets, session.config.network),
         dtype=dtype,
         metadata=build_metadata(info),
+        unet_config=dict(session.unet.config),
     )
