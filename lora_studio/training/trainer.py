@@ -125,7 +125,7 @@ class _Loop:
             self._resume(Path(resume_from))
         from lora_studio.training.lora_output import base_model_identity
 
-        self.base = base_model_identity(cfg.model.base_model) if self.main else {}
+        self.base = base_model_identity(cfg.model.base_model, cfg.model.vae) if self.main else {}
         try:
             self._train()
         except Cancelled:
@@ -347,6 +347,8 @@ class _Loop:
             started_at=self.started_at,
             session_id=self.session_id,
             base=self.base,
+            optimizer=getattr(self, "opt", None),
+            world_size=self.world,
         )
         write_lora(self.s, path, info)
         self.result.lora_files.append(path)

@@ -310,6 +310,11 @@ SPECS: dict[str, FieldSpec] = {
     "network.conv_alpha": FieldSpec(
         "Convolution alpha", "Keep conv alpha ≤ conv rank.", minimum=0.01, maximum=512, decimals=2, rule=_CONV
     ),
+    "network.init_weights": FieldSpec(
+        "Continue from a LoRA",
+        "Optional: start from the weights of an existing LoRA file (kohya, sd-scripts or LoRA Studio) instead of from zero. Use the same base model and rank it was trained with.",
+        kind="file",
+    ),
     "network.train_text_encoder": FieldSpec(
         "Also train the text encoder",
         "Teaches how words map to your subject. Helps characters on SD 1.5; costs memory. Usually off for SDXL.",
