@@ -69,9 +69,12 @@ class LoraInfo:
         return cached_lora_hash(self.path, self.metadata)
 
     def tag_counts(self) -> Counter[str]:
-        """Tag counts summed over all dataset folders."""
+        """Tag counts summed over the training folders (sd-scripts also counts regularization folders)."""
         counts: Counter[str] = Counter()
-        for tags in self.training.tag_frequency.values():
+        reg = set(self.training.reg_dataset_dirs)
+        for folder, tags in self.training.tag_frequency.items():
+            if folder in reg:
+                continue
             for tag, n in tags.items():
                 tag = tag.strip()
                 if tag:
