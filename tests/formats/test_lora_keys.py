@@ -258,3 +258,22 @@ def test_sdxl_names_rename_both_ways():
         "unet",
         "up_blocks.0.resnets.2.conv2",
     )
+
+
+def test_kohya_to_peft_exact_paths_accept_both_sdxl_unet_namings():
+    """Continuing from an SDXL LoRA: kohya's original-layout names and the diffusers-style names of
+    older LoRA Studio files both land on the same UNet module, numbered by the model's own config."""
+    tiny = {  # two blocks with one layer each: down_blocks.1.attentions.0 is input_blocks.3.1 here
+        "layers_per_block": 1,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    }
+    path = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    modules = {"unet": ["", "down_blocks", "down_blocks.1", path]}
+    for name in ("lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k", kohya_name("unet", path, SD1)):
+        sd = {f"{name}.lora_down.weight": torch.ones(2, 8), f"{name}.lora_up.weight": torch.ones(8, 2)}
+        back = kohya_to_peft(sd, module_paths=modules, family=SDXL, unet_config=tiny)
+        assert list(back.ranks["unet"]) == [path]
+    assert (
+        kohya_name("unet", path, SDXL, tiny) == "lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k"
+    )
