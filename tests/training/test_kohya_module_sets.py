@@ -95,3 +95,32 @@ def test_our_modules_are_exactly_the_ones_sd_scripts_creates(config, family, mod
             for n in ours
             if n.startswith("lora_unet_")
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "family", "modules"),
+    [("sd15", ModelFamily.SD1, 350), ("sd2", ModelFamily.SD2, 416), ("sdxl-base", ModelFamily.SDXL, 1052)],
+)
+def test_diffusers_injects_every_module_of_our_full_size_files(config, family, modules):
+    """diffusers' ``load_lora_weights`` (what other diffusers-based tools call) finds every module of
+    a LoCon with text-encoder layers written under our names, on the full-size architectures."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    from lora_studio.generation.loras import count_injected
+
+    models = meta_pipeline(config)
+    sdxl = family == ModelFamily.SDXL
+    names = _ours(meta_pipeline(config), family, te=True, conv=True)  # name -> (down, up) shapes
+    state = {}
+    for name, (down, up) in names.items():
+        state[f"{name}.lora_down.weight"] = torch.zeros(down)
+        state[f"{name}.lora_up.weight"] = torch.zeros(up)
+        state[f"{name}.alpha"] = torch.tensor(1.0)
+    extra = {"tokenizer_2": None} if sdxl else {"safety_checker": None, "feature_extractor": None}
+    pipe = (StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline)(
+        vae=None, tokenizer=None, scheduler=EulerDiscreteScheduler(), **models, **extra
+    )
+    pipe.load_lora_weights(state, adapter_name="other_tool")
+    assert len(names) == modules
+    assert count_injected(pipe, "other_tool", tuple(models)) == modules
