@@ -21,6 +21,7 @@ from lora_studio.core.settings import AppSettings, load_settings, save_settings
 log = logging.getLogger(__name__)
 
 
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What the app will train on. ``summary`` is short (status bar), ``details`` multi-line."""

@@ -219,9 +219,7 @@ def _erased_issues(item: Item, concept: Concept, info: ImageInfo | None) -> Iter
     """The cleaned copy (an erased watermark) is what training reads: it must exist and fit."""
     if item.erased is None:
         return
-    hint = (
-        "Open the picture's Mask tab and paint the erase region again (or clear it to train on the original)."
-    )
+    hint = "Open the picture's Mask tab and paint the erase region again (or clear it to train on the original)."
     try:
         copy = probe_image(item.erased)
     except ImageReadError as exc:

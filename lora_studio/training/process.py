@@ -232,13 +232,8 @@ class TrainingProcess:
                     return self._after_exit(reporter)
                 silent_s = time.monotonic() - max(cancelled_at or 0.0, last_message)
                 if cancelled_at is not None and silent_s > self.stop_grace_s:
-                    reporter(
-                        LogLine(
-                            "WARNING",
-                            f"The training process did not stop within "
-                            f"{self.stop_grace_s:.0f} s of Stop; it was ended.",
-                        )
-                    )
+                    reporter(LogLine("WARNING", f"The training process did not stop within "
+                                                f"{self.stop_grace_s:.0f} s of Stop; it was ended."))
                     self.kill()
         finally:
             self._close()

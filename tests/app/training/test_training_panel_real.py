@@ -40,28 +40,17 @@ class Heartbeat:
         if self.armed:
             self.max_gap = max(self.max_gap, gap)
             if gap > 0.05:
-                self.long_gaps.append(
-                    f"{gap * 1000:.0f} ms (GUI busy {busy * 1000:.0f} ms) after {self.last_event}"
-                )
+                self.long_gaps.append(f"{gap * 1000:.0f} ms (GUI busy {busy * 1000:.0f} ms) after {self.last_event}")
             self.ticks += 1
         self._last, self._cpu = now, cpu
 
 
-def test_real_run_plots_samples_stops_and_resumes(
-    panel, qtbot, tiny_project, tiny_sd1_dir: Path, no_dialogs
-) -> None:
+def test_real_run_plots_samples_stops_and_resumes(panel, qtbot, tiny_project, tiny_sd1_dir: Path, no_dialogs) -> None:
     # 3 pictures × 1 repeat ÷ batch 1 = 3 steps per epoch × 5 epochs = 15 steps; samples every epoch
     # (enough that Stop lands before the end: the engine no longer waits for the window).
-    config = tiny_settings(
-        panel.config(),
-        tiny_sd1_dir,
-        **{
-            "run.epochs": 5,
-            "sample.prompts": SAMPLE_PROMPT,
-            "sample.every_n_epochs": 1,
-            "run.save_every_n_epochs": 1,
-        },
-    )
+    config = tiny_settings(panel.config(), tiny_sd1_dir, **{
+        "run.epochs": 5, "sample.prompts": SAMPLE_PROMPT, "sample.every_n_epochs": 1, "run.save_every_n_epochs": 1,
+    })
     panel.set_config(config)
     beat = Heartbeat()
 
@@ -94,9 +83,7 @@ def test_real_run_plots_samples_stops_and_resumes(
     qtbot.waitUntil(lambda: not panel.queue.is_running, timeout=120000)
     beat.armed = False
     gap_ms, ticks = beat.max_gap * 1000, beat.ticks
-    print(
-        f"heartbeat over the whole run: max gap {gap_ms:.0f} ms over {ticks} ticks; over 50 ms: {beat.long_gaps}"
-    )
+    print(f"heartbeat over the whole run: max gap {gap_ms:.0f} ms over {ticks} ticks; over 50 ms: {beat.long_gaps}")
     assert gap_ms < 100, f"GUI thread blocked for {gap_ms:.0f} ms; gaps over 50 ms: {beat.long_gaps}"
     first = panel.queue.entries[0]
     assert first.status == RunStatus.STOPPED, first.result
@@ -122,13 +109,9 @@ def test_real_run_plots_samples_stops_and_resumes(
     assert not no_dialogs
 
 
-def test_queue_of_two_real_runs_where_the_first_fails(
-    panel, qtbot, tiny_project, tiny_sd1_dir: Path, tmp_path, no_dialogs
-) -> None:
+def test_queue_of_two_real_runs_where_the_first_fails(panel, qtbot, tiny_project, tiny_sd1_dir: Path, tmp_path, no_dialogs) -> None:
     good = tiny_settings(panel.config(), tiny_sd1_dir, **{"run.batch_size": 3, "run.output_name": "second"})
-    bad = update(
-        good, **{"model.base_model": str(tmp_path / "no such model.safetensors"), "run.output_name": "first"}
-    )
+    bad = update(good, **{"model.base_model": str(tmp_path / "no such model.safetensors"), "run.output_name": "first"})
     panel.add_to_queue(bad, name="missing model")
     panel.add_to_queue(good, name="tiny")
     panel.queue_widget.start_button.click()

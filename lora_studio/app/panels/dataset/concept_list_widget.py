@@ -199,9 +199,7 @@ class ConceptListWidget(QWidget):
         self.class_word.setToolTip("What kind of thing it is. Used for pictures without a caption.")
         self.repeats = QSpinBox()
         self.repeats.setRange(1, 1000)
-        self.repeats.setToolTip(
-            "How many times each picture is shown per epoch (kohya's 25_ in 25_ohwx woman)."
-        )
+        self.repeats.setToolTip("How many times each picture is shown per epoch (kohya's 25_ in 25_ohwx woman).")
         self.kind = QComboBox()
         for kind, label in KIND_LABELS.items():
             self.kind.addItem(label, kind.value)
@@ -234,9 +232,7 @@ class ConceptListWidget(QWidget):
         self.steps_label = QLabel()
         self.steps_label.setWordWrap(True)
         self.steps_label.setTextFormat(Qt.TextFormat.RichText)
-        self.shared_note = QLabel(
-            "Epochs and batch size are the Training tab's settings: change them here or there."
-        )
+        self.shared_note = QLabel("Epochs and batch size are the Training tab's settings: change them here or there.")
         self.shared_note.setWordWrap(True)
         self.shared_note.setProperty("muted", True)
         steps_box = QGroupBox("Training steps")
@@ -554,8 +550,5 @@ class ConceptListWidget(QWidget):
         lines = [html.escape(line) for line in step_plan.summary_lines(count)]
         if not step_plan.uses_project(config, self.project):
             folder = html.escape(Path(config.dataset.path).name or config.dataset.path)
-            lines.insert(
-                0,
-                f"<i>Training is set to use the pictures in “{folder}”, not this project's (Training tab › Pictures).</i>",
-            )
+            lines.insert(0, f"<i>Training is set to use the pictures in “{folder}”, not this project's (Training tab › Pictures).</i>")
         self.steps_label.setText("<br>".join(lines[:-1]) + f"<br><b>{lines[-1]}</b>")

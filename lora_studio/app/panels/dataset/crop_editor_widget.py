@@ -152,9 +152,7 @@ class CropEditorWidget(QWidget):
         help_text.setProperty("muted", True)
 
         self.batch_centre = QPushButton("Centre-crop the selected pictures")
-        self.batch_centre.setToolTip(
-            "Every selected picture gets the largest centred box of the chosen shape"
-        )
+        self.batch_centre.setToolTip("Every selected picture gets the largest centred box of the chosen shape")
         self.batch_centre.clicked.connect(lambda: self._batch("centre"))
         self.batch_fit = QPushButton("Trim selected to their nearest training shape")
         self.batch_fit.setToolTip(
@@ -203,13 +201,9 @@ class CropEditorWidget(QWidget):
         self._selection = n
         for b in (self.batch_centre, self.batch_fit):
             b.setEnabled(n > 0)
-        self.batch_centre.setText(
-            f"Centre-crop {n} selected" if n > 1 else "Centre-crop the selected picture"
-        )
+        self.batch_centre.setText(f"Centre-crop {n} selected" if n > 1 else "Centre-crop the selected picture")
         self.batch_fit.setText(
-            f"Trim {n} selected to their nearest training shape"
-            if n > 1
-            else "Trim to the nearest training shape"
+            f"Trim {n} selected to their nearest training shape" if n > 1 else "Trim to the nearest training shape"
         )
 
     def preset(self) -> CropPreset:
@@ -241,9 +235,7 @@ class CropEditorWidget(QWidget):
         if not self.canvas.has_image():
             return
         w, h = self.canvas.full_size.width(), self.canvas.full_size.height()
-        aspect = self.preset().aspect or (
-            self.canvas.crop.width / self.canvas.crop.height if self.canvas.crop else 1.0
-        )
+        aspect = self.preset().aspect or (self.canvas.crop.width / self.canvas.crop.height if self.canvas.crop else 1.0)
         self.set_crop(center_crop_box(w, h, aspect))
 
     def clear_crop(self) -> None:
@@ -279,11 +271,7 @@ class CropEditorWidget(QWidget):
         crop = self.canvas.crop if self.canvas.has_image() else row.crop
         res = self.train_resolution()
         ts = effective_training_size((row.width, row.height), res, crop, buckets_for(res))
-        used = (
-            f"Crop {crop.width} × {crop.height} px"
-            if crop
-            else f"Whole picture, {row.width} × {row.height} px"
-        )
+        used = f"Crop {crop.width} × {crop.height} px" if crop else f"Whole picture, {row.width} × {row.height} px"
         change = "enlarged" if ts.upscaled else "reduced"
         factor = f"{ts.scale:.2f}×" if abs(ts.scale - 1) > 0.005 else "kept at full size"
         scale_text = factor if factor == "kept at full size" else f"{change} {factor}"

@@ -478,9 +478,7 @@ class DatasetPanel(QWidget):
 
     # -- kohya ---------------------------------------------------------------------------------
     def import_kohya_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Pick the kohya folder (the one that holds img/ or 10_name folders)"
-        )
+        folder = QFileDialog.getExistingDirectory(self, "Pick the kohya folder (the one that holds img/ or 10_name folders)")
         if folder:
             self.import_kohya(Path(folder))
 
@@ -503,9 +501,7 @@ class DatasetPanel(QWidget):
     def export_kohya_dialog(self) -> None:
         if self.project is None:
             return
-        folder = QFileDialog.getExistingDirectory(
-            self, "Export into which folder? (a new folder is made inside)"
-        )
+        folder = QFileDialog.getExistingDirectory(self, "Export into which folder? (a new folder is made inside)")
         if folder:
             self.export_kohya(Path(folder) / f"{self.project.name or 'dataset'} (kohya)")
 
@@ -551,11 +547,7 @@ class DatasetPanel(QWidget):
         if self.project is None:
             return
         known = {(c.name, c.folder) for c in self.project.concepts}
-        shown = {
-            (r.concept, r.path.parent.relative_to(self.project.root).as_posix())
-            for r in self.model.rows()
-            if not Path(r.key).is_absolute()
-        }
+        shown = {(r.concept, r.path.parent.relative_to(self.project.root).as_posix()) for r in self.model.rows() if not Path(r.key).is_absolute()}
         if not shown <= known:  # a concept was renamed or removed: its paths changed
             self.rescan()
 
@@ -598,9 +590,7 @@ class DatasetPanel(QWidget):
         if row is None or row.path != preview.path:
             return
         self.crop_editor.set_image(row, preview.image, preview.size)
-        self.mask_painter.set_image(
-            row, preview.image, preview.size, preview.mask, preview.erase, preview.erased
-        )
+        self.mask_painter.set_image(row, preview.image, preview.size, preview.mask, preview.erase, preview.erased)
         if preview.mask_error:
             self._set_status(preview.mask_error)
 
@@ -648,11 +638,7 @@ class DatasetPanel(QWidget):
             self._show_exception(exc)
             return
         if edit is not None:
-            self._set_status(
-                f"{edit.label}: {len(edit.changes)} caption(s) changed back."
-                if step == self.history.undo
-                else f"{edit.label} again."
-            )
+            self._set_status(f"{edit.label}: {len(edit.changes)} caption(s) changed back." if step == self.history.undo else f"{edit.label} again.")
 
     def _update_undo_actions(self) -> None:
         h = self.history
@@ -679,9 +665,7 @@ class DatasetPanel(QWidget):
         scopes = [CaptionScope("selection", "Selected pictures", tuple(self.grid.selected_rows()))]
         if concept is not None:
             scopes.append(
-                CaptionScope(
-                    "concept", f"Every picture of “{concept}”", tuple(r for r in rows if r.concept == concept)
-                )
+                CaptionScope("concept", f"Every picture of “{concept}”", tuple(r for r in rows if r.concept == concept))
             )
         scopes.append(CaptionScope("all", "Every picture in the project", tuple(rows)))
         triggers = {c.name: c.trigger for c in self.project.concepts}
@@ -709,11 +693,7 @@ class DatasetPanel(QWidget):
         except LoraStudioError as exc:
             self.tag_tools.show_result(exc.message)
             return
-        text = (
-            f"Changed {len(edit.changes)} of {len(rows)} captions."
-            if edit.changes
-            else "Nothing needed changing."
-        )
+        text = f"Changed {len(edit.changes)} of {len(rows)} captions." if edit.changes else "Nothing needed changing."
         if edit.skipped:
             text += f" Left {len(edit.skipped)} alone ({edit.skipped[0][1]})."
         self.tag_tools.show_result(text)
@@ -840,9 +820,7 @@ class DatasetPanel(QWidget):
                 self._on_mask_changed(row, alpha)
             elif issue.fix == Fix.REMOVE_ITEM and row is not None and self.project is not None:
                 answer = QMessageBox.question(
-                    self,
-                    "Remove picture?",
-                    f"Take {row.name} out of the dataset? It moves to the project's .trash folder.",
+                    self, "Remove picture?", f"Take {row.name} out of the dataset? It moves to the project's .trash folder."
                 )
                 if answer != QMessageBox.StandardButton.Yes:
                     return

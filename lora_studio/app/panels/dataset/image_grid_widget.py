@@ -235,12 +235,7 @@ class ImageGridWidget(QWidget):
         bar.addWidget(self.count_label)
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
-        for sig in (
-            self.proxy.modelReset,
-            self.proxy.layoutChanged,
-            self.proxy.rowsInserted,
-            self.proxy.rowsRemoved,
-        ):
+        for sig in (self.proxy.modelReset, self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved):
             sig.connect(self._update_count)
         self._update_count()
 
@@ -282,7 +277,9 @@ class ImageGridWidget(QWidget):
         index = self.proxy.mapFromSource(source)
         if not index.isValid():
             return False
-        self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+        )
         self.view.scrollTo(index)
         return True
 

@@ -71,11 +71,7 @@ class QueueWidget(QWidget):
                 text += f"\n     {entry.result}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, entry)
-            item.setForeground(
-                QColor(STATUS_COLORS[entry.status])
-                if entry.status != RunStatus.WAITING
-                else item.foreground()
-            )
+            item.setForeground(QColor(STATUS_COLORS[entry.status]) if entry.status != RunStatus.WAITING else item.foreground())
             tip = entry.error.hint if entry.error else ""
             item.setToolTip((entry.result + ("\n\n" + tip if tip else "")) or "Waiting to start.")
             self.list.addItem(item)

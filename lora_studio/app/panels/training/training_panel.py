@@ -113,12 +113,8 @@ class TrainingPanel(QWidget):
         self.preflight.field_requested.connect(self.focus_field)
         self.monitor.stop_requested.connect(self.stop)
         self.monitor.pause_toggled.connect(self.set_paused)
-        self.monitor.sample_now_requested.connect(
-            lambda: self._send(Command.SAMPLE_NOW, "Sample pictures after this step…")
-        )
-        self.monitor.save_now_requested.connect(
-            lambda: self._send(Command.SAVE_NOW, "Saving after this step…")
-        )
+        self.monitor.sample_now_requested.connect(lambda: self._send(Command.SAMPLE_NOW, "Sample pictures after this step…"))
+        self.monitor.save_now_requested.connect(lambda: self._send(Command.SAVE_NOW, "Saving after this step…"))
         self.queue.run_started.connect(self._on_run_started)
         self.queue.run_event.connect(self._on_run_event)
         self.queue.run_ended.connect(self._on_run_ended)
@@ -126,9 +122,7 @@ class TrainingPanel(QWidget):
         self.queue.changed.connect(self._update_buttons)
         self.queue_widget.problem_requested.connect(lambda e: show_error(e.error, self))
         context.project_changed.connect(self._on_project_changed)
-        context.project_modified.connect(
-            self._check_timer.start
-        )  # repeats or pictures changed: new step maths
+        context.project_modified.connect(self._check_timer.start)  # repeats or pictures changed: new step maths
         context.training_settings_changed.connect(self._on_shared_settings)
         context.device_changed.connect(self._on_device_changed)
         if context.device is not None:
@@ -145,9 +139,7 @@ class TrainingPanel(QWidget):
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.notice.setStyleSheet(
-            "background: palette(alternate-base); border: 1px solid palette(mid); border-radius: 4px; padding: 6px;"
-        )
+        self.notice.setStyleSheet("background: palette(alternate-base); border: 1px solid palette(mid); border-radius: 4px; padding: 6px;")
         self.notice.hide()
 
         self.start_button = QPushButton("Start training")
@@ -155,9 +147,7 @@ class TrainingPanel(QWidget):
         self.start_button.setToolTip("Check the settings and start training now.")
         self.start_button.clicked.connect(self.start)
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip(
-            "Continue the last stopped run of this output from its newest saved state."
-        )
+        self.resume_button.setToolTip("Continue the last stopped run of this output from its newest saved state.")
         self.resume_button.clicked.connect(self.resume)
         self.queue_button = QPushButton("Add to queue")
         self.queue_button.setToolTip("Line up a run with these settings; it starts after the runs before it.")
@@ -189,9 +179,7 @@ class TrainingPanel(QWidget):
         lcol.addLayout(start_row)
 
         self.compare_button = QPushButton("Compare epochs")
-        self.compare_button.setToolTip(
-            "Make a grid of every saved file × weights × sample prompts, to pick the best epoch."
-        )
+        self.compare_button.setToolTip("Make a grid of every saved file × weights × sample prompts, to pick the best epoch.")
         self.compare_button.clicked.connect(self.compare_epochs)
         self.open_button = QPushButton("Open output folder")
         self.open_button.clicked.connect(self.open_output)
@@ -237,35 +225,23 @@ class TrainingPanel(QWidget):
         if base and not config.model.base_model:
             changes["model.base_model"] = str((root / base) if not Path(base).is_absolute() else Path(base))
         if config.run.output_name in ("", "lora"):
-            name = "".join(
-                ch if ch.isalnum() or ch in "-_" else "_" for ch in self.context.project_name
-            ).strip("_")
+            name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.context.project_name).strip("_")
             changes["run.output_name"] = name or "lora"
         return update(config, **changes)
 
     @Slot(object)
     def _on_project_changed(self, project: Any = None) -> None:
         root = self.context.project_path
-        self.project_label.setText(
-            f"Project: {self.context.project_name}"
-            if project is not None
-            else "No project open — open one in the Dataset tab, or choose pictures under Advanced."
-        )
+        self.project_label.setText(f"Project: {self.context.project_name}" if project is not None else "No project open — open one in the Dataset tab, or choose pictures under Advanced.")
         config: TrainConfig | None = None
         if project is not None and root is not None:
             try:
                 config = project_settings(root)
             except LoraStudioError as exc:
-                self._show_notice(
-                    f"The saved training settings could not be read ({exc.message}); using a preset."
-                )
+                self._show_notice(f"The saved training settings could not be read ({exc.message}); using a preset.")
         if config is None:
-            family = self._detect_family(
-                str(getattr(getattr(project, "settings", None), "base_model", "") or "")
-            )
-            config = default_settings(
-                self.presets.current_purpose(), family, int(self.presets.vram.currentData())
-            )
+            family = self._detect_family(str(getattr(getattr(project, "settings", None), "base_model", "") or ""))
+            config = default_settings(self.presets.current_purpose(), family, int(self.presets.vram.currentData()))
         self.set_config(self._project_defaults(config))
 
     @Slot(object)
@@ -333,41 +309,26 @@ class TrainingPanel(QWidget):
     @Slot(object, object, int)
     def apply_preset(self, purpose: Purpose, family: ModelFamily, vram_gb: int) -> None:
         current = self.form.config()
-        keep = (
-            "model.base_model",
-            "model.vae",
-            "dataset.path",
-            "dataset.trigger_word",
-            "dataset.caption_extension",
-            "run.output_dir",
-            "run.output_name",
-            "run.device",
-            "sample.prompts",
-        )
+        keep = ("model.base_model", "model.vae", "dataset.path", "dataset.trigger_word", "dataset.caption_extension",
+                "run.output_dir", "run.output_name", "run.device", "sample.prompts")
         fresh = preset(purpose, family, vram_gb)
         values = {k: _get(current, k) for k in keep}
         if current.sample.prompts:
             values["sample.every_n_epochs"] = current.sample.every_n_epochs or 1
         self.set_config(update(fresh, **values))
         self._remember(self.form.config())
-        self._show_notice(
-            f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB."
-        )
+        self._show_notice(f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB.")
 
     @Slot(object)
     def automatic_steps(self, purpose: Purpose) -> None:
         project = self.context.project
         try:
-            concepts = (
-                project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
-            )
+            concepts = project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
         except LoraStudioError:
             concepts = []
         images = sum(len(c.items) for c in concepts)
         if project is None or images == 0:
-            self._show_notice(
-                "Open a project with pictures first; repeats and epochs are chosen from their number."
-            )
+            self._show_notice("Open a project with pictures first; repeats and epochs are chosen from their number.")
             return
         auto = step_plan.automatic_steps(images, str(purpose))
         from lora_studio.dataset import project as project_module
@@ -452,9 +413,7 @@ class TrainingPanel(QWidget):
             self.monitor.show_step(event, self._epochs)
         elif isinstance(event, EpochFinished):
             self.plot.add_epoch(event.step)
-            self.monitor.append_log(
-                f"Epoch {event.epoch} finished at step {event.step}; average loss {event.avg_loss:.4f}."
-            )
+            self.monitor.append_log(f"Epoch {event.epoch} finished at step {event.step}; average loss {event.avg_loss:.4f}.")
         elif isinstance(event, ValidationLoss):
             self.plot.add_validation(event.step, event.loss)
             self.monitor.append_log(f"Validation loss after epoch {event.epoch}: {event.loss:.4f}.")
@@ -514,9 +473,7 @@ class TrainingPanel(QWidget):
             return
         if paused:
             self.worker.control.pause()
-            self.monitor.set_status(
-                "Paused after the current step. The model stays loaded; press Resume to go on."
-            )
+            self.monitor.set_status("Paused after the current step. The model stays loaded; press Resume to go on.")
         else:
             self.worker.control.resume()
             self.monitor.set_status("Training")
@@ -531,14 +488,11 @@ class TrainingPanel(QWidget):
         has_state = find_latest_state(config.run.output_dir, config.run.output_name) is not None
         self.resume_button.setEnabled(has_state and not self.queue.is_running)
         self.resume_button.setToolTip(
-            "Continue the last stopped run of this output from its newest saved state."
-            if has_state
+            "Continue the last stopped run of this output from its newest saved state." if has_state
             else "Nothing to resume yet: stopping a run saves a state you can continue from."
         )
         files = self._compare_files()
-        self.compare_button.setEnabled(
-            bool(files) and not self.queue.is_running and self._compare_worker is None
-        )
+        self.compare_button.setEnabled(bool(files) and not self.queue.is_running and self._compare_worker is None)
 
     # -- after training ------------------------------------------------------------------------
     def _compare_files(self) -> list[str]:
@@ -583,11 +537,7 @@ class TrainingPanel(QWidget):
         self._compare_worker = None
         self._update_buttons()
         paths = list(getattr(result, "grid_paths", []))
-        self.monitor.set_status(
-            f"Comparison ready: {len(paths)} grid(s) in {Path(paths[0]).parent}"
-            if paths
-            else "Comparison finished."
-        )
+        self.monitor.set_status(f"Comparison ready: {len(paths)} grid(s) in {Path(paths[0]).parent}" if paths else "Comparison finished.")
         if paths:
             _GridDialog(paths, self).show()
 
@@ -604,39 +554,29 @@ class TrainingPanel(QWidget):
         if folder.is_dir():
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
         else:
-            self._show_notice(
-                f"The output folder {folder} does not exist yet; it is made when training starts."
-            )
+            self._show_notice(f"The output folder {folder} does not exist yet; it is made when training starts.")
 
     # -- settings files ------------------------------------------------------------------------
     def apply_loaded(self, loaded: LoadedConfig) -> None:
         """Use a loaded/imported config; say which keys were not understood."""
-        self.set_config(
-            self._project_defaults(loaded.config) if not loaded.config.dataset.path else loaded.config
-        )
+        self.set_config(self._project_defaults(loaded.config) if not loaded.config.dataset.path else loaded.config)
         self._remember(self.form.config())
         name = Path(loaded.source).name
         if loaded.not_understood:
             keys = ", ".join(loaded.not_understood[:40]) + (" …" if len(loaded.not_understood) > 40 else "")
-            self._show_notice(
-                f"Loaded {name}. {len(loaded.not_understood)} setting(s) were not understood and left out: {keys}"
-            )
+            self._show_notice(f"Loaded {name}. {len(loaded.not_understood)} setting(s) were not understood and left out: {keys}")
         else:
             self._show_notice(f"Loaded {name}; every setting was understood.")
         if loaded.notes:
             self._show_notice(self.notice.text() + "\n" + "\n".join(loaded.notes))
 
     def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load training settings", "", "Training settings (*.toml)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self, "Load training settings", "", "Training settings (*.toml)")
         if path:
             self._load_with(load_toml_config, path)
 
     def _import_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import kohya settings", "", "kohya_ss / sd-scripts (*.json *.toml);;All files (*)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self, "Import kohya settings", "", "kohya_ss / sd-scripts (*.json *.toml);;All files (*)")
         if path:
             self._load_with(import_kohya, path)
 
@@ -646,33 +586,15 @@ class TrainingPanel(QWidget):
         except LoraStudioError as exc:
             show_error(ErrorInfo.from_exception(exc, title="Settings not loaded"), self)
         except (OSError, ValueError) as exc:
-            show_error(
-                ErrorInfo(
-                    f"The file {Path(path).name} could not be read: {exc}",
-                    "Pick another file.",
-                    title="Settings not loaded",
-                    expected=True,
-                ),
-                self,
-            )
+            show_error(ErrorInfo(f"The file {Path(path).name} could not be read: {exc}", "Pick another file.", title="Settings not loaded", expected=True), self)
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save training settings", "training.toml", "Training settings (*.toml)"
-        )
+        path, _ = QFileDialog.getSaveFileName(self, "Save training settings", "training.toml", "Training settings (*.toml)")
         if path:
             try:
                 saved = save_toml_config(self.form.config(), path)
             except OSError as exc:
-                show_error(
-                    ErrorInfo(
-                        f"The settings could not be saved: {exc}",
-                        "Pick a folder you may write to.",
-                        title="Not saved",
-                        expected=True,
-                    ),
-                    self,
-                )
+                show_error(ErrorInfo(f"The settings could not be saved: {exc}", "Pick a folder you may write to.", title="Not saved", expected=True), self)
                 return
             self._show_notice(f"Saved the settings to {saved}.")
 
@@ -705,9 +627,7 @@ class _GridDialog(QDialog):
             area = QScrollArea()
             area.setWidget(label)
             tabs.addTab(area, f"Prompt {i}" if len(paths) > 1 else Path(path).name)
-        note = QLabel(
-            "Columns: saved files (epochs) · rows: LoRA weight. Pick the earliest one that looks right."
-        )
+        note = QLabel("Columns: saved files (epochs) · rows: LoRA weight. Pick the earliest one that looks right.")
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs, 1)

@@ -33,11 +33,7 @@ _VAE = 0.17
 _CONTEXT = 0.8
 _PARAMS_PER_RANK = {ModelFamily.SD1: 0.40e6, ModelFamily.SD2: 0.45e6, ModelFamily.SDXL: 1.45e6}
 _ACT = {ModelFamily.SD1: (3.5, 1.0), ModelFamily.SD2: (4.5, 1.3), ModelFamily.SDXL: (10.5, 3.0)}
-_TARGET_FACTOR = {
-    NetworkTarget.ATTENTION: 1.0,
-    NetworkTarget.ATTENTION_FF: 2.0,
-    NetworkTarget.ATTENTION_FF_CONV: 2.6,
-}
+_TARGET_FACTOR = {NetworkTarget.ATTENTION: 1.0, NetworkTarget.ATTENTION_FF: 2.0, NetworkTarget.ATTENTION_FF_CONV: 2.6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +59,7 @@ class VramEstimate:
         return text + (" — tight, but should fit." if self.tight else " — fits.")
 
 
-def estimate_vram(
-    config: TrainConfig, family: ModelFamily | None, available_gb: float | None = None
-) -> VramEstimate:
+def estimate_vram(config: TrainConfig, family: ModelFamily | None, available_gb: float | None = None) -> VramEstimate:
     fam = config.model.family or family or ModelFamily.SD1
     n, r, d = config.network, config.run, config.dataset
     scale = 2.0 if r.precision == Precision.FP32 else 1.0
@@ -87,12 +81,7 @@ def estimate_vram(
     if r.precision == Precision.FP32:
         act *= 1.6
     batch = r.batch_size * act
-    parts = (
-        ("base model", weights),
-        ("LoRA and optimizer", lora),
-        (f"{r.batch_size} picture(s) per step", batch),
-        ("overhead", _CONTEXT),
-    )
+    parts = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
     return VramEstimate(sum(v for _, v in parts), parts, available_gb)
 
 
