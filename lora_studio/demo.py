@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 DEMO_NAME = "Demo - zorb the mascot"
 MODEL_DIR = "models"
 MODEL_FILE = f"{MODEL_DIR}/tiny-sd1.safetensors"
+DEMO_FAMILIES = ("sd1", "sd2", "sdxl")
+
+
+def model_file(family: str = "sd1") -> str:
+    """The tiny base model of a demo project, relative to its folder."""
+    return f"{MODEL_DIR}/tiny-{family}.safetensors"
+
 TRAIN_CONFIG = "training.toml"
 CONCEPT = "zorb"
 REPEATS = 5
@@ -68,18 +75,30 @@ def demo_train_config(model_file: str = MODEL_FILE):
     )
 
 
-def create_demo_project(root: str | Path, *, reporter: Reporter = null_reporter, seed: int = 0) -> Path:
-    """Write a complete demo project into ``root`` (which must be new or empty). Returns ``root``."""
+def create_demo_project(
+    root: str | Path, *, reporter: Reporter = null_reporter, seed: int = 0, family: str = "sd1"
+) -> Path:
+    """Write a complete demo project into ``root`` (which must be new or empty). Returns ``root``.
+
+    ``family`` picks the tiny base model: ``sd1`` (the default), ``sd2`` or ``sdxl``; each trains
+    and generates on a CPU.
+    """
     from lora_studio.dataset import project as proj
     from lora_studio.diffusion.tiny import save_tiny_model
 
+    if family not in DEMO_FAMILIES:
+        raise LoraStudioError(
+            f"There is no demo model for “{family}”.", hint=f"Choose one of: {', '.join(DEMO_FAMILIES)}."
+        )
+    model = model_file(family)
     root = Path(root)
     if root.exists() and any(root.iterdir()):
         raise LoraStudioError(
             f"The folder {root} is not empty.", hint="Choose a new folder for the demo project."
         )
     reporter(StatusChanged("Creating the demo project…"))
-    project = proj.create_project(root, name=DEMO_NAME, base_model=MODEL_FILE)
+    name = DEMO_NAME if family == "sd1" else f"{DEMO_NAME} ({family.upper()})"
+    project = proj.create_project(root, name=name, base_model=model)
     proj.add_concept(project, CONCEPT, repeats=REPEATS, trigger=TRIGGER, class_word="mascot")
 
     reporter(StatusChanged("Drawing the demo pictures…"))
@@ -92,10 +111,10 @@ def create_demo_project(root: str | Path, *, reporter: Reporter = null_reporter,
         proj.add_images(project, CONCEPT, [Path(tmp)])
 
     reporter(StatusChanged("Building the tiny base model…"))
-    written = save_tiny_model("sd1", root / MODEL_DIR, seed=seed)
-    assert written["single_file"] == root / MODEL_FILE
+    written = save_tiny_model(family, root / MODEL_DIR, seed=seed)
+    assert written["single_file"] == root / model
 
-    save_toml(demo_train_config(), root / TRAIN_CONFIG)
+    save_toml(demo_train_config(model), root / TRAIN_CONFIG)
     (root / _READY_MARK).write_text("ok\n", encoding="utf-8")
     reporter(StatusChanged("The demo project is ready."))
     return root

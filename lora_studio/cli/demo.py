@@ -11,6 +11,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("create", help="write the demo project into a new folder")
     p.add_argument("dir", help="a new (or empty) folder")
     p.add_argument("--seed", type=int, default=0, help="seed for the pictures and the tiny model")
+    p.add_argument(
+        "--family",
+        choices=("sd1", "sd2", "sdxl"),
+        default="sd1",
+        help="the tiny base model: SD 1.5-like (default), SD 2.x-like or SDXL-like",
+    )
     p.set_defaults(handler=_create)
 
 
@@ -22,6 +28,6 @@ def _create(args: argparse.Namespace) -> int:
         if isinstance(event, StatusChanged):
             print(event.text)
 
-    root = create_demo_project(args.dir, reporter=report, seed=args.seed)
+    root = create_demo_project(args.dir, reporter=report, seed=args.seed, family=args.family)
     print(f"Train it with:  lora-studio train {root / TRAIN_CONFIG}")
     return 0

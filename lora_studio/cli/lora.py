@@ -35,6 +35,10 @@ def run_info(args: argparse.Namespace) -> int:
         ("Format", info.format.value),
         ("Base model", info.family.label if info.family else "unknown"),
         ("Rank / alpha", f"{info.rank} / {info.alpha}"),
+    ]
+    if info.conv_rank is not None:
+        rows.append(("Conv rank / alpha", f"{info.conv_rank} / {info.conv_alpha}"))
+    rows += [
         ("Modules", str(info.module_count)),
         ("Text encoder", "yes" if info.has_text_encoder else "no"),
         ("Hash (A1111)", info.short_hash()),

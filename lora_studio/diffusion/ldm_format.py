@@ -17,26 +17,10 @@ import torch
 from lora_studio.core.fileio import atomic_write_with
 from lora_studio.diffusion.configs import tokenizer_pads
 from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY, ModelFamily, Prediction
+from lora_studio.diffusion.unet_layout import unet_ldm_table
 
 Tensors = dict[str, torch.Tensor]
 
-_RESNET_RENAMES = {  # diffusers ResnetBlock2D -> LDM ResBlock
-    "norm1.": "in_layers.0.",
-    "conv1.": "in_layers.2.",
-    "norm2.": "out_layers.0.",
-    "conv2.": "out_layers.3.",
-    "time_emb_proj.": "emb_layers.1.",
-    "conv_shortcut.": "skip_connection.",
-}
-_UNET_TOP = {
-    "time_embedding.linear_1.": "time_embed.0.",
-    "time_embedding.linear_2.": "time_embed.2.",
-    "add_embedding.linear_1.": "label_emb.0.0.",
-    "add_embedding.linear_2.": "label_emb.0.2.",
-    "conv_in.": "input_blocks.0.0.",
-    "conv_norm_out.": "out.0.",
-    "conv_out.": "out.2.",
-}
 _VAE_ATTN_RENAMES = {
     "group_norm.": "norm.",
     "to_q.": "q.",
@@ -72,32 +56,7 @@ def _map_keys(state: Tensors, table: dict[str, str], inner: dict[str, dict[str, 
 
 def unet_to_ldm(state: Tensors, config: dict[str, Any]) -> Tensors:
     """UNet2DConditionModel weights -> ``model.diffusion_model.*`` names."""
-    layers = config["layers_per_block"]
-    if not isinstance(layers, int):
-        raise ValueError("per-block layers_per_block lists have no LDM layout")
-    table = dict(_UNET_TOP)
-    inner: dict[str, dict[str, str]] = {}
-    n_blocks = len(config["down_block_types"])
-    for b in range(n_blocks):
-        for j in range(layers):
-            idx = 1 + b * (layers + 1) + j
-            table[f"down_blocks.{b}.resnets.{j}."] = f"input_blocks.{idx}.0."
-            inner[f"down_blocks.{b}.resnets.{j}."] = _RESNET_RENAMES
-            table[f"down_blocks.{b}.attentions.{j}."] = f"input_blocks.{idx}.1."
-        table[f"down_blocks.{b}.downsamplers.0.conv."] = f"input_blocks.{1 + b * (layers + 1) + layers}.0.op."
-    for j in range(2):
-        table[f"mid_block.resnets.{j}."] = f"middle_block.{2 * j}."
-        inner[f"mid_block.resnets.{j}."] = _RESNET_RENAMES
-    table["mid_block.attentions.0."] = "middle_block.1."
-    for b, kind in enumerate(config["up_block_types"]):
-        for j in range(layers + 1):
-            idx = b * (layers + 1) + j
-            table[f"up_blocks.{b}.resnets.{j}."] = f"output_blocks.{idx}.0."
-            inner[f"up_blocks.{b}.resnets.{j}."] = _RESNET_RENAMES
-            table[f"up_blocks.{b}.attentions.{j}."] = f"output_blocks.{idx}.1."
-        # The upsampler follows the last layer's attention when the block has one.
-        slot = 2 if kind.startswith("CrossAttn") else 1
-        table[f"up_blocks.{b}.upsamplers.0.conv."] = f"output_blocks.{b * (layers + 1) + layers}.{slot}.conv."
+    table, inner = unet_ldm_table(config)
     mapped = _map_keys(state, table, inner, "UNet")
     return {"model.diffusion_model." + k: v for k, v in mapped.items()}
 

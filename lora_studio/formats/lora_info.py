@@ -37,6 +37,7 @@ class LoraInfo:
     conv_rank: int | None
     training: LoraTrainingInfo
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
+    conv_alpha: float | None = None  # alpha of the 3x3 conv modules (LoCon), when it has any
 
     @property
     def format(self) -> LoraFormat:
@@ -68,9 +69,12 @@ class LoraInfo:
         return cached_lora_hash(self.path, self.metadata)
 
     def tag_counts(self) -> Counter[str]:
-        """Tag counts summed over all dataset folders."""
+        """Tag counts summed over the training folders (sd-scripts also counts regularization folders)."""
         counts: Counter[str] = Counter()
-        for tags in self.training.tag_frequency.values():
+        reg = set(self.training.reg_dataset_dirs)
+        for folder, tags in self.training.tag_frequency.items():
+            if folder in reg:
+                continue
             for tag, n in tags.items():
                 tag = tag.strip()
                 if tag:
@@ -95,17 +99,31 @@ def _most_common(values: list) -> object | None:
     return Counter(values).most_common(1)[0][0] if values else None
 
 
-def _rank_and_alpha(header: SafetensorsHeader) -> tuple[int | None, float | None, int | None]:
-    linear_ranks: list[int] = []
-    conv_ranks: list[int] = []
+@dataclass(frozen=True)
+class _Ranks:
+    rank: int | None
+    alpha: float | None
+    conv_rank: int | None
+    conv_alpha: float | None
+
+
+def _rank_and_alpha(header: SafetensorsHeader) -> _Ranks:
+    """The most common rank and alpha of the linear (and 1x1) modules and of the 3x3 conv modules."""
+    linear: dict[str, int] = {}
+    conv: dict[str, int] = {}
     for name, info in header.tensors.items():
-        if name.endswith((".lora_down.weight", ".lora_A.weight")) and info.shape:
-            is_conv = len(info.shape) == 4 and info.shape[2:] != (1, 1)
-            (conv_ranks if is_conv else linear_ranks).append(int(info.shape[0]))
+        for suffix in (".lora_down.weight", ".lora_A.weight"):
+            if name.endswith(suffix) and info.shape:
+                is_conv = len(info.shape) == 4 and tuple(info.shape[2:]) != (1, 1)
+                (conv if is_conv else linear)[name[: -len(suffix)]] = int(info.shape[0])
     alphas = read_scalars(header, [n for n in header.tensors if n.endswith(".alpha")])
-    rank = _most_common(linear_ranks) or _most_common(conv_ranks)
-    alpha = _most_common([round(a, 6) for a in alphas.values()])
-    return rank, alpha, _most_common(conv_ranks)  # type: ignore[return-value]
+    alpha_of = {n[: -len(".alpha")]: round(a, 6) for n, a in alphas.items()}
+    linear_alphas = [alpha_of[m] for m in linear if m in alpha_of]
+    conv_alphas = [alpha_of[m] for m in conv if m in alpha_of]
+    rank = _most_common(list(linear.values())) or _most_common(list(conv.values()))
+    # Files without lora_down/lora_A (LyCORIS LoHa …) still have alphas: take the most common.
+    alpha = _most_common(linear_alphas) or _most_common(conv_alphas) or _most_common(list(alpha_of.values()))
+    return _Ranks(rank, alpha, _most_common(list(conv.values())), _most_common(conv_alphas))  # type: ignore[arg-type]
 
 
 def inspect_lora(path: str | os.PathLike[str]) -> LoraInfo:
@@ -137,7 +155,10 @@ def inspect_lora(path: str | os.PathLike[str]) -> LoraInfo:
         family, source = kind.family, "keys"
     else:
         family, source = None, ""
-    rank, alpha, conv_rank = _rank_and_alpha(header)
+    ranks = _rank_and_alpha(header)
+    rank, alpha, conv_rank, conv_alpha = ranks.rank, ranks.alpha, ranks.conv_rank, ranks.conv_alpha
+    if conv_rank is not None and conv_alpha is None:
+        conv_alpha = training.conv_alpha
     if rank is None:
         rank = training.network_dim
     if alpha is None:
@@ -154,4 +175,5 @@ def inspect_lora(path: str | os.PathLike[str]) -> LoraInfo:
         conv_rank=conv_rank,
         training=training,
         metadata=dict(header.metadata),
+        conv_alpha=conv_alpha,
     )

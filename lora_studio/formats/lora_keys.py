@@ -10,6 +10,13 @@ transformers >= 5.6 flattened ``CLIPTextModel`` (no ``text_model.`` in its modul
 other tools only match ``lora_te_text_model_encoder_…``; ``kohya_name`` puts ``text_model_`` back.
 ``CLIPTextModelWithProjection`` (SDXL's second encoder) still has ``text_model`` and is not doubled.
 
+SDXL UNet modules are named in the original (sgm) layout, as sd-scripts names them and as the SDXL
+LoRAs people share are: ``lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q``,
+``lora_unet_middle_block_0_in_layers_2``, ``lora_unet_output_blocks_2_2_conv``. The block
+numbers come from the UNet config (``diffusion.unet_layout``; the bundled SDXL config by default),
+so tiny test models get consistent names too. Older LoRA Studio SDXL files used diffusers names
+(``lora_unet_down_blocks_1_attentions_0_…``); every reader here accepts both.
+
 Key classification lives in ``lora_classify``; its names are re-exported here for callers.
 Torch is imported inside the functions that need it only.
 """
@@ -26,6 +33,12 @@ from typing import Any, Literal
 
 from lora_studio.core.errors import ModelLoadError
 from lora_studio.diffusion.families import ModelFamily
+from lora_studio.diffusion.unet_layout import (
+    bundled_unet_config,
+    diffusers_to_ldm_path,
+    ldm_prefixes,
+    ldm_to_diffusers_path,
+)
 from lora_studio.formats.lora_classify import LoraFormat, LoraKind, classify_lora_keys
 
 # torch is never imported at module level here (not even for type checking: the import contracts
@@ -41,18 +54,21 @@ __all__ = [
     "LoraKind",
     "PeftLora",
     "classify_lora_keys",
+    "is_sgm_unet_name",
     "kohya_name",
     "kohya_prefix",
     "kohya_to_peft",
     "load_kohya_lora",
     "parse_kohya_name",
     "peft_to_kohya",
+    "rename_sdxl_unet_keys",
     "save_kohya_lora",
 ]
 
 Component = Literal["unet", "text_encoder", "text_encoder_2"]
 COMPONENTS: tuple[Component, ...] = ("unet", "text_encoder", "text_encoder_2")
 
+UnetConfig = Mapping[str, Any]
 AlphaFor = Callable[[str, str, int], float]
 """``alpha_for(component, module_path, rank) -> alpha`` gives the alpha a module was trained with."""
 
@@ -70,10 +86,17 @@ _COMPOUNDS: frozenset[tuple[str, ...]] = frozenset(
         "linear_2 add_embedding add_time_proj class_embedding encoder_hid_proj time_proj "
         "text_model self_attn q_proj k_proj v_proj out_proj layer_norm1 layer_norm2 final_layer_norm "
         "token_embedding position_embedding text_projection add_k_proj add_v_proj "
-        "to_add_out norm_out"
+        "to_add_out norm_out in_layers out_layers emb_layers skip_connection"
     ).split()
 )
 _MAX_COMPOUND = max(len(c) for c in _COMPOUNDS)
+# First words of original-layout (sgm) UNet names.
+_SGM_STARTS = ("input_blocks_", "middle_block_", "output_blocks_", "time_embed_", "label_emb_", "out_")
+SGM_UNET_PREFIXES = tuple("lora_unet_" + s for s in _SGM_STARTS[:3])
+
+
+def _unet_config(unet_config: UnetConfig | None) -> UnetConfig:
+    return unet_config if unet_config is not None else bundled_unet_config("sdxl-base")
 
 
 def kohya_prefix(component: str, family: ModelFamily | str) -> str:
@@ -90,16 +113,26 @@ def kohya_prefix(component: str, family: ModelFamily | str) -> str:
     raise ValueError(f"unknown model component {component!r}")
 
 
-def kohya_name(component: str, module_path: str, family: ModelFamily | str) -> str:
+def kohya_name(
+    component: str, module_path: str, family: ModelFamily | str, unet_config: UnetConfig | None = None
+) -> str:
     """The kohya module name for a diffusers/transformers module path.
+
+    SDXL UNet modules get their original-layout name (``unet_config`` gives the block numbers; the
+    bundled SDXL config when not given). Raises ``ValueError`` for an SDXL UNet module that has no
+    place in that layout.
 
     >>> kohya_name("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", "sd1")
     'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q'
     >>> kohya_name("text_encoder", "encoder.layers.0.self_attn.q_proj", "sd1")
     'lora_te_text_model_encoder_layers_0_self_attn_q_proj'
+    >>> kohya_name("unet", "down_blocks.1.attentions.0.proj_in", "sdxl")
+    'lora_unet_input_blocks_4_1_proj_in'
     """
     prefix = kohya_prefix(component, family)
     path = module_path
+    if component == "unet" and ModelFamily(family) == ModelFamily.SDXL:
+        path = diffusers_to_ldm_path(path, _unet_config(unet_config))
     if component != "unet" and path.startswith(_CLIP_INNER):
         path = _TEXT_MODEL + path
     return f"{prefix}_{path.replace('.', '_')}"
@@ -139,13 +172,33 @@ _PREFIX_COMPONENTS: tuple[tuple[str, Component], ...] = (
 )
 
 
-def parse_kohya_name(name: str, *, flat_clip_text_model: bool | None = None) -> tuple[Component, str]:
+def _sgm_path(body: str, unet_config: UnetConfig) -> str:
+    """``input_blocks_4_1_transformer_blocks_0_attn1_to_q`` -> the diffusers module path."""
+    for ldm in ldm_prefixes(unet_config):
+        under = ldm.replace(".", "_")
+        if (body + "_").startswith(under):
+            rest = body[len(under) :]
+            return ldm_to_diffusers_path(ldm + _dotted(rest) if rest else ldm.rstrip("."), unet_config)
+    raise ValueError(f"{body!r} is not a module of this UNet's original layout")
+
+
+def is_sgm_unet_name(name: str) -> bool:
+    """Whether a kohya module name is an SDXL UNet name in the original (sgm) layout."""
+    return name.startswith("lora_unet_") and name[len("lora_unet_") :].startswith(_SGM_STARTS)
+
+
+def parse_kohya_name(
+    name: str, *, flat_clip_text_model: bool | None = None, unet_config: UnetConfig | None = None
+) -> tuple[Component, str]:
     """Split a kohya module name into ``(component, module path)``, the inverse of ``kohya_name``.
 
     For the first text encoder the ``text_model.`` prefix is dropped when the installed
-    transformers' ``CLIPTextModel`` is flat (override with ``flat_clip_text_model``). Only
-    diffusers-style UNet names are supported (not SDXL's sgm ``input_blocks_…`` names).
+    transformers' ``CLIPTextModel`` is flat (override with ``flat_clip_text_model``). SDXL UNet
+    names in the original layout (``input_blocks_…``) are mapped with ``unet_config`` (default: the
+    bundled SDXL config); diffusers-style UNet names are read as they are.
     """
+    if is_sgm_unet_name(name):
+        return "unet", _sgm_path(name[len("lora_unet_") :], _unet_config(unet_config))
     for prefix, comp in _PREFIX_COMPONENTS:
         if name.startswith(prefix):
             component, path = comp, _dotted(name[len(prefix) :])
@@ -184,12 +237,14 @@ def peft_to_kohya(
     family: ModelFamily | str,
     alpha_for: AlphaFor,
     dtype: DType | None = None,
+    unet_config: UnetConfig | None = None,
 ) -> dict[str, Tensor]:
     """Convert PEFT LoRA state dicts (``{"unet": sd, "text_encoder": sd, "text_encoder_2": sd}``,
     keys as from ``peft.utils.get_peft_model_state_dict``) into a kohya state dict.
 
     ``alpha_for(component, module_path, rank)`` returns the trained alpha of each module; it is
     stored as a scalar ``.alpha`` tensor. All tensors are cast to ``dtype`` when given.
+    ``unet_config`` (the trained UNet's config) numbers SDXL's original-layout names.
     """
     import torch
 
@@ -209,7 +264,7 @@ def peft_to_kohya(
             rank = int(down.shape[0])
             if up.shape[1] != rank:
                 raise ValueError(f"{component}: {module_path!r} has mismatched LoRA ranks")
-            name = kohya_name(component, module_path, family)
+            name = kohya_name(component, module_path, family, unet_config)
             if f"{name}.lora_down.weight" in out:
                 raise ValueError(f"two modules map to the same kohya name {name!r}")
             target = dtype or down.dtype
@@ -228,6 +283,7 @@ def save_kohya_lora(
     alpha_for: AlphaFor,
     dtype: DType | None = None,
     metadata: Mapping[str, str] | None = None,
+    unet_config: UnetConfig | None = None,
 ) -> Path:
     """Write a kohya-format LoRA file atomically and return its path.
 
@@ -237,7 +293,9 @@ def save_kohya_lora(
     from lora_studio.formats.hashes import precompute_sshs_hashes
     from lora_studio.formats.safetensors_meta import write_safetensors
 
-    tensors = peft_to_kohya(component_state_dicts, family=family, alpha_for=alpha_for, dtype=dtype)
+    tensors = peft_to_kohya(
+        component_state_dicts, family=family, alpha_for=alpha_for, dtype=dtype, unet_config=unet_config
+    )
     if not tensors:
         raise ValueError("there are no LoRA weights to save")
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
@@ -283,23 +341,34 @@ def kohya_to_peft(
     module_paths: Mapping[str, Iterable[str]] | None = None,
     family: ModelFamily | str | None = None,
     flat_clip_text_model: bool | None = None,
+    unet_config: UnetConfig | None = None,
 ) -> PeftLora:
-    """Convert a kohya LoRA state dict (as written by ``save_kohya_lora``) back to PEFT form.
+    """Convert a kohya LoRA state dict (as written by ``save_kohya_lora`` or sd-scripts) back to PEFT form.
 
     ``module_paths`` (component -> the model's module names, e.g. ``[n for n, _ in
     unet.named_modules()]``) makes the name lookup exact; without it names are rebuilt from known
-    diffusers/CLIP identifiers. Missing alphas default to the rank (kohya's rule).
+    diffusers/CLIP identifiers. SDXL UNet names are accepted in both the original layout (kohya's)
+    and diffusers' layout (older LoRA Studio files); ``unet_config`` is the UNet's config (default:
+    the bundled SDXL one). Missing alphas default to the rank (kohya's rule).
     """
     exact: dict[str, tuple[Component, str]] = {}
     if module_paths:
         if family is not None:
             fam = ModelFamily(family)
         else:
-            sdxl = any(k.startswith(("lora_te1_", "lora_te2_")) for k in state_dict)
+            sdxl = any(k.startswith(("lora_te1_", "lora_te2_")) or is_sgm_unet_name(k) for k in state_dict)
             fam = ModelFamily.SDXL if sdxl or "text_encoder_2" in module_paths else ModelFamily.SD1
         for component, names in module_paths.items():
             for name in names:
-                exact[kohya_name(component, name, fam)] = (component, name)  # type: ignore[assignment]
+                where = (component, name)
+                if component == "unet" and fam == ModelFamily.SDXL:
+                    exact[kohya_name(component, name, ModelFamily.SD1)] = where  # type: ignore[assignment]
+                    try:
+                        exact[kohya_name(component, name, fam, unet_config)] = where  # type: ignore[assignment]
+                    except ValueError:
+                        pass  # a container module (e.g. "down_blocks") has no original-layout name
+                else:
+                    exact[kohya_name(component, name, fam)] = where  # type: ignore[assignment]
 
     result = PeftLora()
     grouped: dict[str, dict[str, Tensor]] = {}
@@ -316,17 +385,13 @@ def kohya_to_peft(
             )
         try:
             component, path = exact.get(name) or parse_kohya_name(
-                name, flat_clip_text_model=flat_clip_text_model
+                name, flat_clip_text_model=flat_clip_text_model, unet_config=unet_config
             )
         except ValueError as exc:
-            raise ModelLoadError(f"Unknown LoRA module name “{name}”.") from exc
-        if name.startswith(
-            ("lora_unet_input_blocks_", "lora_unet_output_blocks_", "lora_unet_middle_block_")
-        ):
             raise ModelLoadError(
-                "This SDXL LoRA uses the original (sgm) UNet names and cannot be converted for training.",
-                hint="It can still be used for generation.",
-            )
+                f"Unknown LoRA module name “{name}”.",
+                hint="The LoRA was made for a different base model or architecture.",
+            ) from exc
         down, up = parts["lora_down.weight"], parts["lora_up.weight"]
         rank = int(down.shape[0])
         alpha_t = parts.get("alpha")
@@ -339,6 +404,35 @@ def kohya_to_peft(
         result.alphas.setdefault(component, {})[path] = alpha
         result.ranks.setdefault(component, {})[path] = rank
     return result
+
+
+def rename_sdxl_unet_keys(
+    tensors: Mapping[str, Tensor],
+    *,
+    to: Literal["original", "diffusers"],
+    unet_config: UnetConfig | None = None,
+) -> dict[str, Tensor]:
+    """An SDXL kohya state dict with every UNet module name in one layout (other keys unchanged).
+
+    ``to="original"`` gives kohya's names (what sd-scripts writes); ``to="diffusers"`` gives the
+    diffusers-style names older LoRA Studio files used. ``unet_config`` numbers the blocks.
+    """
+    config = _unet_config(unet_config)
+    out: dict[str, Tensor] = {}
+    for key, value in tensors.items():
+        name, dot, suffix = key.partition(".")
+        if name.startswith("lora_unet_"):
+            sgm = is_sgm_unet_name(name)
+            if to == "diffusers" and sgm:
+                name = "lora_unet_" + _sgm_path(name[len("lora_unet_") :], config).replace(".", "_")
+            elif to == "original" and not sgm:
+                path = _dotted(name[len("lora_unet_") :])
+                name = "lora_unet_" + diffusers_to_ldm_path(path, config).replace(".", "_")
+        new_key = name + dot + suffix
+        if new_key in out:
+            raise ValueError(f"two modules map to the same kohya name {name!r}")
+        out[new_key] = value
+    return out
 
 
 def load_kohya_lora(path: str | os.PathLike[str], **kwargs: object) -> PeftLora:

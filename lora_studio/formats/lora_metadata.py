@@ -21,6 +21,48 @@ log = logging.getLogger(__name__)
 MODELSPEC_VERSION = "1.0.1"
 NETWORK_MODULE = "networks.lora"
 
+# Keys sd-scripts' train_network.py writes for every run (with "None" for an unset value), in its order.
+KOHYA_ALWAYS = (
+    "ss_session_id", "ss_training_started_at", "ss_output_name", "ss_learning_rate",
+    "ss_text_encoder_lr", "ss_unet_lr", "ss_num_train_images", "ss_num_validation_images",
+    "ss_num_reg_images", "ss_num_batches_per_epoch", "ss_num_epochs", "ss_gradient_checkpointing",
+    "ss_gradient_accumulation_steps", "ss_max_train_steps", "ss_lr_warmup_steps", "ss_lr_scheduler",
+    "ss_network_module", "ss_network_dim", "ss_network_alpha", "ss_network_dropout",
+    "ss_mixed_precision", "ss_full_fp16", "ss_v2", "ss_base_model_version", "ss_clip_skip",
+    "ss_max_token_length", "ss_cache_latents", "ss_seed", "ss_lowram", "ss_noise_offset",
+    "ss_multires_noise_iterations", "ss_adaptive_noise_scale", "ss_zero_terminal_snr",
+    "ss_training_comment", "ss_optimizer", "ss_max_grad_norm", "ss_caption_dropout_rate",
+    "ss_caption_dropout_every_n_epochs", "ss_caption_tag_dropout_rate", "ss_face_crop_aug_range",
+    "ss_prior_loss_weight", "ss_min_snr_gamma", "ss_scale_weight_norms", "ss_ip_noise_gamma",
+    "ss_debiased_estimation", "ss_noise_offset_random_strength", "ss_ip_noise_gamma_random_strength",
+    "ss_loss_type", "ss_fp8_base", "ss_fp8_base_unet", "ss_validation_seed", "ss_validation_split",
+    "ss_max_validation_steps", "ss_validate_every_n_epochs", "ss_validate_every_n_steps",
+    "ss_resize_interpolation", "ss_batch_size_per_device", "ss_total_batch_size", "ss_resolution",
+    "ss_color_aug", "ss_flip_aug", "ss_random_crop", "ss_shuffle_caption", "ss_enable_bucket",
+    "ss_bucket_no_upscale", "ss_min_bucket_reso", "ss_max_bucket_reso", "ss_keep_tokens",
+    "ss_dataset_dirs", "ss_reg_dataset_dirs", "ss_tag_frequency", "ss_bucket_info",
+    "ss_training_finished_at", "ss_steps", "ss_epoch",
+)  # fmt: skip
+
+# Options sd-scripts has and LoRA Studio does not: a file trained here had them off, which sd-scripts
+# records with these values.
+KOHYA_OFF_FEATURES = {
+    "ss_full_fp16": "False",
+    "ss_lowram": "False",
+    "ss_multires_noise_iterations": "None",
+    "ss_adaptive_noise_scale": "None",
+    "ss_face_crop_aug_range": "None",
+    "ss_scale_weight_norms": "None",
+    "ss_ip_noise_gamma": "None",
+    "ss_debiased_estimation": "False",
+    "ss_noise_offset_random_strength": "False",
+    "ss_ip_noise_gamma_random_strength": "False",
+    "ss_fp8_base": "False",
+    "ss_fp8_base_unet": "False",
+    "ss_max_validation_steps": "None",
+    "ss_resize_interpolation": "None",
+}
+
 # Keys kohya keeps even with --no_metadata.
 MINIMUM_KEYS = (
     "ss_v2",
@@ -95,10 +137,22 @@ class LoraTrainingInfo:
     dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
     reg_dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
     datasets: list[dict[str, Any]] | None = None
+    num_validation_images: int | None = None
+    total_batch_size: int | None = None
+    bucket_no_upscale: bool | None = None
+    random_crop: bool | None = None
+    loss_type: str = ""
+    validation_seed: int | None = None
+    validation_split: float | None = None
+    validate_every_n_steps: int | None = None
+    validate_every_n_epochs: int | None = None
     base_model_name: str = ""
     base_model_hash: str = ""  # legacy 8-hex A1111 hash (kohya's ss_sd_model_hash)
     base_model_sha256: str = ""  # full sha256 (ss_new_sd_model_hash)
     vae_name: str = ""
+    vae_hash: str = ""  # legacy 8-hex hash of a separate VAE file (ss_vae_hash)
+    vae_sha256: str = ""  # ss_new_vae_hash
+    implementation_version: str = ""  # modelspec.implementation_version, e.g. "lora-studio/0.1.0"
     training_started_at: float | None = None  # unix time
     training_finished_at: float | None = None
     session_id: str = ""
@@ -149,6 +203,8 @@ def family_from_metadata(metadata: Mapping[str, str]) -> tuple[ModelFamily | Non
     arch = str(metadata.get("modelspec.architecture", "")).lower()
     pred_text = str(metadata.get("modelspec.prediction_type", "")).lower()
     prediction: Prediction | None = None
+    if str(metadata.get("ss_v_parameterization", "")).lower() == "true":
+        pred_text = pred_text or "v"
     if pred_text in ("v", "v_prediction", "v-prediction"):
         prediction = Prediction.V
     elif pred_text == "epsilon":
@@ -184,69 +240,99 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def build_metadata(info: LoraTrainingInfo) -> dict[str, str]:
-    """The metadata dict to store in a LoRA file: kohya ``ss_*`` keys plus ModelSpec 1.0.1 keys.
+def _off(value: float | int | None) -> float | int | None:
+    """sd-scripts leaves an option at ``None`` when it is not used; our configs say 0."""
+    return value if value else None
 
-    All values are strings; nested values are JSON. Fields that are ``None``/empty are left out.
+
+def build_metadata(info: LoraTrainingInfo) -> dict[str, str]:
+    """The metadata dict to store in a LoRA file: sd-scripts' ``ss_*`` keys plus ModelSpec 1.0.1 keys.
+
+    All values are strings, as sd-scripts writes them (``str(value)``: ``"True"``, ``"None"``,
+    ``"(512, 512)"``); nested values are JSON. Every key sd-scripts always writes is written, with
+    ``"None"`` where the value is unset; optional keys (model hashes, VAE, network args and
+    LoRA Studio's own keys) are left out when empty.
     """
     if info.family is None:
         raise ValueError("LoraTrainingInfo.family is required to write metadata")
     family, pred = info.family, info.prediction
     ss: dict[str, Any] = {
+        "ss_session_id": info.session_id or None,
+        "ss_training_started_at": info.training_started_at,
         "ss_output_name": info.output_name or None,
+        "ss_learning_rate": info.learning_rate,
+        "ss_text_encoder_lr": info.text_encoder_lr,
+        "ss_unet_lr": info.unet_lr,
+        "ss_num_train_images": info.num_train_images,
+        "ss_num_validation_images": info.num_validation_images,
+        "ss_num_reg_images": info.num_reg_images,
+        "ss_num_batches_per_epoch": info.num_batches_per_epoch,
+        "ss_num_epochs": info.epochs,
+        "ss_gradient_checkpointing": info.gradient_checkpointing,
+        "ss_gradient_accumulation_steps": info.gradient_accumulation_steps,
+        "ss_max_train_steps": info.max_train_steps,
+        "ss_lr_warmup_steps": info.lr_warmup_steps,
+        "ss_lr_scheduler": info.lr_scheduler or None,
         "ss_network_module": info.network_module,
         "ss_network_dim": info.network_dim,
         "ss_network_alpha": info.network_alpha,
-        "ss_network_dropout": info.network_dropout,
+        "ss_network_dropout": _off(info.network_dropout),
+        "ss_mixed_precision": info.mixed_precision or None,
         "ss_v2": family == ModelFamily.SD2,
         "ss_base_model_version": base_model_version(family, pred),
-        "ss_learning_rate": info.learning_rate if info.learning_rate is not None else info.unet_lr,
-        "ss_unet_lr": info.unet_lr if info.train_unet else None,
-        "ss_text_encoder_lr": info.text_encoder_lr if info.train_text_encoder else None,
-        "ss_optimizer": info.optimizer or None,
-        "ss_lr_scheduler": info.lr_scheduler or None,
-        "ss_lr_warmup_steps": info.lr_warmup_steps,
-        "ss_max_grad_norm": info.max_grad_norm,
-        "ss_num_epochs": info.epochs,
-        "ss_epoch": info.epoch,
-        "ss_steps": info.steps,
-        "ss_max_train_steps": info.max_train_steps,
-        "ss_batch_size_per_device": info.batch_size,
-        "ss_gradient_accumulation_steps": info.gradient_accumulation_steps,
-        "ss_gradient_checkpointing": info.gradient_checkpointing,
-        "ss_num_train_images": info.num_train_images,
-        "ss_num_reg_images": info.num_reg_images,
-        "ss_num_batches_per_epoch": info.num_batches_per_epoch,
-        "ss_resolution": f"({info.resolution[0]}, {info.resolution[1]})" if info.resolution else None,
-        "ss_enable_bucket": info.enable_bucket,
-        "ss_min_bucket_reso": info.min_bucket_reso,
-        "ss_max_bucket_reso": info.max_bucket_reso,
-        "ss_clip_skip": info.clip_skip,
-        "ss_max_token_length": info.max_token_length,
-        "ss_mixed_precision": info.mixed_precision or None,
-        "ss_save_precision": info.save_precision or None,
+        # Older sd-scripts and the checkpoint readers look for this flag (SDXL has no "_v" version).
+        "ss_v_parameterization": True if pred == Prediction.V else None,
+        # kohya/A1111 clip skip 1 is "no skip", which sd-scripts records as unset.
+        "ss_clip_skip": info.clip_skip if info.clip_skip and info.clip_skip > 1 else None,
+        "ss_max_token_length": info.max_token_length if (info.max_token_length or 75) > 75 else None,
         "ss_cache_latents": info.cache_latents,
         "ss_seed": info.seed,
-        "ss_noise_offset": info.noise_offset,
-        "ss_min_snr_gamma": info.min_snr_gamma,
+        "ss_noise_offset": _off(info.noise_offset),
         "ss_zero_terminal_snr": info.zero_terminal_snr,
-        "ss_prior_loss_weight": info.prior_loss_weight,
-        "ss_shuffle_caption": info.shuffle_caption,
-        "ss_keep_tokens": info.keep_tokens,
+        "ss_training_comment": info.comment or None,
+        "ss_optimizer": info.optimizer or None,
+        "ss_max_grad_norm": info.max_grad_norm,
         "ss_caption_dropout_rate": info.caption_dropout_rate,
         "ss_caption_dropout_every_n_epochs": info.caption_dropout_every_n_epochs,
         "ss_caption_tag_dropout_rate": info.caption_tag_dropout_rate,
-        "ss_caption_extension": info.caption_extension or None,
-        "ss_flip_aug": info.flip_aug,
+        "ss_prior_loss_weight": info.prior_loss_weight,
+        "ss_min_snr_gamma": _off(info.min_snr_gamma),
+        "ss_loss_type": info.loss_type or None,
+        "ss_validation_seed": info.validation_seed,
+        "ss_validation_split": info.validation_split,
+        "ss_validate_every_n_epochs": info.validate_every_n_epochs,
+        "ss_validate_every_n_steps": info.validate_every_n_steps,
+        "ss_batch_size_per_device": info.batch_size,
+        "ss_total_batch_size": info.total_batch_size,
+        "ss_resolution": f"({info.resolution[0]}, {info.resolution[1]})" if info.resolution else None,
         "ss_color_aug": info.color_aug,
+        "ss_flip_aug": info.flip_aug,
+        "ss_random_crop": info.random_crop,
+        "ss_shuffle_caption": info.shuffle_caption,
+        "ss_enable_bucket": info.enable_bucket,
+        "ss_bucket_no_upscale": info.bucket_no_upscale,
+        "ss_min_bucket_reso": info.min_bucket_reso,
+        "ss_max_bucket_reso": info.max_bucket_reso,
+        "ss_keep_tokens": info.keep_tokens,
+        # kohya writes the tag counts per dataset folder; A1111 shows them as a tag cloud.
+        "ss_dataset_dirs": json.dumps(info.dataset_dirs, ensure_ascii=False),
+        "ss_reg_dataset_dirs": json.dumps(info.reg_dataset_dirs, ensure_ascii=False),
+        "ss_tag_frequency": json.dumps(info.tag_frequency, ensure_ascii=False),
+        "ss_bucket_info": json.dumps(info.bucket_info),
+        "ss_training_finished_at": info.training_finished_at,
+        "ss_steps": info.steps,
+        "ss_epoch": info.epoch,
+        # Optional in sd-scripts too: written only when known.
         "ss_sd_model_name": info.base_model_name or None,
         "ss_sd_model_hash": info.base_model_hash or None,
         "ss_new_sd_model_hash": info.base_model_sha256 or None,
         "ss_vae_name": info.vae_name or None,
-        "ss_training_started_at": info.training_started_at,
-        "ss_training_finished_at": info.training_finished_at,
-        "ss_session_id": info.session_id or None,
-        "ss_training_comment": info.comment or None,
+        "ss_vae_hash": info.vae_hash or None,
+        "ss_new_vae_hash": info.vae_sha256 or None,
+        # LoRA Studio's own keys (sd-scripts does not write these).
+        "ss_save_precision": info.save_precision or None,
+        "ss_caption_extension": info.caption_extension or None,
+        "ss_datasets": json.dumps(info.datasets, ensure_ascii=False) if info.datasets else None,
         "ss_lora_studio_trigger_words": json.dumps(list(info.trigger_words), ensure_ascii=False)
         if info.trigger_words
         else None,
@@ -256,30 +342,24 @@ def build_metadata(info: LoraTrainingInfo) -> dict[str, str]:
         if info.unet_targets or info.text_encoder_targets
         else None,
     }
-    network_args = dict(info.network_args)
+    # sd-scripts: network args are the "key=value" strings of --network_args (plus the dropout it adds).
+    network_args = {str(k): str(v) for k, v in info.network_args.items()}
     if info.conv_dim is not None:
-        network_args.setdefault("conv_dim", info.conv_dim)
+        network_args.setdefault("conv_dim", str(info.conv_dim))
         network_args.setdefault(
-            "conv_alpha", info.conv_alpha if info.conv_alpha is not None else info.conv_dim
+            "conv_alpha", str(info.conv_alpha if info.conv_alpha is not None else info.conv_dim)
         )
     if network_args:
-        ss["ss_network_args"] = json.dumps(network_args)
-    # kohya writes the tag counts per dataset folder; A1111 shows them as a tag cloud.
-    ss["ss_tag_frequency"] = (
-        json.dumps(info.tag_frequency, ensure_ascii=False) if info.tag_frequency else None
-    )
-    ss["ss_dataset_dirs"] = json.dumps(info.dataset_dirs, ensure_ascii=False) if info.dataset_dirs else None
-    ss["ss_reg_dataset_dirs"] = (
-        json.dumps(info.reg_dataset_dirs, ensure_ascii=False) if info.reg_dataset_dirs else None
-    )
-    ss["ss_bucket_info"] = json.dumps(info.bucket_info) if info.bucket_info else None
-    ss["ss_datasets"] = json.dumps(info.datasets, ensure_ascii=False) if info.datasets else None
+        ss["ss_network_args"] = json.dumps({**network_args, "dropout": _off(info.network_dropout)})
 
     meta = {
         k: _num(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
         for k, v in ss.items()
-        if v is not None
+        if v is not None or k in KOHYA_ALWAYS
     }
+    for key, value in KOHYA_OFF_FEATURES.items():
+        meta.setdefault(key, value)
+    meta = {k: meta[k] for k in (*KOHYA_ALWAYS, *meta) if k in meta}  # sd-scripts' order first
 
     width, height = info.resolution or (family.default_resolution, family.default_resolution)
     started = info.training_started_at
@@ -295,8 +375,10 @@ def build_metadata(info: LoraTrainingInfo) -> dict[str, str]:
         spec["modelspec.date"] = _iso(info.training_finished_at or started)
     if info.trigger_words:
         spec["modelspec.trigger_phrase"] = ", ".join(info.trigger_words)
-    if info.clip_skip:
-        spec["modelspec.encoder_layer"] = str(info.clip_skip)
+    if meta["ss_clip_skip"] != "None":  # sd-scripts writes the layer only when clip skip is set
+        spec["modelspec.encoder_layer"] = meta["ss_clip_skip"]
+    if info.implementation_version:
+        spec["modelspec.implementation_version"] = info.implementation_version
     if info.author:
         spec["modelspec.author"] = info.author
     if info.description:
@@ -434,6 +516,18 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "ss_sd_model_hash": ("base_model_hash", str),
     "ss_new_sd_model_hash": ("base_model_sha256", str),
     "ss_vae_name": ("vae_name", str),
+    "ss_vae_hash": ("vae_hash", str),
+    "ss_new_vae_hash": ("vae_sha256", str),
+    "ss_num_validation_images": ("num_validation_images", _to_int),
+    "ss_total_batch_size": ("total_batch_size", _to_int),
+    "ss_bucket_no_upscale": ("bucket_no_upscale", _to_bool),
+    "ss_random_crop": ("random_crop", _to_bool),
+    "ss_loss_type": ("loss_type", str),
+    "ss_validation_seed": ("validation_seed", _to_int),
+    "ss_validation_split": ("validation_split", _to_float),
+    "ss_validate_every_n_steps": ("validate_every_n_steps", _to_int),
+    "ss_validate_every_n_epochs": ("validate_every_n_epochs", _to_int),
+    "modelspec.implementation_version": ("implementation_version", str),
     "ss_training_started_at": ("training_started_at", _to_time),
     "ss_training_finished_at": ("training_finished_at", _to_time),
     "ss_session_id": ("session_id", str),
@@ -448,7 +542,7 @@ _KNOWN = set(_PARSERS) | {
     "ss_lora_studio_targets", "modelspec.sai_model_spec", "modelspec.architecture",
     "modelspec.implementation", "modelspec.resolution", "modelspec.prediction_type", "modelspec.date",
     "modelspec.trigger_phrase", "modelspec.encoder_layer", "modelspec.tags", "sshs_model_hash",
-    "sshs_legacy_hash",
+    "sshs_legacy_hash", "ss_v_parameterization", *KOHYA_OFF_FEATURES,
 }  # fmt: skip
 
 
@@ -475,6 +569,7 @@ def parse_metadata(metadata: Mapping[str, Any]) -> LoraTrainingInfo:
     if isinstance(args := _get_json(meta, "ss_network_args"), dict):
         # conv_dim/conv_alpha have their own fields; the rest stays in network_args.
         conv_dim, conv_alpha = args.pop("conv_dim", None), args.pop("conv_alpha", None)
+        args.pop("dropout", None)  # sd-scripts adds the network dropout here; it has its own key
         values["network_args"] = args
         if (dim := _to_int(conv_dim)) is not None:
             values["conv_dim"] = dim
@@ -501,8 +596,9 @@ def parse_metadata(metadata: Mapping[str, Any]) -> LoraTrainingInfo:
     if tags := meta.get("modelspec.tags"):
         values["tags"] = tuple(t.strip() for t in tags.split(",") if t.strip())
     # kohya writes "None" for a learning rate that is not used (component not trained).
-    values["train_unet"] = (
-        meta.get("ss_unet_lr") not in ("None",) and "ss_network_train_text_encoder_only" not in meta
+    # "None" means "the learning rate was not set" (sd-scripts), which still trains the UNet.
+    values["train_unet"] = meta.get("ss_unet_lr") not in ("0", "0.0") and (
+        meta.get("ss_network_train_text_encoder_only") != "True"
     )
     values["train_text_encoder"] = (
         meta.get("ss_text_encoder_lr") not in (None, "", "None", "0", "0.0")

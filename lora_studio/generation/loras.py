@@ -120,11 +120,17 @@ def check_lora_file(path: str | Path, model_family: ModelFamily | None) -> Any:
     if not kind.format.is_lora:
         raise GenerationError(f"“{path.name}” does not contain LoRA weights that LoRA Studio recognises.")
     if model_family is not None and kind.family is not None and kind.family != model_family:
+        lora_label, model_label = kind.family.label, ModelFamily(model_family).label
         raise GenerationError(
-            f"“{path.name}” is a {kind.family.label} LoRA, but the model is {ModelFamily(model_family).label}.",
-            hint=f"Choose a {kind.family.label} model, or a LoRA trained for {ModelFamily(model_family).label}.",
+            f"“{path.name}” is {_article(lora_label)} {lora_label} LoRA, but the model is {model_label}.",
+            hint=f"Choose {_article(lora_label)} {lora_label} model, or a LoRA trained for {model_label}.",
         )
     return kind
+
+
+def _article(label: str) -> str:
+    """ "an" before names read letter by letter from a vowel sound ("an SDXL LoRA"), else "a"."""
+    return "an" if label[:1] in "AEIOU" or label.startswith("SD") else "a"
 
 
 def _is_kohya(state: dict[str, Any]) -> bool:
@@ -283,6 +289,7 @@ class LoraStack:
         encoder modules (e.g. q_proj/v_proj without out_proj or the MLP). Such a file is converted
         here to the PEFT layout (alpha/rank folded into B) and loaded again.
         """
+        state = self._sgm_as_diffusers_names(state)
         try:
             # A shallow copy: the converters pop keys from the dict they are given.
             self.pipe.load_lora_weights(dict(state), adapter_name=adapter)
@@ -293,13 +300,32 @@ class LoraStack:
             log.info("LoRA %s: loading its text-encoder part through LoRA Studio's converter", adapter)
             self.pipe.load_lora_weights(self._kohya_as_peft(state), adapter_name=adapter)
 
+    def _sgm_as_diffusers_names(self, state: dict[str, Any]) -> dict[str, Any]:
+        """An SDXL kohya LoRA in the original-layout names (sd-scripts', ours) renamed to the
+        diffusers-style kohya names, with this UNet's block numbering: diffusers' own sgm mapping
+        guesses the upsampler and resnet-layer slots and misses modules of LoCon files."""
+        from lora_studio.formats.lora_keys import is_sgm_unet_name, rename_sdxl_unet_keys
+
+        if not _is_kohya(state) or not any(is_sgm_unet_name(k.partition(".")[0]) for k in state):
+            return state
+        try:
+            return rename_sdxl_unet_keys(state, to="diffusers", unet_config=dict(self.pipe.unet.config))
+        except ValueError as exc:
+            raise GenerationError(
+                "The LoRA's UNet layers do not fit this model's layout.",
+                hint="The LoRA was made for a different base model or architecture.",
+                details=str(exc),
+            ) from exc
+
     def _kohya_as_peft(self, state: dict[str, Any]) -> dict[str, Any]:
         """A kohya state dict as diffusers' PEFT layout (``<component>.<module>.lora_A.weight`` …)."""
         from lora_studio.formats.lora_keys import kohya_to_peft
 
         module_paths = {c: [n for n, _ in getattr(self.pipe, c).named_modules()] for c in self.components}
         try:
-            peft = kohya_to_peft(state, module_paths=module_paths, family=self.family)
+            peft = kohya_to_peft(
+                state, module_paths=module_paths, family=self.family, unet_config=dict(self.pipe.unet.config)
+            )
         except ModelLoadError as exc:
             raise GenerationError(exc.message, hint=exc.hint, details=exc.details) from exc
         out: dict[str, Any] = {}

@@ -101,6 +101,34 @@ def _read_kohya(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[st
     return modules, metadata
 
 
+def _same_sdxl_layout(per_file: list) -> list:
+    """SDXL files with kohya's original-layout UNet names and files with the diffusers-style names
+    of older LoRA Studio versions, merged together: the old names are renamed to kohya's (numbered
+    as the real SDXL UNet is), so that the same layer meets itself."""
+    from lora_studio.formats.lora_keys import is_sgm_unet_name, rename_sdxl_unet_keys
+
+    def unet_names(mods: dict) -> list[str]:
+        return [n for n in mods if n.startswith("lora_unet_")]
+
+    sgm = [any(is_sgm_unet_name(n) for n in unet_names(mods)) for (mods, _), *_ in per_file]
+    legacy = [any(not is_sgm_unet_name(n) for n in unet_names(mods)) for (mods, _), *_ in per_file]
+    if not any(sgm) or not any(legacy):
+        return per_file
+    out = []
+    for ((mods, meta), *weights), old in zip(per_file, legacy):
+        if old:
+            try:
+                mods = rename_sdxl_unet_keys(mods, to="original")
+            except ValueError as exc:
+                raise GenerationError(
+                    "These SDXL LoRAs cannot be merged: one of them has UNet layers that the SDXL "
+                    "layout does not have.",
+                    details=str(exc),
+                ) from exc
+        out.append(((mods, meta), *weights))
+    return out
+
+
 def _scaled_pair(parts: dict[str, torch.Tensor], weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(up × weight × alpha/rank, down) as 2-D matrices."""
     down, up = parts["lora_down.weight"], parts["lora_up.weight"]
@@ -125,6 +153,7 @@ def merge_lora_files(
     if not specs:
         raise GenerationError("Choose at least one LoRA to merge.")
     per_file = [(_read_kohya(Path(s.path)), s.unet_weight, s.te_weight, s.weight) for s in specs]
+    per_file = _same_sdxl_layout(per_file)
     names = sorted({n for (mods, _), *_ in per_file for n in mods})
     out: dict[str, torch.Tensor] = {}
     min_kept = 1.0

@@ -123,8 +123,11 @@ def _chunk_tensors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     n_pad = CHUNK_TOKENS - len(chunk.ids)
-    ids = [tokenizer.bos_token_id, *chunk.ids, *([pad] * n_pad), tokenizer.eos_token_id]
-    w = [1.0, *chunk.weights, *([1.0] * n_pad), 1.0]
+    # A1111 (and diffusers, and kohya's training): the end token right after the text, then the
+    # padding. SD 1.x pads with the end token itself; OpenCLIP (SD 2.x, SDXL's second encoder) pads
+    # with "!" (id 0), so where the end token sits changes the embeddings and SDXL's pooled output.
+    ids = [tokenizer.bos_token_id, *chunk.ids, tokenizer.eos_token_id, *([pad] * n_pad)]
+    w = [1.0, *chunk.weights, 1.0, *([1.0] * n_pad)]
     return (
         torch.tensor([ids], dtype=torch.long, device=device),
         torch.tensor([w], dtype=torch.float32, device=device),

@@ -208,12 +208,20 @@ def save_lora_file(
     alpha_for: Any,
     dtype: torch.dtype,
     metadata: dict[str, str],
+    unet_config: Any = None,
 ) -> Path:
-    """Write one kohya LoRA file (atomic, via the formats package)."""
+    """Write one kohya LoRA file (atomic, via the formats package); ``unet_config`` numbers SDXL's
+    original-layout module names."""
     from lora_studio.formats.lora_keys import save_kohya_lora
 
     return Path(
         save_kohya_lora(
-            path, component_state_dicts, family=family, alpha_for=alpha_for, dtype=dtype, metadata=metadata
+            path,
+            component_state_dicts,
+            family=family,
+            alpha_for=alpha_for,
+            dtype=dtype,
+            metadata=metadata,
+            unet_config=unet_config,
         )
     )

@@ -118,6 +118,7 @@ class NetworkConfig:
     conv_rank: int = 8  # kohya conv_dim (only with attention_ff_conv)
     conv_alpha: float = 4.0
     train_text_encoder: bool = False
+    init_weights: str = ""  # kohya network_weights: continue from this LoRA file (kohya or ours)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +273,7 @@ def resolve_paths(config: TrainConfig, base_dir: str | Path) -> TrainConfig:
             "dataset.path": fix(config.dataset.path),
             "dataset.latent_cache_dir": fix(config.dataset.latent_cache_dir),
             "run.output_dir": fix(config.run.output_dir),
+            "network.init_weights": fix(config.network.init_weights),
         },
     )
 

@@ -171,6 +171,7 @@ _COMMON: dict[str, tuple[str, Any]] = {
     "network_dropout": ("network.dropout", _float),
     "conv_dim": ("network.conv_rank", _int),
     "conv_alpha": ("network.conv_alpha", _float),
+    "network_weights": ("network.init_weights", str),
     "optimizer": ("optimizer.optimizer", _optimizer),
     "optimizer_type": ("optimizer.optimizer", _optimizer),
     "optimizer_args": ("optimizer.args", _optimizer_args),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -92,3 +93,65 @@ def alpha_lookup(targets: dict[str, Targets], cfg: NetworkConfig):
         return cfg.conv_alpha if module_path in conv.get(component, ()) else cfg.alpha
 
     return alpha_for
+
+
+def load_start_weights(
+    path: str,
+    models: dict[str, torch.nn.Module],
+    targets: dict[str, Targets],
+    cfg: NetworkConfig,
+    *,
+    family: object,
+    unet_config: dict | None,
+) -> int:
+    """Put the weights of a kohya LoRA file (ours or sd-scripts', SDXL in either naming) into the
+    freshly added adapters, so training continues from it (sd-scripts' ``--network_weights``).
+
+    Each module keeps the file's strength: B is rescaled when the file's alpha/rank differs from
+    this run's. Returns the number of modules loaded; raises ``TrainingError`` when the file does
+    not fit the run (another model, other trained parts, another rank).
+    """
+    from peft.utils import set_peft_model_state_dict
+
+    from lora_studio.core.errors import LoraStudioError, TrainingError
+    from lora_studio.formats.lora_keys import load_kohya_lora
+
+    name = Path(path).name
+    module_paths = {comp: [n for n, _ in m.named_modules()] for comp, m in models.items()}
+    try:
+        lora = load_kohya_lora(path, module_paths=module_paths, family=family, unet_config=unet_config)
+    except LoraStudioError as exc:
+        raise TrainingError(
+            f"Cannot continue from “{name}”: {exc.message}", hint=exc.hint, details=exc.details
+        ) from exc
+    extra = sorted(set(lora.state_dicts) - set(models))
+    if extra:
+        raise TrainingError(
+            f"“{name}” also changes {', '.join(extra)}, which this run does not train.",
+            hint="Turn on text-encoder training to continue from it, or pick a UNet-only LoRA.",
+        )
+    loaded = 0
+    for comp, sd in lora.state_dicts.items():
+        linear, conv = set(targets[comp].linear), set(targets[comp].conv)
+        fitted: dict[str, torch.Tensor] = {}
+        for module, file_rank in lora.ranks[comp].items():
+            if module not in linear and module not in conv:
+                raise TrainingError(
+                    f"“{name}” has a layer this run does not train ({comp}: {module}).",
+                    hint="Choose the same layers (LoRA / LoCon) and base model the file was trained with.",
+                )
+            rank, alpha = (cfg.conv_rank, cfg.conv_alpha) if module in conv else (cfg.rank, cfg.alpha)
+            if file_rank != rank:
+                raise TrainingError(
+                    f"“{name}” has rank {file_rank} in {module}, this run uses {rank}.",
+                    hint="Set the rank (network dim) to the file's to continue training it.",
+                )
+            ratio = (lora.alphas[comp][module] / file_rank) / (alpha / rank)
+            fitted[f"{module}.lora_A.weight"] = sd[f"{module}.lora_A.weight"].float()
+            fitted[f"{module}.lora_B.weight"] = sd[f"{module}.lora_B.weight"].float() * ratio
+        result = set_peft_model_state_dict(models[comp], fitted, adapter_name=ADAPTER)
+        unexpected = [k for k in getattr(result, "unexpected_keys", []) if ".lora_" in k]
+        if unexpected:
+            raise TrainingError(f"“{name}” does not fit the model: {unexpected[:3]} …")
+        loaded += len(lora.ranks[comp])
+    return loaded

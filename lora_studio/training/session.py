@@ -94,6 +94,18 @@ class TrainingSession:
                 self.targets[name] = text_encoder_targets(te)
                 add_lora(te, self.targets[name], cfg.network)
                 self.trained[name] = te
+        if cfg.network.init_weights:
+            from lora_studio.training.network import load_start_weights
+
+            n = load_start_weights(
+                cfg.network.init_weights,
+                self.trained,
+                self.targets,
+                cfg.network,
+                family=self.family,
+                unet_config=dict(pipe.unet.config),
+            )
+            log.info("continuing from %s (%d modules)", cfg.network.init_weights, n)
         for module in self.trained.values():
             for p in module.parameters():
                 if p.requires_grad:

@@ -163,7 +163,7 @@ class _Loop:
             self._resume(state)
         from lora_studio.training.lora_output import base_model_identity
 
-        self.base = base_model_identity(cfg.model.base_model) if self.main else {}
+        self.base = base_model_identity(cfg.model.base_model, cfg.model.vae) if self.main else {}
         try:
             self._train()
         except Cancelled:
@@ -412,6 +412,8 @@ class _Loop:
             started_at=self.started_at,
             session_id=self.session_id,
             base=self.base,
+            optimizer=getattr(self, "opt", None),
+            world_size=self.world,
         )
         with _saving(path):
             write_lora(self.s, path, info)

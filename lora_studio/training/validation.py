@@ -119,6 +119,9 @@ def _warn(field: str, message: str) -> Issue:
 
 def _check_model(config: TrainConfig, issues: list[Issue]) -> None:
     m = config.model
+    start = config.network.init_weights
+    if start and not Path(start).is_file():
+        issues.append(_err("network.init_weights", f"The LoRA to continue from, {start}, does not exist."))
     if not m.base_model:
         issues.append(
             _err("model.base_model", "Choose a base model (a .safetensors file or a diffusers folder).")

@@ -22,7 +22,13 @@ SD1, SDXL = ModelFamily.SD1, ModelFamily.SDXL
         ("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", SD1,
          "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"),
         ("unet", "mid_block.attentions.0.transformer_blocks.0.ff.net.0.proj", SDXL,
-         "lora_unet_mid_block_attentions_0_transformer_blocks_0_ff_net_0_proj"),
+         "lora_unet_middle_block_1_transformer_blocks_0_ff_net_0_proj"),
+        ("unet", "down_blocks.2.attentions.1.transformer_blocks.9.attn2.to_k", SDXL,
+         "lora_unet_input_blocks_8_1_transformer_blocks_9_attn2_to_k"),
+        ("unet", "down_blocks.1.resnets.0.conv_shortcut", SDXL, "lora_unet_input_blocks_4_0_skip_connection"),
+        ("unet", "down_blocks.1.downsamplers.0.conv", SDXL, "lora_unet_input_blocks_6_0_op"),
+        ("unet", "up_blocks.1.upsamplers.0.conv", SDXL, "lora_unet_output_blocks_5_2_conv"),
+        ("unet", "up_blocks.2.resnets.2.time_emb_proj", SDXL, "lora_unet_output_blocks_8_0_emb_layers_1"),
         ("text_encoder", "encoder.layers.0.self_attn.q_proj", SD1,
          "lora_te_text_model_encoder_layers_0_self_attn_q_proj"),
         ("text_encoder", "text_model.encoder.layers.0.self_attn.q_proj", ModelFamily.SD2,
@@ -211,7 +217,7 @@ def test_kohya_to_peft_sdxl_with_exact_module_paths():
     }
 
 
-def test_kohya_to_peft_rejects_lycoris_and_sgm():
+def test_kohya_to_peft_rejects_lycoris_and_reads_sgm_names():
     from lora_studio.core.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError):
@@ -219,6 +225,55 @@ def test_kohya_to_peft_rejects_lycoris_and_sgm():
     sgm = {
         "lora_unet_input_blocks_4_1_proj_in.lora_down.weight": torch.ones(2, 4),
         "lora_unet_input_blocks_4_1_proj_in.lora_up.weight": torch.ones(4, 2),
+        "lora_unet_middle_block_2_in_layers_2.lora_down.weight": torch.ones(2, 4, 3, 3),
+        "lora_unet_middle_block_2_in_layers_2.lora_up.weight": torch.ones(4, 2, 1, 1),
+        "lora_unet_output_blocks_2_2_conv.lora_down.weight": torch.ones(2, 4, 3, 3),
+        "lora_unet_output_blocks_2_2_conv.lora_up.weight": torch.ones(4, 2, 1, 1),
     }
-    with pytest.raises(ModelLoadError, match="sgm"):
-        kohya_to_peft(sgm)
+    back = kohya_to_peft(sgm)
+    assert set(back.ranks["unet"]) == {
+        "down_blocks.1.attentions.0.proj_in",
+        "mid_block.resnets.1.conv1",
+        "up_blocks.0.upsamplers.0.conv",
+    }
+
+
+def test_sdxl_names_rename_both_ways():
+    from lora_studio.formats.lora_keys import is_sgm_unet_name, rename_sdxl_unet_keys
+
+    old = {
+        "lora_unet_down_blocks_2_attentions_1_transformer_blocks_3_attn1_to_out_0.alpha": 1,
+        "lora_unet_up_blocks_0_resnets_2_conv2.lora_up.weight": 2,
+        "lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha": 3,
+    }
+    new = rename_sdxl_unet_keys(old, to="original")
+    assert new == {
+        "lora_unet_input_blocks_8_1_transformer_blocks_3_attn1_to_out_0.alpha": 1,
+        "lora_unet_output_blocks_2_0_out_layers_3.lora_up.weight": 2,
+        "lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha": 3,
+    }
+    assert all(is_sgm_unet_name(k.split(".")[0]) for k in new if k.startswith("lora_unet"))
+    assert rename_sdxl_unet_keys(new, to="diffusers") == old
+    assert parse_kohya_name("lora_unet_output_blocks_2_0_out_layers_3") == (
+        "unet",
+        "up_blocks.0.resnets.2.conv2",
+    )
+
+
+def test_kohya_to_peft_exact_paths_accept_both_sdxl_unet_namings():
+    """Continuing from an SDXL LoRA: kohya's original-layout names and the diffusers-style names of
+    older LoRA Studio files both land on the same UNet module, numbered by the model's own config."""
+    tiny = {  # two blocks with one layer each: down_blocks.1.attentions.0 is input_blocks.3.1 here
+        "layers_per_block": 1,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    }
+    path = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+    modules = {"unet": ["", "down_blocks", "down_blocks.1", path]}
+    for name in ("lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k", kohya_name("unet", path, SD1)):
+        sd = {f"{name}.lora_down.weight": torch.ones(2, 8), f"{name}.lora_up.weight": torch.ones(8, 2)}
+        back = kohya_to_peft(sd, module_paths=modules, family=SDXL, unet_config=tiny)
+        assert list(back.ranks["unet"]) == [path]
+    assert (
+        kohya_name("unet", path, SDXL, tiny) == "lora_unet_input_blocks_3_1_transformer_blocks_0_attn2_to_k"
+    )

@@ -7,6 +7,7 @@ import pytest
 
 from lora_studio.diffusion.families import ModelFamily, Prediction
 from lora_studio.formats.lora_metadata import (
+    KOHYA_ALWAYS,
     LoraTrainingInfo,
     base_model_version,
     build_metadata,
@@ -68,7 +69,8 @@ def test_build_metadata_values_are_strings_and_kohya_shaped():
     assert meta["ss_resolution"] == "(512, 768)"
     assert json.loads(meta["ss_tag_frequency"]) == INFO.tag_frequency
     assert json.loads(meta["ss_dataset_dirs"])["10_cat"]["img_count"] == 20
-    assert json.loads(meta["ss_network_args"]) == {"conv_dim": 4, "conv_alpha": 1.0}
+    # sd-scripts: network args are strings (as typed after --network_args), plus the dropout it adds.
+    assert json.loads(meta["ss_network_args"]) == {"conv_dim": "4", "conv_alpha": "1.0", "dropout": 0.1}
     assert meta["modelspec.sai_model_spec"] == "1.0.1"
     assert meta["modelspec.architecture"] == "stable-diffusion-v1/lora"
     assert meta["modelspec.implementation"] == "diffusers"
@@ -77,7 +79,30 @@ def test_build_metadata_values_are_strings_and_kohya_shaped():
     assert meta["modelspec.encoder_layer"] == "2"
     assert meta["modelspec.trigger_phrase"] == "sks cat"
     assert meta["modelspec.date"].startswith("2023-11-14T")
-    assert "None" not in meta.values()
+    assert meta["modelspec.encoder_layer"] == meta["ss_clip_skip"] == "2"
+    # Every key sd-scripts always writes is there, unset ones as "None" (sd-scripts' str(None)).
+    assert set(KOHYA_ALWAYS) <= set(meta)
+    assert meta["ss_max_token_length"] == "None" and meta["ss_training_comment"] == "hello, world"
+    assert meta["ss_full_fp16"] == "False" and meta["ss_multires_noise_iterations"] == "None"
+    assert meta["ss_bucket_info"] == "null" and meta["ss_reg_dataset_dirs"] == "{}"
+    assert "ss_v_parameterization" not in meta
+
+
+def test_unset_clip_skip_and_options_as_sd_scripts_writes_them():
+    meta = build_metadata(
+        replace(INFO, clip_skip=1, noise_offset=0.0, min_snr_gamma=0.0, network_dropout=0.0, conv_dim=None)
+    )
+    assert meta["ss_clip_skip"] == "None" and "modelspec.encoder_layer" not in meta
+    assert meta["ss_noise_offset"] == meta["ss_min_snr_gamma"] == meta["ss_network_dropout"] == "None"
+    assert "ss_network_args" not in meta  # sd-scripts writes it only when network args were given
+    v = build_metadata(replace(INFO, family=ModelFamily.SDXL, prediction=Prediction.V))
+    assert v["ss_v_parameterization"] == "True" and v["modelspec.prediction_type"] == "v"
+    assert family_from_metadata(
+        {"ss_base_model_version": "sdxl_base_v1-0", "ss_v_parameterization": "True"}
+    ) == (
+        ModelFamily.SDXL,
+        Prediction.V,
+    )
 
 
 def test_round_trip():

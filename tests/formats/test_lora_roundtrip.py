@@ -12,7 +12,7 @@ from lora_studio.diffusion.tiny import build_tiny_pipeline
 from lora_studio.formats.hashes import addnet_hash
 from lora_studio.formats.lora_classify import LoraFormat
 from lora_studio.formats.lora_info import inspect_lora
-from lora_studio.formats.lora_keys import kohya_to_peft, load_kohya_lora, save_kohya_lora
+from lora_studio.formats.lora_keys import SGM_UNET_PREFIXES, kohya_to_peft, load_kohya_lora, save_kohya_lora
 from lora_studio.formats.safetensors_meta import read_header
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
@@ -80,10 +80,18 @@ def test_kohya_export_reloads_in_diffusers(tmp_path, family, with_te):
         family=family,
         alpha_for=lambda component, module, rank: float(ALPHA),
         metadata={"ss_network_dim": str(RANK), "ss_network_alpha": str(ALPHA)},
+        unet_config=dict(trained.unet.config),
     )
 
     header = read_header(path)
     keys = list(header.tensors)
+    unet_keys = [k for k in keys if k.startswith("lora_unet_")]
+    if family == ModelFamily.SDXL:  # kohya's SDXL names: the original layout's block numbers
+        assert unet_keys and all(k.startswith(SGM_UNET_PREFIXES) for k in unet_keys)
+    else:
+        assert unet_keys and all(
+            k.startswith(("lora_unet_down_", "lora_unet_mid_", "lora_unet_up_")) for k in unet_keys
+        )
     te_prefixes = ("lora_te1_", "lora_te2_") if family == ModelFamily.SDXL else ("lora_te_",)
     assert all(k.startswith(("lora_unet_", *te_prefixes)) for k in keys)
     assert all(k.endswith((".lora_down.weight", ".lora_up.weight", ".alpha")) for k in keys)

@@ -55,6 +55,7 @@ def make_kohya_lora(path: Path, family: str, seed: int, alpha: float = 2.0) -> P
         family=family,
         alpha_for=lambda *_: alpha,
         metadata={"ss_network_dim": "4", "ss_network_alpha": str(alpha), "ss_output_name": path.stem},
+        unet_config=dict(pipe.unet.config),
     )
 
 

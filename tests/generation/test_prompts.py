@@ -91,3 +91,30 @@ def test_sdxl_embeddings_have_both_encoders_and_pooled():
     assert e.prompt_embeds.shape == (1, 77, 64)
     assert e.pooled_prompt_embeds.shape == (1, 32)
     assert float(e.negative_prompt_embeds.abs().sum()) == 0.0  # force_zeros_for_empty_prompt
+
+
+@pytest.mark.parametrize("family", ["sd2", "sdxl"])
+def test_openclip_prompts_match_diffusers_and_a1111_token_layout(family):
+    """OpenCLIP pads with "!" (id 0): the end token goes right after the text and the padding after
+    it (A1111 replaces everything after the first end token with the pad id; diffusers and kohya's
+    training pad the same way), so plain prompts encode exactly as diffusers does, pooled included."""
+    import torch
+
+    from lora_studio.diffusion.tiny import build_tiny_pipeline
+    from lora_studio.generation.prompts import _chunk_tensors, encode_prompts
+
+    pipe = build_tiny_pipeline(family, 0)
+    tokenizer = pipe.tokenizer_2 if family == "sdxl" else pipe.tokenizer
+    ids = _chunk_tensors(tokenizer, chunk_tokens(tokenizer, "a cat")[0], torch.device("cpu"))[0][0].tolist()
+    assert ids[:4] == [
+        tokenizer.bos_token_id,
+        *tokenizer("a cat", add_special_tokens=False).input_ids,
+        tokenizer.eos_token_id,
+    ]
+    assert ids[4:] == [0] * 73  # fmt: skip
+    ours = encode_prompts(pipe, "a cat", "ugly")
+    ref = pipe.encode_prompt("a cat", device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=True, negative_prompt="ugly")  # fmt: skip
+    torch.testing.assert_close(ours.prompt_embeds, ref[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ours.negative_prompt_embeds, ref[1], atol=1e-5, rtol=1e-4)
+    if family == "sdxl":
+        torch.testing.assert_close(ours.pooled_prompt_embeds, ref[2], atol=1e-5, rtol=1e-4)

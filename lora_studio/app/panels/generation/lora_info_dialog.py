@@ -44,6 +44,9 @@ def _facts(info: Any) -> list[tuple[str, str]]:
         ),
         ("Changes the text encoder", "yes" if info.has_text_encoder else "no"),
     ]
+    if info.conv_rank is not None:
+        alpha = f", alpha {info.conv_alpha:g}" if info.conv_alpha is not None else ""
+        facts.insert(4, ("Size of the conv part (LoCon)", f"dim {info.conv_rank}{alpha}"))
     optional = [
         ("Base model used", t.base_model_name),
         ("Epoch", f"{t.epoch}" + (f" of {t.epochs}" if t.epochs else "") if t.epoch else ""),

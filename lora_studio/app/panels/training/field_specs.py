@@ -143,6 +143,11 @@ SPECS: dict[str, FieldSpec] = {
     "network.target": FieldSpec("What to train", "Which layers get LoRA weights. Attention + feed-forward is kohya's standard; LoCon also learns textures and fine style."),
     "network.conv_rank": FieldSpec("Convolution rank", "Size of the convolution part (LoCon). 4–16 is usual.", minimum=1, maximum=512, rule=_CONV),
     "network.conv_alpha": FieldSpec("Convolution alpha", "Keep conv alpha ≤ conv rank.", minimum=0.01, maximum=512, decimals=2, rule=_CONV),
+    "network.init_weights": FieldSpec(
+        "Continue from a LoRA",
+        "Optional: start from the weights of an existing LoRA file (kohya, sd-scripts or LoRA Studio) instead of from zero. Use the same base model and rank it was trained with.",
+        kind="file",
+    ),
     "network.train_text_encoder": FieldSpec("Also train the text encoder", "Teaches how words map to your subject. Helps characters on SD 1.5; costs memory. Usually off for SDXL."),
     # -- optimizer
     "optimizer.optimizer": FieldSpec("Optimizer", "How weights are updated. AdamW is the safe default; AdamW 8-bit saves a little memory; Prodigy picks its own learning rate (set learning rate to 1).", basic=True),
