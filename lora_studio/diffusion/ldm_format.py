@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.core.fileio import atomic_write_with
 from lora_studio.diffusion.configs import tokenizer_pads
-from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY, ModelFamily, Prediction
+from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY
 
 Tensors = dict[str, torch.Tensor]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.diffusion.tokenizer import OPENCLIP_PAD, SD1_PAD, load_clip_tokenizer
 
 TINY_RESOLUTION = 64  # native image size of the tiny models (latents are 8x8)

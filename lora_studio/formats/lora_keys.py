@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.formats.lora_classify import LoraFormat, LoraKind, classify_lora_keys
 
 # torch is never imported at module level here (not even for type checking: the import contracts

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import GenerationError, ModelLoadError
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.request import LoraSpec
 
 log = logging.getLogger(__name__)

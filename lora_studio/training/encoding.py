@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from lora_studio.core.families import ModelFamily
 from lora_studio.core.fileio import atomic_path
-from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.config import LatentCache
 
 Conditioning = tuple[torch.Tensor, torch.Tensor | None]  # (hidden states [B, L, D], pooled [B, D] or None)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import ConfigError
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training.config import (
     LatentCache,
     NetworkTarget,

@@ -16,7 +16,7 @@ import torch
 
 from lora_studio.core import paths
 from lora_studio.core.events import Progress, Reporter
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training import data as D
 from lora_studio.training.buckets import cover_resize
 from lora_studio.training.config import LatentCache, Precision, TrainConfig

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lora_studio.core.families import ModelFamily
 from lora_studio.dataset.items import Dataset
-from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.config import LatentCache, OptimizerKind, SchedulerKind, TrainConfig
 
 

@@ -44,7 +44,7 @@ def test_read_scalars_dtypes(tmp_path, dtype):
         (b"\x01\x02", "too short"),
         (struct.pack("<Q", 500) + b'{"a": 1', "truncated"),
         (struct.pack("<Q", 4) + b"\xff\xfe\x00\x01", "no valid header"),
-        (b"PK\x03\x04 this is a zip or ckpt file", "no valid header"),
+        (b"PK\x03\x04 this is a zip or ckpt file", "pickle"),
         (struct.pack("<Q", 7) + b"[1,2,3]", "no valid header"),
     ],
 )

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.loras import LoraStack
 from lora_studio.generation.request import LoraSpec
 

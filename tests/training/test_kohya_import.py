@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training.config import LatentCache, NetworkTarget, OptimizerKind, Precision, SchedulerKind
 from lora_studio.training.kohya_import import (
     import_kohya_gui_json,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lora_studio.diffusion.families import Prediction
+from lora_studio.core.families import Prediction
 from lora_studio.training.config import OptimizerKind, SchedulerKind, TrainConfig, update
 from lora_studio.training.losses import draw_noise, make_noise_scheduler, per_sample_loss, step_generator
 from lora_studio.training.optimizers import Lion, build_optimizer, build_scheduler, lr_factor

@@ -9,7 +9,7 @@ import pytest
 
 from lora_studio.app.panels.generation.model_library import LoraItem, scan_library
 from lora_studio.app.panels.generation.prompt_tags import read_lora_tags, remove_lora_tag, set_lora_tag
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from tests.app.generation.conftest import set_small
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.events import Reporter, StatusChanged
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.request import GenerationRequest
 
 

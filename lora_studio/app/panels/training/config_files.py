@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import LoraStudioError
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import TrainConfig, load_config, resolve_paths, save_config
 from lora_studio.training.presets import Purpose, preset
 

@@ -30,7 +30,7 @@ from lora_studio.app.panels.training.field_specs import (
     spec_for,
     why_not_applicable,
 )
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import TrainConfig, update
 
 BASIC_ORDER = (

@@ -69,7 +69,7 @@ from lora_studio.core.events import (
     StepFinished,
     ValidationLoss,
 )
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import TrainConfig, update
 from lora_studio.training.presets import Purpose, preset
 
