@@ -21,7 +21,6 @@ from lora_studio.core.settings import AppSettings, load_settings, save_settings
 log = logging.getLogger(__name__)
 
 
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What the app will train on. ``summary`` is short (status bar), ``details`` multi-line."""
@@ -130,12 +129,6 @@ class AppContext(QObject):
         """Call after changing the open project's concepts (e.g. repeats) so other panels refresh."""
         if self._project is not None:
             self.project_modified.emit()
-
-    def close_project(self) -> None:
-        self._project = None
-        self._project_path = None
-        self._training_settings = None  # the Training tab sets the next ones
-        self.project_changed.emit(None)
 
     def _set_project(self, project: Any, path: Path) -> None:
         self._project = project

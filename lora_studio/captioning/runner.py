@@ -30,7 +30,7 @@ from PIL import Image
 from lora_studio.captioning.base import Captioner, CaptionOptions, CaptionResult, OutputKind, get_spec
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled, DatasetError, LoraStudioError, ModelLoadError
-from lora_studio.core.events import Event, Progress, Reporter, StatusChanged, null_reporter
+from lora_studio.core.events import CaptionReady, Progress, Reporter, StatusChanged, null_reporter
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset.edits import CaptionChange, CaptionEdit, EditStack, build_edit
 from lora_studio.dataset.images import load_rgb
@@ -53,16 +53,6 @@ class MaskHandling(enum.StrEnum):
     IGNORE = "ignore"
     GREY = "grey"
     CROP = "crop"
-
-
-@dataclass(frozen=True, slots=True)
-class CaptionReady(Event):
-    """One picture was captioned (not yet saved): lets the UI show captions as they come."""
-
-    image: str
-    caption: str
-    index: int
-    total: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """``lora-studio train CONFIG [--max-steps N] [--resume STATE]``: train a LoRA from a settings file.
 
+Resuming uses the settings saved in the state (a longer run is allowed: more epochs or max steps),
+exactly as the app's Resume does (both call ``lora_studio.training.run.start_run``).
+
 CONFIG is a LoRA Studio TOML; a kohya_ss GUI ``.json`` or an sd-scripts ``--config_file`` TOML is
 imported (unsupported keys are listed). Ctrl+C stops after the current step and saves a state
 (press it again to stop at once).
@@ -12,9 +15,12 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from lora_studio.core.errors import Cancelled, ConfigError
+from lora_studio.core.errors import Cancelled
+
+if TYPE_CHECKING:
+    from lora_studio.training.config import TrainConfig
 
 
 def register(subparsers: Any) -> None:
@@ -32,33 +38,20 @@ def register(subparsers: Any) -> None:
         "--resume",
         metavar="STATE",
         default=None,
-        help="continue from a training state file (or 'latest' for the run's newest state)",
+        help="continue from a training state file (or 'latest' for the run's newest state); the settings "
+        "saved in the state are used, only more epochs or a higher --max-steps are taken over",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors and the result")
     p.set_defaults(handler=run)
 
 
-def _load(path: Path, out: TextIO) -> Any:
-    from lora_studio.training.config import load_config, resolve_paths
+def _load(path: Path, out: TextIO) -> TrainConfig:
+    from lora_studio.training.config_files import read_config_file
 
-    if path.suffix.lower() == ".json":
-        from lora_studio.training.kohya_import import import_kohya_gui_json
-
-        result = import_kohya_gui_json(path)
-        config, unknown = result.config, result.unsupported
-    else:
-        try:
-            config, unknown = load_config(path)
-            if unknown and "schema_version" not in path.read_text(encoding="utf-8-sig"):
-                raise ConfigError("not a LoRA Studio config")
-        except ConfigError:
-            from lora_studio.training.kohya_import import import_sd_scripts_toml
-
-            result = import_sd_scripts_toml(path)
-            config, unknown = result.config, result.unsupported
-    for key in unknown:
+    loaded = read_config_file(path)
+    for key in loaded.not_understood:
         print(f"warning: setting not used: {key}", file=out)
-    return resolve_paths(config, path.parent)
+    return loaded.config
 
 
 class _Printer:
@@ -108,20 +101,14 @@ class _Printer:
 
 def run(args: argparse.Namespace) -> int:
     from lora_studio.core.control import RunControl
-    from lora_studio.training.checkpoints import latest_state
     from lora_studio.training.config import update
+    from lora_studio.training.run import start_run
+    from lora_studio.training.run_files import latest_state
+    from lora_studio.training.validation import validate
 
     config = _load(Path(args.config), sys.stderr)
     if args.max_steps is not None:
         config = update(config, **{"run.max_steps": args.max_steps})
-    resume = args.resume
-    if resume == "latest":
-        resume = latest_state(config.run.output_dir, config.run.output_name)
-        if resume is None:
-            raise ConfigError("There is no saved state to resume from in the output folder.")
-    from lora_studio.training.trainer import run_training
-    from lora_studio.training.validation import validate
-
     for issue in validate(config):
         if not issue.is_error:
             print(f"warning: [{issue.field}] {issue.message}", file=sys.stderr)
@@ -136,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = run_training(config, _Printer(sys.stderr, args.quiet), control, resume_from=resume)
+        # Resume means what it means in the app: see lora_studio.training.run.
+        result = start_run(config, _Printer(sys.stderr, args.quiet), control, resume=args.resume)
     except Cancelled:
         state = latest_state(config.run.output_dir, config.run.output_name)
         print(f"stopped; resume with: lora-studio train {args.config} --resume {state}", file=sys.stderr)

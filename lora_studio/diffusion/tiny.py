@@ -146,13 +146,6 @@ def save_tiny_diffusers(family: ModelFamily | str, out_dir: str | Path, seed: in
     return out_dir
 
 
-def save_tiny_single_file(family: ModelFamily | str, path: str | Path, seed: int = 0) -> Path:
-    """Write a tiny model as one checkpoint in the original (LDM) layout, carrying its own configs."""
-    from lora_studio.diffusion.ldm_format import save_single_file
-
-    return save_single_file(build_tiny_pipeline(family, seed), path, embed_config=True, family=family)
-
-
 def save_tiny_model(family: ModelFamily | str, out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     """Write the same tiny model twice: ``<out_dir>/diffusers/`` and ``<out_dir>/tiny-<family>.safetensors``."""
     from lora_studio.diffusion.ldm_format import save_single_file

@@ -80,10 +80,6 @@ def add_lora(model: torch.nn.Module, targets: Targets, cfg: NetworkConfig) -> No
         p.requires_grad_(".lora_" in name)
 
 
-def lora_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for n, p in model.named_parameters() if ".lora_" in n]
-
-
 def alpha_lookup(targets: dict[str, Targets], cfg: NetworkConfig):
     """``alpha_for(component, module_path, rank)`` for the LoRA writer: conv alpha for LoCon convs."""
     conv = {comp: set(t.conv) for comp, t in targets.items()}

@@ -40,11 +40,12 @@ from lora_studio.core.events import (
 from lora_studio.dataset.items import Dataset
 from lora_studio.training import checkpoints as C
 from lora_studio.training import data as D
-from lora_studio.training import steps
+from lora_studio.training import run_files, steps
 from lora_studio.training.config import TrainConfig, config_to_toml
 from lora_studio.training.losses import step_generator
 from lora_studio.training.optimizers import build_optimizer, build_scheduler
-from lora_studio.training.run_support import TrainResult, memory_mb, oom_error, saved_network, seed_everything
+from lora_studio.training.run_files import TrainResult
+from lora_studio.training.run_support import memory_mb, oom_error, saved_network, seed_everything
 from lora_studio.training.setup import build_session
 from lora_studio.training.validation import validate
 
@@ -299,7 +300,7 @@ class _Loop:
         epoch = -(-self.step // self.spe)
         self.result.steps, self.result.epochs = self.step, epoch
         if self.main:
-            path = self.out_dir / C.lora_filename(self.cfg.run.output_name)
+            path = self.out_dir / run_files.lora_filename(self.cfg.run.output_name)
             self._write_lora(path, epoch)
             self.result.final_lora = path
         self._save_state("final")
@@ -356,16 +357,16 @@ class _Loop:
         if not self.main:
             return
         name = self.cfg.run.output_name
-        self._write_lora(self.out_dir / C.lora_filename(name, epoch=epoch, step=self.step), epoch)
+        self._write_lora(self.out_dir / run_files.lora_filename(name, epoch=epoch, step=self.step), epoch)
         if not manual:
-            C.prune(C.intermediate_loras(self.out_dir, name), self.cfg.run.keep_last)
+            C.prune(run_files.intermediate_loras(self.out_dir, name), self.cfg.run.keep_last)
 
     def _save_state(self, reason: str) -> None:
         self.last_state_t = time.monotonic()
         if not self.main or not hasattr(self, "opt"):
             return
         name = self.cfg.run.output_name
-        path = self.out_dir / C.STATE_DIR / C.state_filename(name, self.step)
+        path = self.out_dir / run_files.STATE_DIR / run_files.state_filename(name, self.step)
         state = C.TrainState(
             step=self.step,
             epoch=self.step // self.spe,
@@ -383,7 +384,7 @@ class _Loop:
         )
         C.save_state(path, state)
         self.result.state_path = path
-        C.prune(C.state_files(self.out_dir, name), max(1, self.cfg.run.keep_last_states))
+        C.prune(run_files.state_files(self.out_dir, name), max(1, self.cfg.run.keep_last_states))
         self.report(CheckpointSaved(path=str(path), step=self.step, epoch=state.epoch, kind="state"))
 
     def _save_state_quietly(self, reason: str) -> None:

@@ -1,15 +1,16 @@
-"""Load/save training settings as TOML and import kohya_ss / sd-scripts settings. Qt-free.
+"""Load/save training settings as TOML and import kohya_ss / sd-scripts settings. Qt-free, torch-free.
+
+The Training tab and ``lora-studio train`` read settings files through these functions.
 
 The kohya importer is ``lora_studio.training.kohya_import`` (torch-free, like the config).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from lora_studio.core.errors import LoraStudioError
+from lora_studio.core.errors import ConfigError, LoraStudioError
 from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import TrainConfig, load_config, resolve_paths, save_config
 from lora_studio.training.presets import Purpose, preset
@@ -71,6 +72,23 @@ def import_kohya(path: str | Path) -> LoadedConfig:
     path = Path(path)
     # kohya_ss GUI presets are JSON; sd-scripts configs are TOML.
     fn = import_kohya_gui_json if path.suffix.lower() == ".json" else import_sd_scripts_toml
-    result: Any = fn(path)
-    notes = tuple(str(n) for n in getattr(result, "notes", ()))
-    return LoadedConfig(result.config, tuple(str(u) for u in result.unsupported), str(path), notes)
+    return fn(path)
+
+
+def read_config_file(path: str | Path) -> LoadedConfig:
+    """Any training settings file, told apart by its content (what ``lora-studio train CONFIG`` reads):
+    a LoRA Studio TOML, a kohya_ss GUI ``.json`` or an sd-scripts ``--config_file`` TOML.
+
+    A TOML with unknown keys and no ``schema_version`` is taken for an sd-scripts config. Relative
+    paths in a LoRA Studio TOML are resolved against the file's folder.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        try:
+            loaded = load_toml_config(path)
+            if not loaded.not_understood or "schema_version" in path.read_text(encoding="utf-8-sig"):
+                return loaded
+        except ConfigError:
+            pass
+    imported = import_kohya(path)
+    return replace(imported, config=resolve_paths(imported.config, path.parent))
