@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from lora_studio.app.panels.dataset.caption_history import CaptionHistory
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.workers.job_runner import JobRunner
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.settings import AppSettings, load_settings, save_settings

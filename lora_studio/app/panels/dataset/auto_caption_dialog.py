@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from lora_studio.app.desktop import open_folder
 from lora_studio.app.dialogs.error_dialog import show_error
-from lora_studio.app.panels.dataset.caption_history import CaptionHistory
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
