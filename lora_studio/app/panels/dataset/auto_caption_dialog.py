@@ -40,9 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.desktop import open_folder
 from lora_studio.app.dialogs.error_dialog import show_error
-from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
@@ -59,13 +59,12 @@ from lora_studio.captioning.base import (
 from lora_studio.captioning.jobs import auto_caption_job, items_for_rows
 from lora_studio.captioning.runner import (
     CaptionMode,
-    CaptionReady,
     CaptionRunReport,
     MaskHandling,
     compose_caption,
 )
 from lora_studio.core.errors import LoraStudioError
-from lora_studio.core.events import Event, Progress, StatusChanged
+from lora_studio.core.events import CaptionReady, Event, Progress, StatusChanged
 from lora_studio.dataset.scan import ImageRow
 
 log = logging.getLogger(__name__)

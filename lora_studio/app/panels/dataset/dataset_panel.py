@@ -38,10 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.dialogs.error_dialog import show_error
 from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog, CaptionScope
 from lora_studio.app.panels.dataset.caption_editor_widget import CaptionEditorWidget
-from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.panels.dataset.check_widget import CheckWidget
 from lora_studio.app.panels.dataset.concept_list_widget import ConceptListWidget, dropped_paths
 from lora_studio.app.panels.dataset.crop_editor_widget import CropEditorWidget
