@@ -362,12 +362,26 @@ def caption_concept(
     mode: CaptionMode = CaptionMode.REPLACE,
     reporter: Reporter = null_reporter,
     control: RunControl | None = None,
-    **kwargs: object,
+    *,
+    mask_handling: MaskHandling = MaskHandling.CROP,
+    caption_extension: str = ".txt",
+    stack: EditStack | None = None,
+    apply: bool = True,
 ) -> CaptionRunReport:
     """Caption every item of a concept, with the concept's trigger word first."""
     return caption_items(
-        concept.items, captioner, options, mode, concept.trigger, reporter, control, **kwargs
-    )  # type: ignore[arg-type]
+        concept.items,
+        captioner,
+        options,
+        mode,
+        concept.trigger,
+        reporter,
+        control,
+        mask_handling=mask_handling,
+        caption_extension=caption_extension,
+        stack=stack,
+        apply=apply,
+    )
 
 
 JobFunction = Callable[[Reporter, RunControl], CaptionRunReport]

@@ -42,7 +42,7 @@ def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str =
             fh.write(text)
 
 
-def atomic_write_with(target: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
+def atomic_write_with(target: str | os.PathLike[str], writer: Callable[[Path], object]) -> None:
     """Call ``writer(tmp_path)`` to produce the file, then move it into place."""
     with atomic_path(target) as tmp:
         writer(tmp)

@@ -194,8 +194,7 @@ def compile_check(pattern: str) -> None:
 
 
 def dedupe_list(tags: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [t for t in tags if not (t in seen or seen.add(t))]
+    return list(dict.fromkeys(tags))
 
 
 def remove_duplicate_tags(caption: str) -> str:

@@ -12,7 +12,7 @@ from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import IssuesFound, Reporter
 from lora_studio.core.issues import Issue
 from lora_studio.dataset import edits
-from lora_studio.dataset.edits import CaptionEdit
+from lora_studio.dataset.edits import CaptionChange, CaptionEdit
 from lora_studio.dataset.ops import buckets_for
 from lora_studio.dataset.project import Project
 from lora_studio.dataset.scan import ImageRow
@@ -76,7 +76,9 @@ def bulk_edit(
     if operation == "dedupe":
         return edits.dedupe_edit(paths)
     if operation == "trigger":
-        changes, skipped, missing = [], [], []
+        changes: list[CaptionChange] = []
+        skipped: list[tuple[Path, str]] = []
+        missing: list[str] = []
         by_concept: dict[str, list[Path]] = {}
         for r in rows:
             by_concept.setdefault(r.concept, []).append(r.caption_path)

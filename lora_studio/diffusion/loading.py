@@ -57,7 +57,7 @@ class LoadedModel:
     kind: str
 
 
-def _pipeline_class(family: ModelFamily) -> type:
+def _pipeline_class(family: ModelFamily) -> Any:  # a diffusers pipeline class (their stubs share no base)
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     return StableDiffusionXLPipeline if family == ModelFamily.SDXL else StableDiffusionPipeline

@@ -123,7 +123,7 @@ def build_tiny_pipeline(family: ModelFamily | str = ModelFamily.SD1, seed: int =
         else:
             pad = SD1_PAD if family == ModelFamily.SD1 else OPENCLIP_PAD
             te = CLIPTextModel(CLIPTextConfig(**_clip_config(32, 3, 49407 if pad == SD1_PAD else 0)))
-            pipe = StableDiffusionPipeline(
+            pipe = StableDiffusionPipeline(  # type: ignore[assignment]  # SD1/SD2 and SDXL pipelines share one variable
                 vae=vae,
                 text_encoder=te,
                 tokenizer=load_clip_tokenizer(pad),
@@ -135,7 +135,7 @@ def build_tiny_pipeline(family: ModelFamily | str = ModelFamily.SD1, seed: int =
             )
     finally:
         torch.random.set_rng_state(gen_state)
-    pipe.set_progress_bar_config(disable=True)
+    pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]  # DiffusionPipeline has it; the stub misses it
     return pipe
 
 

@@ -252,8 +252,8 @@ class GenerationEngine:
         def load(path: str, mode: str) -> Image.Image:
             try:
                 with Image.open(path) as im:
-                    im = ImageOps.exif_transpose(im)
-                    return im.convert(mode).resize((width, height), Image.Resampling.LANCZOS)
+                    upright = ImageOps.exif_transpose(im)
+                    return upright.convert(mode).resize((width, height), Image.Resampling.LANCZOS)
             except OSError as exc:
                 raise GenerationError(f"Cannot read the image “{Path(path).name}”: {exc}") from exc
 

@@ -40,6 +40,7 @@ def prune(files: list[Path], keep: int) -> list[Path]:
 def capture_rng() -> dict[str, Any]:
     py = random.getstate()
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)  # the legacy (MT19937) form: (name, keys, pos, has_gauss, gauss)
     out: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],

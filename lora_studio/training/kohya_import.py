@@ -288,9 +288,9 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
     if isinstance(prompts, str) and prompts.strip():
         path = Path(prompts)
         text = path.read_text(encoding="utf-8-sig") if path.is_file() and len(prompts) < 1000 else prompts
-        parsed = [p for p in (parse_prompt_line(line) for line in text.splitlines()) if p is not None]
-        if parsed:
-            changes["sample.prompts"] = tuple(parsed)
+        sample_prompts = [p for p in (parse_prompt_line(line) for line in text.splitlines()) if p is not None]
+        if sample_prompts:
+            changes["sample.prompts"] = tuple(sample_prompts)
     reg = flat.get("reg_data_dir")
     if not _blank(reg):
         notes.append(

@@ -40,7 +40,7 @@ def training_info(
     steps_per_epoch: int,
     started_at: float,
     session_id: str,
-    base: dict[str, str],
+    base: dict[str, Any],
 ) -> Any:
     from lora_studio.formats.lora_metadata import LoraTrainingInfo
 

@@ -103,7 +103,7 @@ class TrainingSession:
             pipe.unet.enable_gradient_checkpointing()
             for name in self.te_names:
                 if name in self.trained:
-                    self.trained[name].gradient_checkpointing_enable()
+                    self.trained[name].gradient_checkpointing_enable()  # type: ignore[operator]  # a transformers text encoder
         if not run.sdpa:
             from diffusers.models.attention_processor import AttnProcessor
 

@@ -20,10 +20,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from lora_studio.core.control import Command, RunControl
 from lora_studio.core.errors import Cancelled, ConfigError, TrainingError
@@ -104,7 +105,7 @@ class _Loop:
         self.spe = steps.steps_per_epoch(self.batches_per_epoch, cfg.run.grad_accumulation)
         self.total = steps.total_steps(cfg.run, self.spe)
         self.rank, self.world = rank, world
-        groups = [
+        groups: list[dict[str, Any]] = [
             {"params": [p for p in self.s.trained["unet"].parameters() if p.requires_grad], "lr": cfg.unet_lr}
         ]
         for name in self.s.te_names:
@@ -117,9 +118,10 @@ class _Loop:
         if world > 1:
             for name, module in list(self.s.trained.items()):
                 self.s.trained[name] = self.accel.prepare_model(module)
-            self.s.text.encoders = [
-                self.s.trained.get(n, e) for n, e in zip(self.s.te_names, self.s.text_encoders)
-            ]
+            if self.s.text is not None:
+                self.s.text.encoders = [
+                    self.s.trained.get(n, e) for n, e in zip(self.s.te_names, self.s.text_encoders)
+                ]
         use_scaler = cfg.run.precision == "fp16" and self.accel.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         if resume_from is not None:
@@ -219,11 +221,11 @@ class _Loop:
                     epoch=epoch + 1,
                     loss=loss,
                     avg_loss=float(np.mean(epoch_losses)),
-                    lr=self.sched.get_last_lr()[0],
+                    lr=float(self.sched.get_last_lr()[0]),
                     it_per_s=it_s,
                     eta_s=(self.total - self.step) / it_s if it_s > 0 else 0.0,
                     memory_mb=memory_mb(self.accel.device),
-                    lrs=tuple(self.sched.get_last_lr()),
+                    lrs=tuple(float(lr) for lr in self.sched.get_last_lr()),
                 )
             )
             self._after_step(epoch, epoch_losses)
@@ -247,7 +249,7 @@ class _Loop:
             with contextlib.ExitStack() as stack:
                 if not last and self.world > 1:
                     for m in modules:
-                        stack.enter_context(m.no_sync())
+                        stack.enter_context(cast(DistributedDataParallel, m).no_sync())
                 loss = self.s.batch_loss(batch, self.s.sources, gen, pixels=pixels[i]) / len(micro)
                 if not torch.isfinite(loss):
                     raise TrainingError(
