@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lora_studio.captioning.base import CaptionOptions
+from lora_studio.captioning.runner import CaptionRunReport
 from lora_studio.core.control import RunControl
 from lora_studio.core.events import CaptionReady, Event, Progress, Reporter, StatusChanged
 from lora_studio.dataset.edits import CaptionEdit
@@ -41,7 +43,7 @@ def items_for_rows(rows: Sequence[ImageRow], triggers: dict[str, str]) -> list[C
 def auto_caption_job(
     model_dir: Path,
     groups: Sequence[CaptionGroup],
-    options: Any,
+    options: CaptionOptions,
     mode: str,
     mask_handling: str,
 ) -> Job:
@@ -50,7 +52,7 @@ def auto_caption_job(
     the panel pushes it on its caption history, so one Undo restores every caption)."""
     groups = tuple(groups)
 
-    def run(reporter: Reporter, control: RunControl) -> Any:
+    def run(reporter: Reporter, control: RunControl) -> CaptionRunReport:
         from lora_studio.captioning.base import load_captioner
         from lora_studio.captioning.runner import (
             CaptionMode,

@@ -109,7 +109,9 @@ def _convert(tp: Any, value: Any, where: str, unknown: list[str]) -> Any:
 
 def _from_dict(cls: type[T], data: dict[str, Any], where: str, unknown: list[str]) -> T:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # T is a dataclass
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else key

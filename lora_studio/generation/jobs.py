@@ -12,12 +12,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.events import Reporter, StatusChanged
 from lora_studio.core.families import ModelFamily
-from lora_studio.generation.request import GenerationRequest
+from lora_studio.generation.request import GenerationRequest, GenerationResult, LoraSpec
+
+if TYPE_CHECKING:
+    from lora_studio.generation.engine import GenerationEngine
+    from lora_studio.generation.grid import GridAxis, GridResult
+    from lora_studio.generation.model_library import Library
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +37,7 @@ class ModelReady:
 
 @dataclass(frozen=True, slots=True)
 class GenerateOutcome:
-    result: Any  # GenerationResult
+    result: GenerationResult
     model: ModelReady
     seconds: float
 
@@ -42,7 +47,7 @@ class EngineHolder:
 
     def __init__(self, device: str = "auto") -> None:
         self.device = device
-        self._engine: Any = None
+        self._engine: GenerationEngine | None = None
         self._lock = threading.Lock()
         self.load_seconds: dict[str, float] = {}  # model path -> how long it took to load last time
 
@@ -50,7 +55,7 @@ class EngineHolder:
     def created(self) -> bool:
         return self._engine is not None
 
-    def engine(self, lora_dirs: Sequence[Path]) -> Any:
+    def engine(self, lora_dirs: Sequence[Path]) -> GenerationEngine:
         with self._lock:
             if self._engine is None:
                 from lora_studio.generation.engine import GenerationEngine
@@ -106,11 +111,11 @@ def generate_job(holder: EngineHolder, request: GenerationRequest, lora_dirs: Se
 def grid_job(
     holder: EngineHolder,
     request: GenerationRequest,
-    axes: Sequence[Any],
+    axes: Sequence[GridAxis],
     lora_dirs: Sequence[Path],
     out_dir: Path,
 ):
-    def run(reporter: Reporter, control: RunControl) -> Any:
+    def run(reporter: Reporter, control: RunControl) -> GridResult:
         from lora_studio.generation.grid import run_grid
 
         holder.load(request.model, lora_dirs, reporter)
@@ -122,7 +127,7 @@ def grid_job(
     return run
 
 
-def bake_job(model: str, loras: Sequence[Any], out_path: Path, half: bool):
+def bake_job(model: str, loras: Sequence[LoraSpec], out_path: Path, half: bool):
     def run(reporter: Reporter, control: RunControl) -> Path:
         import torch
 
@@ -137,7 +142,7 @@ def bake_job(model: str, loras: Sequence[Any], out_path: Path, half: bool):
 
 
 def scan_job(model_folders: Sequence[Path], lora_folders: Sequence[Path], project_root: Path | None):
-    def run(reporter: Reporter, control: RunControl) -> Any:
+    def run(reporter: Reporter, control: RunControl) -> Library:
         from lora_studio.generation.model_library import scan_library
 
         del control
