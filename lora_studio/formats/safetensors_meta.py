@@ -92,6 +92,19 @@ def _bad(path: Path, what: str, hint: str = "") -> ModelLoadError:
     )
 
 
+def _unreadable(path: Path, exc: OSError) -> ModelLoadError:
+    """A file the system won't let us read, in plain words (missing, a folder, no permission …)."""
+    if isinstance(exc, FileNotFoundError):
+        what, hint = "does not exist", "It was not found: check that the file still exists and choose it again."
+    elif isinstance(exc, IsADirectoryError):
+        what, hint = "is a folder, not a model file", "Choose the model file itself."
+    elif isinstance(exc, PermissionError):
+        what, hint = "cannot be read (permission denied)", "Check the file's permissions, or copy it to a folder you own."
+    else:
+        what, hint = f"cannot be read ({exc.strerror or exc})", "Check the disk, or copy the file again."
+    return ModelLoadError(f"The file “{path.name}” {what}.", hint=hint, details=str(path))
+
+
 _CONVERT_HINT = (
     "Convert it to .safetensors first, for example with the kohya_ss GUI (Utilities > Convert model) "
     'or the "Model Converter" extension of AUTOMATIC1111, then choose the new file.'
@@ -156,24 +169,8 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
             if n > file_size - 8:
                 raise _bad(path, "the file is cut off (truncated)")
             raw = fh.read(n)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(
-            f"The file “{path.name}” does not exist.",
-            hint="It was not found: check that the file still exists and choose it again.",
-            details=str(path),
-        ) from exc
-    except IsADirectoryError as exc:
-        raise ModelLoadError(
-            f"“{path.name}” is a folder, not a model file.",
-            hint="Choose the model file itself.",
-            details=str(path),
-        ) from exc
-    except PermissionError as exc:
-        raise ModelLoadError(
-            f"The file “{path.name}” cannot be read (permission denied).",
-            hint="Check the file's permissions, or copy it to a folder you own.",
-            details=str(path),
-        ) from exc
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
     if len(raw) < n:
         raise _bad(path, "the file is cut off (truncated)")
     if not raw.lstrip(b" ").startswith(b"{"):
