@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-
-from setuptools.command.build_py import build_py
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RUNTIME = ("clip_tokenizer", "model_configs", "styles", "icons")  # what the app reads at run time
@@ -28,14 +27,26 @@ def runtime_files() -> list[tuple[Path, str]]:
     ]
 
 
-class BuildPy(build_py):
-    """setuptools' build_py, then the run-time resources into ``lora_studio/resources``."""
+def _build_py_class() -> type:
+    from setuptools.command.build_py import build_py
 
-    def run(self) -> None:
-        super().run()
-        if getattr(self, "editable_mode", False):
-            return  # an editable install reads the top-level folder
-        target = Path(self.build_lib) / "lora_studio" / "resources"
-        for path, folder in runtime_files():
-            (target / folder).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / folder / path.name)
+    class BuildPy(build_py):
+        """setuptools' build_py, then the run-time resources into ``lora_studio/resources``."""
+
+        def run(self) -> None:
+            super().run()
+            if getattr(self, "editable_mode", False):
+                return  # an editable install reads the top-level folder
+            target = Path(self.build_lib) / "lora_studio" / "resources"
+            for path, folder in runtime_files():
+                (target / folder).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target / folder / path.name)
+
+    return BuildPy
+
+
+def __getattr__(name: str) -> Any:
+    # setuptools only: made on first use, so the PyInstaller spec can read runtime_files() without it.
+    if name == "BuildPy":
+        return _build_py_class()
+    raise AttributeError(name)
