@@ -32,7 +32,9 @@ def resources_dir() -> Path:
         return base / "lora_studio" / "resources"
     package = Path(__file__).resolve().parent.parent
     built = package / "resources"
-    return built if built.is_dir() else package.parent / "resources"
+    # Look for content, not the folder: a checkout that had the old in-package folder may keep an
+    # empty one (with __pycache__) after the files moved out.
+    return built if (built / "clip_tokenizer").is_dir() else package.parent / "resources"
 
 
 def resource(*parts: str) -> Path:
