@@ -154,8 +154,11 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
         file_size = path.stat().st_size
         with open(path, "rb") as fh:
             prefix = fh.read(8)
-            # PyTorch zip archives start with "PK", bare pickles with the protocol byte 0x80.
-            if prefix[:2] == b"PK" or prefix[:1] == b"\x80":
+            json_start = fh.read(1)
+            fh.seek(8)
+            # PyTorch zip archives start with "PK", bare pickles with the protocol byte 0x80; a real
+            # header's length can start with the same bytes, but then its JSON follows at byte 8.
+            if (prefix[:2] == b"PK" or prefix[:1] == b"\x80") and json_start not in (b"{", b" "):
                 raise _bad(
                     path,
                     "it is an old-style PyTorch (pickle) file, not a real .safetensors file",
