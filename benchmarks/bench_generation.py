@@ -93,8 +93,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
+    from lora_studio.core.families import ModelFamily
     from lora_studio.core.paths import set_offline_environment
-    from lora_studio.diffusion.families import ModelFamily
     from lora_studio.generation.loras import LoraStack
     from lora_studio.generation.request import LoraSpec
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -35,6 +37,14 @@ def test_import_layering_contracts_hold():
     proc = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "broken" not in proc.stdout.lower().replace("0 broken", "")
+
+
+@pytest.mark.slow
+def test_type_checker_is_clean():
+    """mypy over the Qt-free core packages ([tool.mypy] in pyproject.toml lists them): zero errors."""
+    proc = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Success: no issues found" in proc.stdout
 
 
 def test_cli_help_is_instant_and_does_not_import_torch():

@@ -3,8 +3,8 @@
 The packaged build runs this after installation to prove the whole stack works on the user's PC.
 Checks run in order in one worker (so the window stays responsive); each ends ok or failed, and
 the exit code is 0 when nothing failed. Besides the window, the demo model and the device, it runs
-one tiny training step (``lora_studio.training.smoke``) and one tiny generation
-(``lora_studio.generation.smoke``) on the demo project, through the real engines.
+one tiny training step and one tiny generation (``lora_studio.smoke``)
+on the demo project, through the real engines.
 """
 
 from __future__ import annotations
@@ -75,14 +75,14 @@ def check_device(reporter: Reporter, control: RunControl) -> str:
 
 def check_training_step(reporter: Reporter, control: RunControl) -> str:
     reporter(StatusChanged("Running one tiny training step…"))
-    from lora_studio.training.smoke import run_smoke_training_step
+    from lora_studio.smoke import run_smoke_training_step
 
     return run_smoke_training_step(reporter, control)
 
 
 def check_generation(reporter: Reporter, control: RunControl) -> str:
     reporter(StatusChanged("Making one tiny picture…"))
-    from lora_studio.generation.smoke import run_smoke_generation
+    from lora_studio.smoke import run_smoke_generation
 
     return run_smoke_generation(reporter, control)
 

@@ -13,13 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from lora_studio.app.panels.dataset.caption_history import CaptionHistory
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.workers.job_runner import JobRunner
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.settings import AppSettings, load_settings, save_settings
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,12 +129,6 @@ class AppContext(QObject):
         """Call after changing the open project's concepts (e.g. repeats) so other panels refresh."""
         if self._project is not None:
             self.project_modified.emit()
-
-    def close_project(self) -> None:
-        self._project = None
-        self._project_path = None
-        self._training_settings = None  # the Training tab sets the next ones
-        self.project_changed.emit(None)
 
     def _set_project(self, project: Any, path: Path) -> None:
         self._project = project

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
+from lora_studio.core import paths
 from lora_studio.core.settings import Theme
 
 ACCENT = QColor("#3d7be0")
@@ -57,28 +58,9 @@ _DARK = {
 }
 
 
-# Only for things a palette can't say: muted secondary text and panel headings.
-STYLE_SHEET = """
-QLabel[muted="true"] { color: palette(placeholder-text); }
-QLabel[role="heading"] { font-size: 20pt; font-weight: 600; }
-QTabBar#mainTabBar::tab {
-    padding: 9px 22px; margin: 0; border: none; border-bottom: 2px solid transparent;
-    background: transparent; color: palette(window-text);
-}
-QTabBar#mainTabBar::tab:selected { border-bottom: 2px solid palette(highlight); font-weight: 600; }
-QTabBar#mainTabBar::tab:hover:!selected { background: palette(midlight); }
-QFrame#emptyStateCard {
-    background: palette(base); border: 1px solid palette(midlight); border-radius: 10px;
-}
-QPushButton[primary="true"] {
-    background: palette(highlight); color: palette(highlighted-text); border: 1px solid palette(highlight);
-    border-radius: 4px; padding: 5px 14px;
-}
-QPushButton[primary="true"]:hover { background: #4f8bea; }
-QPushButton[primary="true"]:pressed { background: #336bc4; }
-QStatusBar { border-top: 1px solid palette(midlight); }
-QStatusBar QLabel { padding: 2px 4px; }
-"""
+def style_sheet() -> str:
+    """The app's style sheet (``resources/styles/app.qss``): only what a palette can't say."""
+    return paths.resource("styles", "app.qss").read_text("utf-8")
 
 
 def system_prefers_dark() -> bool:
@@ -106,4 +88,4 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     if app.style().name().lower() != "fusion":
         app.setStyle(QStyleFactory.create("Fusion"))
     app.setPalette(build_palette(is_dark(theme)))
-    app.setStyleSheet(STYLE_SHEET)
+    app.setStyleSheet(style_sheet())

@@ -30,7 +30,7 @@ from PIL import Image
 from lora_studio.captioning.base import Captioner, CaptionOptions, CaptionResult, OutputKind, get_spec
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled, DatasetError, LoraStudioError, ModelLoadError
-from lora_studio.core.events import Event, Progress, Reporter, StatusChanged, null_reporter
+from lora_studio.core.events import CaptionReady, Progress, Reporter, StatusChanged, null_reporter
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset.edits import CaptionChange, CaptionEdit, EditStack, build_edit
 from lora_studio.dataset.images import load_rgb
@@ -53,16 +53,6 @@ class MaskHandling(enum.StrEnum):
     IGNORE = "ignore"
     GREY = "grey"
     CROP = "crop"
-
-
-@dataclass(frozen=True, slots=True)
-class CaptionReady(Event):
-    """One picture was captioned (not yet saved): lets the UI show captions as they come."""
-
-    image: str
-    caption: str
-    index: int
-    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,12 +362,26 @@ def caption_concept(
     mode: CaptionMode = CaptionMode.REPLACE,
     reporter: Reporter = null_reporter,
     control: RunControl | None = None,
-    **kwargs: object,
+    *,
+    mask_handling: MaskHandling = MaskHandling.CROP,
+    caption_extension: str = ".txt",
+    stack: EditStack | None = None,
+    apply: bool = True,
 ) -> CaptionRunReport:
     """Caption every item of a concept, with the concept's trigger word first."""
     return caption_items(
-        concept.items, captioner, options, mode, concept.trigger, reporter, control, **kwargs
-    )  # type: ignore[arg-type]
+        concept.items,
+        captioner,
+        options,
+        mode,
+        concept.trigger,
+        reporter,
+        control,
+        mask_handling=mask_handling,
+        caption_extension=caption_extension,
+        stack=stack,
+        apply=apply,
+    )
 
 
 JobFunction = Callable[[Reporter, RunControl], CaptionRunReport]

@@ -151,10 +151,10 @@ def run_caption(args: argparse.Namespace) -> int:
     if args.list_models:
         return _list_models()
     from lora_studio.captioning.base import load_captioner
-    from lora_studio.captioning.runner import CaptionMode, CaptionReady, MaskHandling, caption_items
+    from lora_studio.captioning.runner import CaptionMode, MaskHandling, caption_items
     from lora_studio.core.control import RunControl
     from lora_studio.core.errors import DatasetError, ModelLoadError
-    from lora_studio.core.events import Event, Progress
+    from lora_studio.core.events import CaptionReady, Event, Progress
     from lora_studio.dataset.edits import EditStack
     from lora_studio.dataset.io import load_dataset
 

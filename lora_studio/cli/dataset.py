@@ -55,7 +55,8 @@ def register(subparsers: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from lora_studio.dataset.validate import Severity, check_path
+    from lora_studio.core.issues import Severity
+    from lora_studio.dataset.validate import check_path
 
     issues = check_path(args.dir, args.resolution, args.token_limit, caption_extension=args.caption_extension)
     if args.json:

@@ -63,7 +63,7 @@ def _install_windows_console_handler(control: RunControl, finished: threading.Ev
         import ctypes
         from ctypes import wintypes
 
-        routine = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)
+        routine = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)  # type: ignore[attr-defined]  # Windows-only name
 
         def handler(event: int) -> bool:
             if event in (CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT):

@@ -1,5 +1,8 @@
 """``lora-studio train CONFIG [--max-steps N] [--resume STATE]``: train a LoRA from a settings file.
 
+Resuming uses the settings saved in the state (a longer run is allowed: more epochs or max steps),
+exactly as the app's Resume does (both call ``lora_studio.training.run.start_run``).
+
 CONFIG is a LoRA Studio TOML; a kohya_ss GUI ``.json`` or an sd-scripts ``--config_file`` TOML is
 imported (unsupported keys are listed). Ctrl+C, SIGTERM (a closed terminal, a logout, a polite
 "End task") and on Windows closing the console stop after the current step and save a state
@@ -13,10 +16,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lora_studio.cli.signals import stop_signals
-from lora_studio.core.errors import Cancelled, ConfigError
+from lora_studio.core.errors import Cancelled
+
+if TYPE_CHECKING:
+    from lora_studio.training.config import TrainConfig
 
 
 def register(subparsers: Any) -> None:
@@ -34,45 +40,20 @@ def register(subparsers: Any) -> None:
         "--resume",
         metavar="STATE",
         default=None,
-        help="continue from a training state file (or 'latest' for the run's newest state)",
+        help="continue from a training state file (or 'latest' for the run's newest state); the settings "
+        "saved in the state are used, only more epochs or a higher --max-steps are taken over",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors and the result")
     p.set_defaults(handler=run)
 
 
-def _is_ours(path: Path) -> bool:
-    """Our TOML has ``schema_version`` or only our section names; anything else is sd-scripts'."""
-    import tomllib
-    from dataclasses import fields
+def _load(path: Path, out: TextIO) -> TrainConfig:
+    from lora_studio.training.config_files import read_config_file
 
-    from lora_studio.training.config import TrainConfig
-
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return True  # load_config says what is wrong with it, in our words
-    ours = {f.name for f in fields(TrainConfig)}
-    return "schema_version" in data or (bool(data) and set(data) <= ours)
-
-
-def _load(path: Path, out: TextIO) -> Any:
-    from lora_studio.training.config import load_config, resolve_paths
-
-    if path.suffix.lower() == ".json":
-        from lora_studio.training.kohya_import import import_kohya_gui_json
-
-        result = import_kohya_gui_json(path)
-        config, unknown = result.config, result.unsupported
-    elif _is_ours(path):
-        config, unknown = load_config(path)  # its errors are the real ones: never re-read as kohya
-    else:
-        from lora_studio.training.kohya_import import import_sd_scripts_toml
-
-        result = import_sd_scripts_toml(path)
-        config, unknown = result.config, result.unsupported
-    for key in unknown:
+    loaded = read_config_file(path)
+    for key in loaded.not_understood:
         print(f"warning: setting not used: {key}", file=out)
-    return resolve_paths(config, path.parent)
+    return loaded.config
 
 
 class _Printer:
@@ -124,20 +105,14 @@ class _Printer:
 
 def run(args: argparse.Namespace) -> int:
     from lora_studio.core.control import RunControl
-    from lora_studio.training.checkpoints import latest_state
     from lora_studio.training.config import update
+    from lora_studio.training.run import start_run
+    from lora_studio.training.run_files import latest_state
+    from lora_studio.training.validation import validate
 
     config = _load(Path(args.config), sys.stderr)
     if args.max_steps is not None:
         config = update(config, **{"run.max_steps": args.max_steps})
-    resume = args.resume
-    if resume == "latest":
-        resume = latest_state(config.run.output_dir, config.run.output_name)
-        if resume is None:
-            raise ConfigError("There is no saved state to resume from in the output folder.")
-    from lora_studio.training.trainer import run_training
-    from lora_studio.training.validation import validate
-
     for issue in validate(config):
         if not issue.is_error:
             print(f"warning: [{issue.field}] {issue.message}", file=sys.stderr)
@@ -153,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with stop_signals(on_stop, control):
-            result = run_training(config, _Printer(sys.stderr, args.quiet), control, resume_from=resume)
+            # Resume means what it means in the app: see lora_studio.training.run.
+            result = start_run(config, _Printer(sys.stderr, args.quiet), control, resume=args.resume)
     except Cancelled:
         state = latest_state(config.run.output_dir, config.run.output_name)
         print(f"stopped; resume with: lora-studio train {args.config} --resume {state}", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lora_studio.core.issues import Issue
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -93,6 +95,32 @@ class PreviewReady(Event):
 class LogLine(Event):
     level: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLoaded(Event):
+    """A resumed run's earlier losses, so the plot shows the whole curve."""
+
+    losses: tuple[float, ...]
+    validation: tuple[tuple[int, float], ...] = ()
+    epoch_steps: int = 0  # steps per epoch, 0 when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class IssuesFound(Event):
+    """A batch of problems found by a check (sent as they come)."""
+
+    issues: tuple[Issue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionReady(Event):
+    """One picture was captioned (not yet saved): lets the UI show captions as they come."""
+
+    image: str
+    caption: str
+    index: int
+    total: int
 
 
 Reporter = Callable[[Event], None]

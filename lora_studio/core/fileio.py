@@ -146,7 +146,7 @@ def atomic_write_text(target: str | os.PathLike[str], text: str, encoding: str =
 
 
 def atomic_write_with(
-    target: str | os.PathLike[str], writer: Callable[[Path], None], *, expected_bytes: int = 0
+    target: str | os.PathLike[str], writer: Callable[[Path], object], *, expected_bytes: int = 0
 ) -> None:
     """Call ``writer(tmp_path)`` to produce the file, then move it into place."""
     with atomic_path(target, expected_bytes=expected_bytes) as tmp:

@@ -20,11 +20,21 @@ def is_frozen() -> bool:
 
 
 def resources_dir() -> Path:
-    """The folder that holds bundled configs, the tokenizer, icons and styles."""
+    """The folder that holds bundled configs, the tokenizer, icons and styles.
+
+    The project keeps them in its top-level ``resources/`` folder; a build copies what the app
+    needs at run time into the package (``lora_studio/resources``: wheels, see
+    ``resources/build_resources.py``; the frozen app, see ``packaging/lora_studio.spec``). A source
+    checkout or an editable install reads the top-level folder directly.
+    """
     if is_frozen():
         base = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
         return base / "lora_studio" / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    package = Path(__file__).resolve().parent.parent
+    built = package / "resources"
+    # Look for content, not the folder: a checkout that had the old in-package folder may keep an
+    # empty one (with __pycache__) after the files moved out.
+    return built if (built / "clip_tokenizer").is_dir() else package.parent / "resources"
 
 
 def resource(*parts: str) -> Path:

@@ -61,7 +61,7 @@ def _convert(tp: Any, value: Any, where: str, unknown: list[str]) -> Any:
         raise ConfigError(f"'{where}' has a value of the wrong kind: {value!r}.")
     if tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"'{where}' should be a table of settings, not {value!r}.")
         return _from_dict(tp, value, where, unknown)
@@ -109,6 +109,8 @@ def _convert(tp: Any, value: Any, where: str, unknown: list[str]) -> Any:
 
 def _from_dict(cls: type[T], data: dict[str, Any], where: str, unknown: list[str]) -> T:
     hints = typing.get_type_hints(cls)
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in data.items():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lora_studio.core import paths
 from lora_studio.core.errors import ConfigError
-from lora_studio.core.serialization import from_toml_dict, load_toml, save_toml
+from lora_studio.core.serialization import load_toml, save_toml
 
 log = logging.getLogger(__name__)
 
@@ -85,5 +85,3 @@ def save_settings(settings: AppSettings, path: Path | None = None) -> None:
     save_toml(settings, path or settings_path())
 
 
-def settings_from_dict(data: dict) -> AppSettings:
-    return from_toml_dict(AppSettings, data, current_version=SCHEMA_VERSION)[0]

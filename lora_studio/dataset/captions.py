@@ -194,8 +194,7 @@ def compile_check(pattern: str) -> None:
 
 
 def dedupe_list(tags: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [t for t in tags if not (t in seen or seen.add(t))]
+    return list(dict.fromkeys(tags))
 
 
 def remove_duplicate_tags(caption: str) -> str:
@@ -262,8 +261,9 @@ def approximate_token_count(text: str) -> int:
     """A cheap stand-in for the CLIP tokenizer (without start/end tokens).
 
     Short words are one token, long or non-English words several; digits and punctuation one each.
-    Usually within ~15% of CLIP for English tag lists. Used only when the bundled CLIP vocabulary
-    is missing or damaged (see ``clip_counter``).
+    Usually within ~15% of CLIP for English tag lists. The app always counts exactly
+    (``clip_counter``); this is for quick sizing where no tokenizer is wanted (tests build long
+    captions with it).
     """
     count = 0
     for piece in _WORD.findall(text.lower()):
@@ -281,18 +281,15 @@ _default_counter_lock = threading.Lock()
 
 
 def clip_counter() -> TokenCounter:
-    """The exact CLIP counter (``clip_tokens``, pure Python, read on first use), or
-    ``approximate_token_count`` when the bundled vocabulary is missing or damaged (logged once)."""
+    """The exact CLIP counter (``clip_tokens``, read on first use). Raises
+    ``clip_tokens.TokenizerFilesError`` when the bundled vocabulary is missing or damaged: counts
+    are never silently replaced by estimates."""
     global _default_counter
     counter = _default_counter
     if counter is None:
         with _default_counter_lock:
             if _default_counter is None:
-                try:
-                    _default_counter = clip_tokens.get_tokenizer().count
-                except clip_tokens.TokenizerFilesError as exc:
-                    log.warning("%s (%s)", exc.message, exc.details)
-                    _default_counter = approximate_token_count
+                _default_counter = clip_tokens.get_tokenizer().count
             counter = _default_counter
     return counter
 

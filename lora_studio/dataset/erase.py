@@ -137,5 +137,6 @@ def region_is_empty(region: Image.Image | None) -> bool:
     """True when nothing is painted (then there is nothing to erase)."""
     if region is None:
         return True
-    extrema = region.convert("L").getextrema()
-    return extrema[1] < ERASE_THRESHOLD  # type: ignore[index]
+    low_high = region.convert("L").getextrema()
+    assert isinstance(low_high, tuple) and isinstance(low_high[1], int | float)  # one band: (min, max)
+    return low_high[1] < ERASE_THRESHOLD

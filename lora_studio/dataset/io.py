@@ -75,12 +75,6 @@ def _read_tree(
     return concepts
 
 
-def is_kohya_tree(root: Path) -> bool:
-    if (root / IMG_DIR).is_dir():
-        return True
-    return root.is_dir() and any(parse_kohya_folder(p.name) for p in _subfolders(root))
-
-
 def load_kohya(root: str | os.PathLike[str], caption_extension: str = ".txt") -> Dataset:
     """Read a kohya tree (see the module docstring)."""
     root = Path(root)

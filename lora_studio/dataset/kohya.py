@@ -45,7 +45,7 @@ MASK_DIR = "mask"
 
 
 @dataclass(frozen=True, slots=True)
-class ImportResult:
+class ProjectImport:
     project: Project
     added: tuple[AddResult, ...]  # one per concept, in order
     skipped_folders: tuple[tuple[Path, str], ...]  # kohya folders that were not imported, and why
@@ -62,7 +62,7 @@ def import_kohya(
     caption_extension: str = ".txt",
     reporter: Reporter = null_reporter,
     control: RunControl | None = None,
-) -> ImportResult:
+) -> ProjectImport:
     """Copy a kohya tree (``img/`` + ``reg/`` or ``N_name`` folders) into a project.
 
     ``project`` is an open project or a folder (opened if it is a project, created otherwise).
@@ -108,7 +108,7 @@ def import_kohya(
                 control=control,
             )
         )
-    return ImportResult(project, tuple(results), dataset.skipped_folders, tuple(odd), tuple(notes))
+    return ProjectImport(project, tuple(results), dataset.skipped_folders, tuple(odd), tuple(notes))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ Explorer stays valid), plus pictures linked in place (``copy=False``), which are
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -480,7 +481,7 @@ def add_images(
         stems.add(stem)
         if copy:
             dest = folder / f"{stem}{src.suffix}"
-            atomic_write_with(dest, lambda tmp, s=src: shutil.copyfile(s, tmp))
+            atomic_write_with(dest, functools.partial(shutil.copyfile, src))
             key = dest.name
             record = ItemRecord(image=key, source=str(src.resolve()))
         else:
@@ -496,7 +497,7 @@ def add_images(
         src_caption = _source_caption(src, caption_extensions)
         if src_caption is not None:
             target = folder / f"{stem}{CAPTION_EXTENSION}"
-            atomic_write_with(target, lambda tmp, s=src_caption: shutil.copyfile(s, tmp))
+            atomic_write_with(target, functools.partial(shutil.copyfile, src_caption))
         added.append(dest)
     _save_records(project, concept)
     reporter(Progress(len(paths), len(paths), f"Added {len(added)} picture(s)"))

@@ -17,6 +17,7 @@ import numpy as np
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import Progress, Reporter, null_reporter
+from lora_studio.core.issues import Issue, Severity
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset.images import ImageInfo, ImageReadError, dhash, file_sha256, load_rgb, probe_image
 from lora_studio.dataset.io import load_dataset
@@ -26,12 +27,6 @@ from lora_studio.dataset.ops import Size, crop_is_valid, effective_training_size
 
 MIN_USEFUL_SIDE = 64  # below this a picture carries almost nothing to learn
 MAX_ASPECT = 4.0  # wider or taller than 4:1 no bucket fits (kohya's buckets stop near there too)
-
-
-class Severity(enum.StrEnum):
-    ERROR = "error"  # training would fail or learn garbage
-    WARNING = "warning"  # training works, but the result will likely suffer
-    INFO = "info"  # handled automatically; shown so nothing is a surprise
 
 
 class Fix(enum.StrEnum):
@@ -45,16 +40,6 @@ class Fix(enum.StrEnum):
     SET_REPEATS = "set-repeats"
     ADD_IMAGES = "add-images"
     RESET_CROP = "reset-crop"
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    severity: Severity
-    code: str
-    path: Path | None
-    message: str
-    fix: Fix | None = None
-    concept: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from lora_studio.core import paths
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.diffusion.tokenizer import OPENCLIP_PAD, SD1_PAD, write_tokenizer_dir
 
 # Bump when a bundled JSON file changes, so that stale cache folders are not reused.

@@ -1,4 +1,4 @@
-"""Base model families, and what a checkpoint file is, told from its safetensors header alone.
+"""What a checkpoint file is (family, prediction, parts), told from its safetensors header alone.
 
 Torch-free: the header is 8 bytes of length plus a JSON table of tensor names, shapes and offsets,
 so a file of many gigabytes is identified in milliseconds without reading a single weight.
@@ -6,51 +6,21 @@ so a file of many gigabytes is identified in milliseconds without reading a sing
 
 from __future__ import annotations
 
-import enum
 import json
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import ModelLoadError
+from lora_studio.core.families import ModelFamily, Prediction
+from lora_studio.formats.safetensors_meta import SafetensorsHeader, read_header
 
-# A real header is a few hundred KB; anything far larger means "not a safetensors file".
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
 EMBEDDED_CONFIG_KEY = "lora_studio.diffusers_config"
 UNET_PREFIX = "model.diffusion_model."
 _CONVERT_HINT = (
     "Convert it to .safetensors first, for example with the kohya_ss GUI (Utilities > Convert model) "
     'or the "Model Converter" extension of AUTOMATIC1111, then choose the new file.'
 )
-
-
-class ModelFamily(enum.StrEnum):
-    SD1 = "sd1"
-    SD2 = "sd2"
-    SDXL = "sdxl"
-
-    @property
-    def label(self) -> str:
-        return {"sd1": "SD 1.5", "sd2": "SD 2.x", "sdxl": "SDXL"}[self.value]
-
-    @property
-    def default_resolution(self) -> int:
-        return {"sd1": 512, "sd2": 768, "sdxl": 1024}[self.value]
-
-
-class Prediction(enum.StrEnum):
-    EPSILON = "epsilon"
-    V = "v_prediction"
-
-
-@dataclass(frozen=True, slots=True)
-class SafetensorsHeader:
-    """The parsed header: tensor name -> (dtype, shape), the ``__metadata__`` strings, sizes."""
-
-    tensors: dict[str, tuple[str, tuple[int, ...]]]
-    metadata: dict[str, str]
-    file_size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,80 +67,6 @@ def refuse_pickled_folder(root: Path, components: list[str]) -> None:
 
 def _fail(path: Path, what: str, hint: str, details: str = "") -> ModelLoadError:
     return ModelLoadError(f'"{path.name}" {what}', hint=hint, details=details or str(path))
-
-
-def read_header(path: str | Path) -> SafetensorsHeader:
-    """Read only the header of a ``.safetensors`` file; raise ModelLoadError for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise _fail(path, "was not found.", "Check that the file still exists and choose it again.")
-    size = path.stat().st_size
-    if size == 0:
-        raise _fail(path, "is empty (0 bytes).", "The download probably failed. Download the model again.")
-    with open(path, "rb") as fh:
-        head = fh.read(9)
-        # Every safetensors header is a JSON object, so byte 8 is "{". Anything else is another format.
-        if len(head) < 9 or head[8:9] != b"{":
-            if head[:2] == b"PK" or head[:1] == b"\x80":
-                raise _fail(
-                    path,
-                    "is an old-style PyTorch (pickle) file, not a real .safetensors file.",
-                    _CONVERT_HINT,
-                )
-            if len(head) < 9:
-                raise _fail(path, "is too short to be a model file.", "Download the model again.")
-            raise _fail(
-                path,
-                "is not a .safetensors model file.",
-                "Choose a checkpoint that ends in .safetensors, as downloaded from the model site.",
-                f"first bytes: {head!r}",
-            )
-        (n,) = struct.unpack("<Q", head[:8])
-        if n < 2 or n > _MAX_HEADER_BYTES:
-            raise _fail(
-                path,
-                "is not a .safetensors model file.",
-                "Choose a checkpoint that ends in .safetensors, as downloaded from the model site.",
-                f"header length field = {n}",
-            )
-        if 8 + n > size:
-            raise _fail(
-                path,
-                "is cut off (the file is incomplete).",
-                "Download the model again.",
-                f"header wants {n} bytes, file has {size}",
-            )
-        raw = b"{" + fh.read(n - 1)
-    try:
-        table = json.loads(raw.decode("utf-8"))
-        if not isinstance(table, dict):
-            raise ValueError("header is not a JSON object")
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise _fail(
-            path,
-            "is damaged or is not a .safetensors file (its header cannot be read).",
-            "Download the model again.",
-            f"{type(exc).__name__}: {exc}",
-        ) from None
-    metadata = {str(k): str(v) for k, v in (table.pop("__metadata__", None) or {}).items()}
-    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
-    end = 0
-    try:
-        for name, info in table.items():
-            tensors[name] = (str(info["dtype"]), tuple(int(d) for d in info["shape"]))
-            end = max(end, int(info["data_offsets"][1]))
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise _fail(
-            path, "is damaged (its table of tensors is malformed).", "Download the model again.", repr(exc)
-        ) from None
-    if 8 + n + end > size:
-        raise _fail(
-            path,
-            "is cut off (the file is incomplete).",
-            "The download or copy stopped early. Download the model again.",
-            f"tensor data ends at byte {8 + n + end}, file has {size}",
-        )
-    return SafetensorsHeader(tensors, metadata, size)
 
 
 def _reject_non_base(path: Path, keys: list[str]) -> None:
@@ -265,7 +161,7 @@ def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> D
         family = _family_from_unet(header)
     notes: list[str] = []
     conv_in = header.tensors.get(UNET_PREFIX + "input_blocks.0.0.weight")
-    inpainting = bool(conv_in and len(conv_in[1]) == 4 and conv_in[1][1] == 9)
+    inpainting = bool(conv_in and len(conv_in.shape) == 4 and conv_in.shape[1] == 9)
     if inpainting:
         notes.append("inpainting model")
     meta_pred = _prediction_from_metadata(header.metadata, set(keys))
@@ -295,7 +191,8 @@ def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> D
 
 def _family_from_unet(header: SafetensorsHeader) -> ModelFamily:
     """Without text encoder weights, tell the family by the UNet's cross-attention width."""
-    for name, (_dtype, shape) in header.tensors.items():
+    for name, info in header.tensors.items():
+        shape = info.shape
         if name.startswith(UNET_PREFIX) and name.endswith("attn2.to_k.weight") and len(shape) == 2:
             return {768: ModelFamily.SD1, 1024: ModelFamily.SD2, 2048: ModelFamily.SDXL}.get(
                 shape[1], ModelFamily.SD1

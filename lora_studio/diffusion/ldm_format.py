@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.core.fileio import atomic_write_with
 from lora_studio.diffusion.configs import tokenizer_pads
-from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY, ModelFamily, Prediction
-from lora_studio.diffusion.unet_layout import unet_ldm_table
+from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY
+from lora_studio.formats.unet_layout import unet_ldm_table
 
 Tensors = dict[str, torch.Tensor]
 

@@ -22,6 +22,7 @@ paths.set_offline_environment()  # before the hub libraries read their settings 
 
 import torch  # noqa: E402
 
+from lora_studio.core.families import ModelFamily, Prediction  # noqa: E402
 from lora_studio.diffusion.configs import (  # noqa: E402
     config_name,
     materialize_config,
@@ -30,15 +31,12 @@ from lora_studio.diffusion.configs import (  # noqa: E402
 from lora_studio.diffusion.devices import pick_device, pick_dtype  # noqa: E402
 from lora_studio.diffusion.families import (  # noqa: E402
     DetectedModel,
-    ModelFamily,
-    Prediction,
-    SafetensorsHeader,
     detect_folder,
     detect_model,
     embedded_config,
     inspect_checkpoint,
-    read_header,
 )
+from lora_studio.formats.safetensors_meta import SafetensorsHeader, read_header  # noqa: E402
 
 __all__ = ["LoadedModel", "inspect_checkpoint", "load_pipeline", "set_prediction"]
 
@@ -59,7 +57,7 @@ class LoadedModel:
     kind: str
 
 
-def _pipeline_class(family: ModelFamily) -> type:
+def _pipeline_class(family: ModelFamily) -> Any:  # a diffusers pipeline class (their stubs share no base)
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     return StableDiffusionXLPipeline if family == ModelFamily.SDXL else StableDiffusionPipeline
@@ -205,7 +203,7 @@ def _sdxl_te2_if_ambiguous(
     diffusers' own converter, on the second encoder's tensors only.
     """
     te1, te2 = header.tensors.get(_TE1_POS), header.tensors.get(_TE2_POS)
-    if not te1 or not te2 or te1[1][-1] != te2[1][-1]:
+    if not te1 or not te2 or te1.shape[-1] != te2.shape[-1]:
         return None
     from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
     from safetensors import safe_open

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.diffusion.tokenizer import OPENCLIP_PAD, SD1_PAD, load_clip_tokenizer
 
 TINY_RESOLUTION = 64  # native image size of the tiny models (latents are 8x8)
@@ -123,7 +123,7 @@ def build_tiny_pipeline(family: ModelFamily | str = ModelFamily.SD1, seed: int =
         else:
             pad = SD1_PAD if family == ModelFamily.SD1 else OPENCLIP_PAD
             te = CLIPTextModel(CLIPTextConfig(**_clip_config(32, 3, 49407 if pad == SD1_PAD else 0)))
-            pipe = StableDiffusionPipeline(
+            pipe = StableDiffusionPipeline(  # type: ignore[assignment]  # SD1/SD2 and SDXL pipelines share one variable
                 vae=vae,
                 text_encoder=te,
                 tokenizer=load_clip_tokenizer(pad),
@@ -135,7 +135,7 @@ def build_tiny_pipeline(family: ModelFamily | str = ModelFamily.SD1, seed: int =
             )
     finally:
         torch.random.set_rng_state(gen_state)
-    pipe.set_progress_bar_config(disable=True)
+    pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]  # DiffusionPipeline has it; the stub misses it
     return pipe
 
 
@@ -144,13 +144,6 @@ def save_tiny_diffusers(family: ModelFamily | str, out_dir: str | Path, seed: in
     out_dir = Path(out_dir)
     build_tiny_pipeline(family, seed).save_pretrained(out_dir, safe_serialization=True)
     return out_dir
-
-
-def save_tiny_single_file(family: ModelFamily | str, path: str | Path, seed: int = 0) -> Path:
-    """Write a tiny model as one checkpoint in the original (LDM) layout, carrying its own configs."""
-    from lora_studio.diffusion.ldm_format import save_single_file
-
-    return save_single_file(build_tiny_pipeline(family, seed), path, embed_config=True, family=family)
 
 
 def save_tiny_model(family: ModelFamily | str, out_dir: str | Path, seed: int = 0) -> dict[str, Path]:

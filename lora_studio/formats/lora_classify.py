@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 
 
 class LoraFormat(enum.StrEnum):

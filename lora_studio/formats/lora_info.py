@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.formats.lora_classify import LoraFormat, LoraKind, classify_lora_keys
 from lora_studio.formats.lora_metadata import LoraTrainingInfo, family_from_metadata, parse_metadata
 from lora_studio.formats.safetensors_meta import SafetensorsHeader, read_header, read_scalars

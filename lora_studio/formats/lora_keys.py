@@ -32,14 +32,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.diffusion.families import ModelFamily
-from lora_studio.diffusion.unet_layout import (
+from lora_studio.core.families import ModelFamily
+from lora_studio.formats.lora_classify import LoraFormat, LoraKind, classify_lora_keys
+from lora_studio.formats.unet_layout import (
     bundled_unet_config,
     diffusers_to_ldm_path,
     ldm_prefixes,
     ldm_to_diffusers_path,
 )
-from lora_studio.formats.lora_classify import LoraFormat, LoraKind, classify_lora_keys
 
 # torch is never imported at module level here (not even for type checking: the import contracts
 # count those too), so tensors and dtypes are typed with these aliases.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 
 log = logging.getLogger(__name__)
 

@@ -82,13 +82,33 @@ class SafetensorsHeader:
         return {name: info.shape for name, info in self.tensors.items()}
 
 
-def _bad(path: Path, what: str) -> ModelLoadError:
+def _bad(path: Path, what: str, hint: str = "") -> ModelLoadError:
     return ModelLoadError(
-        f"“{path.name}” is not a readable safetensors file: {what}.",
-        hint="The file may be incomplete (an interrupted download or copy) or not a model file. "
-        "Download or copy it again.",
+        f"“{path.name}” cannot be read: {what}.",
+        hint=hint
+        or "The file may be damaged or incomplete (an interrupted download or copy), or not a model "
+        "file. Download or copy it again.",
         details=str(path),
     )
+
+
+def _unreadable(path: Path, exc: OSError) -> ModelLoadError:
+    """A file the system won't let us read, in plain words (missing, a folder, no permission …)."""
+    if isinstance(exc, FileNotFoundError):
+        what, hint = "does not exist", "It was not found: check that the file still exists and choose it again."
+    elif isinstance(exc, IsADirectoryError):
+        what, hint = "is a folder, not a model file", "Choose the model file itself."
+    elif isinstance(exc, PermissionError):
+        what, hint = "cannot be read (permission denied)", "Check the file's permissions, or copy it to a folder you own."
+    else:
+        what, hint = f"cannot be read ({exc.strerror or exc})", "Check the disk, or copy the file again."
+    return ModelLoadError(f"The file “{path.name}” {what}.", hint=hint, details=str(path))
+
+
+_CONVERT_HINT = (
+    "Convert it to .safetensors first, for example with the kohya_ss GUI (Utilities > Convert model) "
+    'or the "Model Converter" extension of AUTOMATIC1111, then choose the new file.'
+)
 
 
 def parse_header_bytes(raw: bytes, *, path: Path, file_size: int) -> SafetensorsHeader:
@@ -116,7 +136,7 @@ def parse_header_bytes(raw: bytes, *, path: Path, file_size: int) -> Safetensors
         except (KeyError, TypeError, ValueError) as exc:
             raise _bad(path, f"the entry for tensor “{name}” is malformed") from exc
         if not 0 <= begin <= end <= data_size:
-            raise _bad(path, f"tensor “{name}” points past the end of the file (it is truncated)")
+            raise _bad(path, f"tensor “{name}” points past the end of the file (it is cut off, truncated)")
         tensors[name] = TensorInfo(dtype=dtype, shape=shape, data_offsets=(begin, end))
     return SafetensorsHeader(
         path=path, header_size=len(raw), file_size=file_size, metadata=metadata, tensors=tensors
@@ -124,35 +144,40 @@ def parse_header_bytes(raw: bytes, *, path: Path, file_size: int) -> Safetensors
 
 
 def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
-    """Read only the header of a safetensors file.
+    """Read only the header of a safetensors file (the one header reader of the code base).
 
-    Raises ``ModelLoadError`` (with a plain message naming the file) when the file is missing,
-    empty, truncated, or not a safetensors file at all.
+    Raises ``ModelLoadError`` (a plain message naming the file, and what to do) when the file is
+    missing, empty, cut off, an old-style pickle checkpoint, or not a safetensors file at all.
     """
     path = Path(path)
     try:
         file_size = path.stat().st_size
         with open(path, "rb") as fh:
             prefix = fh.read(8)
+            json_start = fh.read(1)
+            fh.seek(8)
+            # PyTorch zip archives start with "PK", bare pickles with the protocol byte 0x80; a real
+            # header's length can start with the same bytes, but then its JSON follows at byte 8.
+            if (prefix[:2] == b"PK" or prefix[:1] == b"\x80") and json_start not in (b"{", b" "):
+                raise _bad(
+                    path,
+                    "it is an old-style PyTorch (pickle) file, not a real .safetensors file",
+                    _CONVERT_HINT,
+                )
             if len(prefix) < 8:
                 raise _bad(path, "the file is empty" if not prefix else "the file is too short")
             (n,) = struct.unpack("<Q", prefix)
-            if n == 0 or n > MAX_HEADER_BYTES or n > file_size - 8:
-                what = "the file is truncated" if 0 < n <= MAX_HEADER_BYTES else "it has no valid header"
-                raise _bad(path, what)
+            if n == 0 or n > MAX_HEADER_BYTES:
+                raise _bad(path, "it is not a .safetensors file (it has no valid header)")
+            if n > file_size - 8:
+                raise _bad(path, "the file is cut off (truncated)")
             raw = fh.read(n)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"The file “{path.name}” does not exist.", details=str(path)) from exc
-    except IsADirectoryError as exc:
-        raise ModelLoadError(f"“{path.name}” is a folder, not a model file.", details=str(path)) from exc
-    except PermissionError as exc:
-        raise ModelLoadError(
-            f"The file “{path.name}” cannot be read (permission denied).", details=str(path)
-        ) from exc
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
     if len(raw) < n:
-        raise _bad(path, "the file is truncated")
+        raise _bad(path, "the file is cut off (truncated)")
     if not raw.lstrip(b" ").startswith(b"{"):
-        raise _bad(path, "it has no valid header")
+        raise _bad(path, "it is not a .safetensors file (it has no valid header)")
     return parse_header_bytes(raw, path=path, file_size=file_size)
 
 

@@ -21,7 +21,7 @@ import torch
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled, GenerationError
 from lora_studio.core.events import ImageReady, Progress, Reporter, StatusChanged, null_reporter
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.loras import LoraStack
 from lora_studio.generation.preview import latents_to_preview_png
 from lora_studio.generation.prompts import encode_prompts
@@ -257,8 +257,8 @@ class GenerationEngine:
         def load(path: str, mode: str) -> Image.Image:
             try:
                 with Image.open(path) as im:
-                    im = ImageOps.exif_transpose(im)
-                    return im.convert(mode).resize((width, height), Image.Resampling.LANCZOS)
+                    upright = ImageOps.exif_transpose(im)
+                    return upright.convert(mode).resize((width, height), Image.Resampling.LANCZOS)
             except OSError as exc:
                 raise GenerationError(f"Cannot read the image “{Path(path).name}”: {exc}") from exc
 

@@ -7,6 +7,7 @@ the grid image has readable column and row labels.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -138,7 +139,7 @@ def run_grid(
             path = out / f"grid{suffix}-{n}.png"
         caption = f"Grid: X={x.kind}" + (f", Y={y.kind}" if y else "") + (f", Z={z.kind}" if z else "")
         info = png_info_for(base.prompt + "\n" + caption)
-        atomic_write_with(path, lambda tmp, g=grid, i=info: g.save(tmp, format="PNG", pnginfo=i))
+        atomic_write_with(path, functools.partial(grid.save, format="PNG", pnginfo=info))
         result.grid_paths.append(str(path))
     result.cells = total
     return result

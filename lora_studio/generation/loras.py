@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import GenerationError, ModelLoadError
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
+from lora_studio.generation.lora_fusing import PeftLayerFuser
 from lora_studio.generation.request import LoraSpec
 
 log = logging.getLogger(__name__)
@@ -139,34 +140,6 @@ def _is_kohya(state: dict[str, Any]) -> bool:
     )
 
 
-def _plain_lora(layer: Any, base: Any, adapters: list[str]) -> bool:
-    """Whether ``layer``'s ΔW for ``adapters`` is exactly ``scale · B @ A`` (reshaped to the weight)."""
-    import torch
-
-    if getattr(layer, "fan_in_fan_out", False):
-        return False
-    if isinstance(base, torch.nn.modules.conv._ConvNd):
-        if base.groups != 1:
-            return False
-    elif not isinstance(base, torch.nn.Linear):
-        return False
-    weight = base.weight
-    if not weight.is_floating_point():
-        return False
-    variants = getattr(layer, "lora_variant", {})
-    for a in adapters:
-        if a in variants or getattr(layer, "lora_bias", {}).get(a) or getattr(layer, "use_dora", {}).get(a):
-            return False
-        down, up, rank = layer.lora_A[a].weight, layer.lora_B[a].weight, layer.r[a]
-        if up.dim() > 2 and any(s != 1 for s in up.shape[2:]):
-            return False
-        if down.shape[0] != rank or up.shape[1] != rank or up.shape[0] != weight.shape[0]:
-            return False
-        if down[0].numel() != weight[0].numel() or down.dtype != up.dtype:
-            return False
-    return True
-
-
 def count_injected(pipe: Any, adapter: str, components: tuple[str, ...]) -> int:
     """How many modules of the pipeline carry ``adapter`` (i.e. matched a module of the file)."""
     n = 0
@@ -192,14 +165,8 @@ class LoraStack:
         )
         self.loaded: dict[str, LoadedLora] = {}
         self._ram: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._fused_state: tuple[tuple[str, float, float], ...] | None = None
         self._active: tuple[tuple[str, float, float], ...] = ()
-        # Original weights of every module ever fused, kept in CPU RAM (as A1111 does): unfusing
-        # restores them bit-exactly instead of subtracting ΔW, so base outputs never drift.
-        self._backups: dict[tuple[str, str], tuple[Any, Any]] = {}
-        self._dirty: set[tuple[str, str]] = set()  # modules whose weights differ from the backup
-        self._fused_layers: dict[tuple[str, str], Any] = {}
-        self._layers: list[tuple[tuple[str, str], Any]] | None = None
+        self._fuser = PeftLayerFuser(pipe, self.components)  # the only code that touches PEFT internals
 
     # -- loading ---------------------------------------------------------------------------------
     def _read_state_dict(self, adapter: str, path: Path) -> dict[str, Any]:
@@ -230,7 +197,7 @@ class LoraStack:
         if adapter not in self._ram:  # (checked once per file version)
             refuse_nonfinite(path)
         state = self._read_state_dict(adapter, path)
-        self._layers = None
+        self._fuser.adapters_changed()
         try:
             self._load_adapter(adapter, state)
         except GenerationError as exc:
@@ -338,7 +305,7 @@ class LoraStack:
         return out
 
     def _forget(self, adapter: str) -> None:
-        self._layers = None
+        self._fuser.adapters_changed()
         try:
             self.pipe.delete_adapters([adapter])
         except (ValueError, KeyError, AttributeError):
@@ -368,15 +335,15 @@ class LoraStack:
         wanted = set(names)
         stale = [name for name in self.loaded if name not in wanted]
         changes_adapters = bool(stale) or any(name not in self.loaded for name in names)
-        if self._fused_state is not None:
-            if fuse and self._fused_state == state:
+        if self._fuser.fused_state is not None:
+            if fuse and self._fuser.fused_state == state:
                 return self._partial_warnings(names)
             if not fuse or not state or changes_adapters:
                 self.unfuse()  # before any load or delete: PEFT would unmerge by subtraction otherwise
         # Drop what this request does not use before loading anything new (memory, and diffusers
         # gets slower with every inactive adapter).
         if stale:
-            self._layers = None
+            self._fuser.adapters_changed()
             if len(stale) == len(self.loaded):
                 self.pipe.unload_lora_weights()  # drop the PEFT wrappers too: back to base speed
                 self.loaded.clear()
@@ -387,10 +354,10 @@ class LoraStack:
         for spec in specs:
             self.ensure_loaded(spec.path)
         if self.loaded:
-            self._set_weights(state)
+            self._fuser.set_weights(state)
         self._active = state
         if fuse and state:
-            self._fuse(state)
+            self._fuser.fuse(state)
         return self._partial_warnings(names)
 
     def _partial_warnings(self, names: list[str]) -> list[str]:
@@ -401,141 +368,13 @@ class LoraStack:
             if lora.partial
         ]
 
-    def _lora_layers(self) -> list[tuple[tuple[str, str], Any]]:
-        """Every PEFT layer of the pipeline as ((component, module name), layer); cached until the
-        adapters change, so a weight change never walks the whole model."""
-        if self._layers is None:
-            from peft.tuners.tuners_utils import BaseTunerLayer
-
-            self._layers = [
-                ((comp, name), module)
-                for comp in self.components
-                for name, module in getattr(self.pipe, comp).named_modules()
-                if isinstance(module, BaseTunerLayer) and hasattr(module, "lora_A")
-            ]
-        return self._layers
-
-    def _set_weights(self, state: tuple[tuple[str, float, float], ...]) -> None:
-        """What ``set_adapters``/``enable_lora``/``disable_lora`` do, on the cached layer list only
-        (diffusers walks every module of every component each time)."""
-        layers = self._lora_layers()
-        if not state:
-            for _, layer in layers:
-                if not layer.disable_adapters:
-                    layer.enable_adapters(False)
-            return
-        active = [a for a, _, _ in state]
-        for (comp, _), layer in layers:
-            if layer.disable_adapters:
-                layer.enable_adapters(True)
-            if list(layer.active_adapters) != active:
-                layer.set_adapter(active)
-            for adapter, unet_w, te_w in state:
-                layer.set_scale(adapter, unet_w if comp == "unet" else te_w)
-
-    def _backup(self, key: tuple[str, str], base: Any, with_bias: bool = False) -> tuple[Any, Any]:
-        import torch
-
-        saved = self._backups.get(key)
-        if saved is None or (with_bias and saved[1] is None):
-            pin = base.weight.device.type == "cuda"
-
-            def copy(t: Any) -> Any:
-                c = t.detach().to("cpu", copy=True)
-                return c.pin_memory() if pin and torch.cuda.is_available() else c
-
-            weight = saved[0] if saved is not None else copy(base.weight)
-            bias = copy(base.bias) if with_bias and getattr(base, "bias", None) is not None else None
-            saved = self._backups[key] = (weight, bias)
-        return saved
-
-    def _restore(self, key: tuple[str, str], layer: Any) -> None:
-        saved = self._backups.get(key)
-        if saved is not None and key in self._dirty:
-            base = layer.get_base_layer()
-            base.weight.copy_(saved[0], non_blocking=True)
-            if saved[1] is not None:
-                base.bias.copy_(saved[1], non_blocking=True)
-        self._dirty.discard(key)
-
-    def _fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
-        """Write ``original + Σ scale_i · B_i A_i`` into every layer that carries an active adapter
-        (one matmul per module over the concatenated ranks), and mark those layers merged so PEFT's
-        forward skips the LoRA branch. Layers fused before but not now get their original back."""
-        import torch
-
-        active = [a for a, _, _ in state]
-        fused: dict[tuple[str, str], Any] = {}
-        with torch.no_grad():
-            for key, layer in self._lora_layers():
-                present = [a for a in active if a in layer.lora_A]
-                if not present:
-                    continue
-                contributing = [a for a in present if layer.scaling.get(a, 0) != 0]
-                if contributing:
-                    self._write_fused(key, layer, contributing)
-                elif key in self._dirty:
-                    self._restore(key, layer)
-                layer.merged_adapters = list(present)
-                fused[key] = layer
-            for key, layer in self._fused_layers.items():
-                if key not in fused:
-                    self._restore(key, layer)
-                    layer.merged_adapters = []
-        self._fused_layers = fused
-        self._fused_state = state
-
-    def _write_fused(self, key: tuple[str, str], layer: Any, adapters: list[str]) -> None:
-        import torch
-
-        base = layer.get_base_layer()
-        weight = base.weight
-        if not _plain_lora(layer, base, adapters):
-            # DoRA, LoRA bias, grouped convs, quantized weights …: PEFT's own merge, on top of the
-            # restored original (weight and bias are both kept for these).
-            self._backup(key, base, with_bias=True)
-            self._restore(key, layer)
-            layer.merged_adapters = []
-            layer.merge(adapter_names=adapters)
-            self._dirty.add(key)
-            return
-        saved_w = self._backup(key, base)[0]
-        out = weight.shape[0]
-        downs = [layer.lora_A[a].weight.reshape(layer.r[a], -1) for a in adapters]
-        ups = [layer.lora_B[a].weight.reshape(out, -1) * layer.scaling[a] for a in adapters]
-        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
-        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
-        self._dirty.add(key)
-        fast_dtype = weight.device.type != "cpu" or weight.dtype == torch.float32
-        if weight.is_contiguous() and fast_dtype and down.dtype == weight.dtype:
-            flat = weight.view(out, -1)
-            if saved_w.device == weight.device:
-                torch.addmm(saved_w.view(out, -1), up, down, out=flat)  # restore + fuse, one pass
-            else:
-                weight.copy_(saved_w, non_blocking=True)
-                flat.addmm_(up, down)
-        else:  # CPU half precision: add in float32, then round once
-            merged = torch.addmm(
-                saved_w.to(weight.device, torch.float32).reshape(out, -1), up.float(), down.float()
-            )
-            weight.copy_(merged.view_as(weight))
-
     def unfuse(self) -> None:
-        """Undo ``fuse`` (no-op when nothing is fused), restoring the exact original weights."""
-        if self._fused_state is None:
-            return
-        import torch
-
-        with torch.no_grad():
-            for key, layer in self._fused_layers.items():
-                self._restore(key, layer)
-                layer.merged_adapters = []
-        self._fused_layers = {}
-        self._fused_state = None
+        """Undo a fuse (no-op when nothing is fused), restoring the exact original weights."""
+        self._fuser.unfuse()
 
     @property
     def fused(self) -> bool:
-        return self._fused_state is not None
+        return self._fuser.fused_state is not None
 
     def clear(self) -> None:
         """Remove every adapter (base model again)."""
@@ -543,5 +382,5 @@ class LoraStack:
         if self.loaded:
             self.pipe.unload_lora_weights()
         self.loaded.clear()
-        self._layers = None
+        self._fuser.adapters_changed()
         self._active = ()

@@ -39,7 +39,7 @@ def bake_loras(
     ``out_path`` ending in ``.safetensors`` → one original-layout checkpoint; otherwise a
     diffusers folder. Runs on the CPU in fp32 (a merge needs no GPU); ``dtype`` is the file's.
     """
-    from lora_studio.diffusion.families import ModelFamily
+    from lora_studio.core.families import ModelFamily
     from lora_studio.generation.engine import load_model
     from lora_studio.generation.loras import LoraStack
 

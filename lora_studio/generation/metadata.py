@@ -22,6 +22,7 @@ from lora_studio.generation.request import (
     LoraSpec,
     extract_lora_tags,
     find_lora_file,
+    lora_tag,
     split_sampler_name,
 )
 
@@ -30,16 +31,6 @@ VERSION_TEXT = f"LoRA Studio {__version__}"
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def lora_tag(spec: LoraSpec) -> str:
-    """``<lora:name:weight>`` (with ``:unet=…``/``:te=…`` when those differ from the weight)."""
-    parts = [f"<lora:{spec.name}:{_num(spec.weight)}"]
-    if spec.unet_weight is not None:
-        parts.append(f"unet={_num(spec.unet_weight)}")
-    if spec.te_weight is not None:
-        parts.append(f"te={_num(spec.te_weight)}")
-    return ":".join(parts) + ">"
 
 
 def lora_short_hash(path: str | os.PathLike[str]) -> str:
@@ -69,7 +60,7 @@ def build_infotext(
     loras = [s for s in request.active_loras]
     prompt = request.prompt
     if loras:
-        prompt = (prompt + " " if prompt else "") + " ".join(lora_tag(s) for s in loras)
+        prompt = (prompt + " " if prompt else "") + " ".join(lora_tag(s.name, s.weight, s.unet_weight, s.te_weight, number=_num) for s in loras)
     params = InfotextParams(
         prompt=prompt,
         negative_prompt=request.negative,

@@ -157,8 +157,11 @@ class PromptEmbeds:
     pooled_prompt_embeds: torch.Tensor | None = None
     negative_pooled_prompt_embeds: torch.Tensor | None = None
 
-    def as_kwargs(self) -> dict[str, torch.Tensor]:
-        out = {"prompt_embeds": self.prompt_embeds, "negative_prompt_embeds": self.negative_prompt_embeds}
+    def as_kwargs(self) -> dict[str, torch.Tensor | None]:
+        out: dict[str, torch.Tensor | None] = {
+            "prompt_embeds": self.prompt_embeds,
+            "negative_prompt_embeds": self.negative_prompt_embeds,
+        }
         if self.pooled_prompt_embeds is not None:
             out["pooled_prompt_embeds"] = self.pooled_prompt_embeds
             out["negative_pooled_prompt_embeds"] = self.negative_pooled_prompt_embeds

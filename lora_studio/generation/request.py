@@ -1,4 +1,5 @@
-"""What to generate: requests, results, sampler names and the ``<lora:name:weight>`` prompt syntax.
+"""What to generate: requests, results, sampler names and the ``<lora:name:weight>`` prompt syntax
+(parsing and editing the tags: the one place the tag pattern lives).
 
 Torch-free (import-linter checks it): the app builds requests on the UI thread and hands them to a
 worker that owns the :class:`~lora_studio.generation.engine.GenerationEngine`.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -186,8 +187,9 @@ class GenerationResult:
 
 
 # --- <lora:name:weight> -------------------------------------------------------------------------
-
-_LORA_TAG = re.compile(r"<(lora|lyco):([^:>]+)(?::([^>]*))?>", re.IGNORECASE)
+# The one pattern for LoRA tags in the code base: ``<lora:name>``, ``<lora:name:0.8>``,
+# ``<lora:name:0.8:unet=1:te=0.5>`` (``<lyco:…>`` too). Group 1 is the name, group 2 the tail.
+_LORA_TAG = re.compile(r"<(?:lora|lyco):([^:>]+)(?::([^>]*))?>", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,38 +202,138 @@ class PromptLora:
     te_weight: float | None = None
 
 
+def _parse_tag(match: re.Match[str]) -> PromptLora:
+    """One matched tag as a :class:`PromptLora`; raises GenerationError for an unreadable weight."""
+    name = match.group(1).strip()
+    weight, unet_w, te_w = 1.0, None, None
+    for i, part in enumerate((match.group(2) or "").split(":")):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        try:
+            if value:
+                if key.strip().lower() == "unet":
+                    unet_w = float(value)
+                elif key.strip().lower() == "te":
+                    te_w = float(value)
+            elif i == 0:
+                weight = float(part)
+        except ValueError as exc:
+            raise GenerationError(
+                f"Cannot read the weight in “{match.group(0)}”.",
+                hint="Write it like <lora:name:0.8>.",
+            ) from exc
+    return PromptLora(name, weight, unet_w, te_w)
+
+
+def _tidy(text: str) -> str:
+    """Collapse the spaces and commas a removed tag leaves behind."""
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    return re.sub(r"\s*,(\s*,)+", ",", text).strip().strip(",").strip()
+
+
 def extract_lora_tags(prompt: str) -> tuple[str, list[PromptLora]]:
-    """Strip ``<lora:name[:weight[:unet=..][:te=..]]>`` tags; return the clean prompt and the tags."""
+    """Strip ``<lora:name[:weight[:unet=..][:te=..]]>`` tags; return the clean prompt and the tags.
+
+    Raises GenerationError when a tag's weight cannot be read."""
     tags: list[PromptLora] = []
 
     def take(match: re.Match[str]) -> str:
-        name = match.group(2).strip()
-        weight, unet_w, te_w = 1.0, None, None
-        for i, part in enumerate((match.group(3) or "").split(":")):
-            part = part.strip()
-            if not part:
-                continue
-            key, _, value = part.partition("=")
-            try:
-                if value:
-                    if key.strip().lower() == "unet":
-                        unet_w = float(value)
-                    elif key.strip().lower() == "te":
-                        te_w = float(value)
-                elif i == 0:
-                    weight = float(part)
-            except ValueError as exc:
-                raise GenerationError(
-                    f"Cannot read the weight in “{match.group(0)}”.",
-                    hint="Write it like <lora:name:0.8>.",
-                ) from exc
-        tags.append(PromptLora(name, weight, unet_w, te_w))
+        tags.append(_parse_tag(match))
         return ""
 
-    clean = _LORA_TAG.sub(take, prompt)
-    clean = re.sub(r"[ \t]{2,}", " ", clean)
-    clean = re.sub(r"\s*,(\s*,)+", ",", clean).strip().strip(",").strip()
-    return clean, tags
+    return _tidy(_LORA_TAG.sub(take, prompt)), tags
+
+
+def read_lora_tags(text: str) -> list[PromptLora]:
+    """The complete, readable tags in ``text`` (a half-typed one such as ``<lora:a:0.`` is ignored,
+    and so is a tag whose weight can't be read), for editors that parse as the user types."""
+    tags: list[PromptLora] = []
+    for match in _LORA_TAG.finditer(text):
+        try:
+            tags.append(_parse_tag(match))
+        except GenerationError:
+            continue
+    return tags
+
+
+def strip_lora_tags(text: str) -> str:
+    """``text`` without any LoRA tag (for token counting and captions)."""
+    return _tidy(_LORA_TAG.sub("", text))
+
+
+def format_weight(weight: float) -> str:
+    """A weight as the prompt editor writes it: at most two decimals, no trailing zeros."""
+    text = f"{weight:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def lora_tag(
+    name: str,
+    weight: float,
+    unet_weight: float | None = None,
+    te_weight: float | None = None,
+    *,
+    number: Callable[[float], str] = format_weight,
+) -> str:
+    """``<lora:name:weight>``, with ``:unet=…``/``:te=…`` when those are set."""
+    parts = [f"<lora:{name}:{number(weight)}"]
+    if unet_weight is not None:
+        parts.append(f"unet={number(unet_weight)}")
+    if te_weight is not None:
+        parts.append(f"te={number(te_weight)}")
+    return ":".join(parts) + ">"
+
+
+def _tags_named(text: str, name: str) -> list[re.Match[str]]:
+    wanted = name.strip().lower()
+    return [m for m in _LORA_TAG.finditer(text) if m.group(1).strip().lower() == wanted]
+
+
+def set_lora_tag(
+    text: str,
+    name: str,
+    weight: float,
+    *,
+    unet_weight: float | None = None,
+    te_weight: float | None = None,
+) -> str:
+    """Put ``<lora:name:weight>`` in ``text``: replace the first existing tag, else append one.
+
+    Per-part weights (``unet=``/``te=``) given here are written; those not given are kept from the
+    tag being replaced, so changing the overall weight never drops them.
+    """
+    found = _tags_named(text, name)
+    if found:
+        first = found[0]
+        try:
+            old = _parse_tag(first)
+        except GenerationError:
+            old = PromptLora(name)
+        tag = lora_tag(
+            name,
+            weight,
+            old.unet_weight if unet_weight is None else unet_weight,
+            old.te_weight if te_weight is None else te_weight,
+        )
+        return text[: first.start()] + tag + text[first.end() :]
+    tag = lora_tag(name, weight, unet_weight, te_weight)
+    stripped = text.rstrip()
+    if not stripped:
+        return tag
+    separator = " " if stripped.endswith((",", ">")) else ", "
+    return stripped + separator + tag
+
+
+def remove_lora_tag(text: str, name: str) -> str:
+    """Remove every tag for ``name`` and tidy the commas and spaces it leaves behind."""
+    found = _tags_named(text, name)
+    if not found:
+        return text
+    for match in reversed(found):
+        text = text[: match.start()] + text[match.end() :]
+    return _tidy(text)
 
 
 def find_lora_file(name: str, lora_dirs: Iterable[str | os.PathLike[str]]) -> Path:

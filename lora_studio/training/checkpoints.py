@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pickle
 import random
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,46 +26,6 @@ from lora_studio.core.errors import TrainingError
 from lora_studio.core.fileio import atomic_path
 
 STATE_FORMAT = 1
-STATE_DIR = "state"
-_STEP_RE = re.compile(r"-s(\d+)\.(safetensors|pt)$")
-
-
-def lora_filename(output_name: str, *, epoch: int | None = None, step: int | None = None) -> str:
-    """``name.safetensors`` (final) or ``name-e0003-s000120.safetensors`` (intermediate)."""
-    if epoch is None and step is None:
-        return f"{output_name}.safetensors"
-    return f"{output_name}-e{epoch or 0:04d}-s{step or 0:06d}.safetensors"
-
-
-def state_filename(output_name: str, step: int) -> str:
-    return f"{output_name}-state-s{step:06d}.pt"
-
-
-def _step_of(path: Path) -> int:
-    m = _STEP_RE.search(path.name)
-    return int(m.group(1)) if m else -1
-
-
-def intermediate_loras(output_dir: Path, output_name: str) -> list[Path]:
-    """Intermediate LoRA files of this output name, oldest step first."""
-    pat = re.compile(re.escape(output_name) + r"-e\d+-s\d+\.safetensors$")
-    return sorted(
-        (p for p in output_dir.glob(f"{output_name}-e*.safetensors") if pat.match(p.name)), key=_step_of
-    )
-
-
-def state_files(output_dir: Path, output_name: str) -> list[Path]:
-    folder = output_dir / STATE_DIR
-    pat = re.compile(re.escape(output_name) + r"-state-s\d+\.pt$")
-    return sorted((p for p in folder.glob(f"{output_name}-state-s*.pt") if pat.match(p.name)), key=_step_of)
-
-
-def latest_state(output_dir: str | Path, output_name: str) -> Path | None:
-    """The newest training state of a run (what "Resume" uses), or None."""
-    files = state_files(Path(output_dir), output_name)
-    return files[-1] if files else None
-
-
 def prune(files: list[Path], keep: int) -> list[Path]:
     """Delete all but the last ``keep`` of ``files`` (0 keeps everything); returns the deleted ones."""
     if keep <= 0 or len(files) <= keep:
@@ -83,6 +42,7 @@ def prune(files: list[Path], keep: int) -> list[Path]:
 def capture_rng() -> dict[str, Any]:
     py = random.getstate()
     np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)  # the legacy (MT19937) form: (name, keys, pos, has_gauss, gauss)
     out: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.core.serialization import dumps_toml, from_toml_dict, load_toml, save_toml
-from lora_studio.diffusion.families import ModelFamily, Prediction
 
 SCHEMA_VERSION = 1
 

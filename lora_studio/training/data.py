@@ -123,6 +123,7 @@ def load_mask(
     source: Source, flip: bool, cfg: DatasetConfig, *, latent_scale: int = 8
 ) -> torch.Tensor | None:
     """[1, h, w] loss weights in [0, 1] at latent size, from the mask PNG or (alpha=mask) the alpha."""
+    mask: Image.Image | None
     if source.item.mask is not None:
         with Image.open(source.item.mask) as m:
             mask = ImageOps.exif_transpose(m).convert("L")

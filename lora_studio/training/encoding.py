@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from lora_studio.core.families import ModelFamily
 from lora_studio.core.fileio import atomic_path
-from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.config import LatentCache
 
 Conditioning = tuple[torch.Tensor, torch.Tensor | None]  # (hidden states [B, L, D], pooled [B, D] or None)
@@ -69,7 +69,7 @@ class TextEncoder:
             hidden = out.hidden_states[-(self.clip_skip + 1)]
         elif self.clip_skip > 1:
             inner = getattr(base, "text_model", base)
-            hidden = inner.final_layer_norm(out.hidden_states[-self.clip_skip])
+            hidden = inner.final_layer_norm(out.hidden_states[-self.clip_skip])  # type: ignore[operator]  # a CLIP text model
         else:
             hidden = out.last_hidden_state
         pooled = getattr(out, "text_embeds", None)
@@ -133,10 +133,10 @@ def vae_identity(vae: torch.nn.Module) -> str:
 def encode_latents(vae: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     """Pixels [-1, 1] -> scaled latents (the distribution's mean: deterministic, like a cache)."""
     p = next(vae.parameters())
-    dist = vae.encode(pixels.to(p.device, p.dtype)).latent_dist
+    dist = vae.encode(pixels.to(p.device, p.dtype)).latent_dist  # type: ignore[operator]  # an AutoencoderKL
     latents = dist.mode()
     shift = getattr(vae.config, "shift_factor", None) or 0.0
-    return ((latents - shift) * vae.config.scaling_factor).float()
+    return ((latents - shift) * vae.config.scaling_factor).float()  # type: ignore[union-attr]
 
 
 class LatentStore:

@@ -6,7 +6,7 @@
 * sd-scripts ``--dataset_config`` TOML: ``[general]`` -> ``[[datasets]]`` -> ``[[datasets.subsets]]``,
   lower levels override higher ones.
 
-Every key that is not mapped comes back in ``ImportResult.unsupported`` (with the reason when one is
+Every key that is not mapped comes back in ``LoadedConfig.not_understood`` (with the reason when one is
 known); nothing is dropped silently.
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import ConfigError
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training.config import (
     LatentCache,
     NetworkTarget,
@@ -30,14 +30,7 @@ from lora_studio.training.config import (
     TrainConfig,
     update,
 )
-
-
-@dataclass
-class ImportResult:
-    config: TrainConfig
-    unsupported: list[str] = field(default_factory=list)  # "key: reason" or "key"
-    notes: list[str] = field(default_factory=list)  # things the user should know (e.g. reg dir)
-
+from lora_studio.training.config_files import LoadedConfig
 
 # -- loose value parsing -----------------------------------------------------------------------------
 
@@ -296,9 +289,9 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
     if isinstance(prompts, str) and prompts.strip():
         path = Path(prompts)
         text = path.read_text(encoding="utf-8-sig") if path.is_file() and len(prompts) < 1000 else prompts
-        parsed = [p for p in (parse_prompt_line(line) for line in text.splitlines()) if p is not None]
-        if parsed:
-            changes["sample.prompts"] = tuple(parsed)
+        sample_prompts = [p for p in (parse_prompt_line(line) for line in text.splitlines()) if p is not None]
+        if sample_prompts:
+            changes["sample.prompts"] = tuple(sample_prompts)
     reg = flat.get("reg_data_dir")
     if not _blank(reg):
         notes.append(
@@ -335,7 +328,7 @@ def parse_prompt_line(line: str) -> SamplePrompt | None:
     return SamplePrompt(**kw)
 
 
-def _convert_flat(flat: dict[str, Any], *, prefix: str = "") -> ImportResult:
+def _convert_flat(flat: dict[str, Any], *, prefix: str = "", source: str = "") -> LoadedConfig:
     changes: dict[str, Any] = {}
     unsupported: list[str] = []
     notes: list[str] = []
@@ -353,10 +346,10 @@ def _convert_flat(flat: dict[str, Any], *, prefix: str = "") -> ImportResult:
         config = update(TrainConfig(), **changes)
     except TypeError as exc:  # pragma: no cover - a mapping bug
         raise ConfigError(f"Could not build settings from the kohya config: {exc}") from exc
-    return ImportResult(config, sorted(set(unsupported)), notes)
+    return LoadedConfig(config, tuple(sorted(set(unsupported))), source, tuple(notes))
 
 
-def import_kohya_gui_json(path: str | Path) -> ImportResult:
+def import_kohya_gui_json(path: str | Path) -> LoadedConfig:
     """A kohya_ss GUI preset / saved config (flat JSON, loose types)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
@@ -364,7 +357,7 @@ def import_kohya_gui_json(path: str | Path) -> ImportResult:
         raise ConfigError(f"{Path(path).name} is not a readable kohya_ss JSON config: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{Path(path).name} is not a kohya_ss config (expected a JSON object).")
-    return _convert_flat(data)
+    return _convert_flat(data, source=str(path))
 
 
 def flatten_sd_scripts_toml(data: dict[str, Any]) -> dict[str, Any]:
@@ -378,17 +371,20 @@ def flatten_sd_scripts_toml(data: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def import_sd_scripts_toml(path: str | Path, dataset_config: str | Path | None = None) -> ImportResult:
+def import_sd_scripts_toml(path: str | Path, dataset_config: str | Path | None = None) -> LoadedConfig:
     """An sd-scripts ``--config_file`` TOML (and optionally its ``--dataset_config``)."""
     data = _read_toml(path)
     flat = flatten_sd_scripts_toml(data)
-    result = _convert_flat(flat)
+    result = _convert_flat(flat, source=str(path))
     ds_path = dataset_config or flat.get("dataset_config")
     if ds_path:
         ds = import_dataset_config(ds_path)
-        result.config = update(result.config, **ds.changes)
-        result.unsupported += ds.unsupported
-        result.notes += ds.notes
+        result = replace(
+            result,
+            config=update(result.config, **ds.changes),
+            not_understood=(*result.not_understood, *ds.unsupported),
+            notes=(*result.notes, *ds.notes),
+        )
     return result
 
 

@@ -83,7 +83,7 @@ def training_info(
     steps_per_epoch: int,
     started_at: float,
     session_id: str,
-    base: dict[str, str],
+    base: dict[str, Any],
     optimizer: Any = None,
     world_size: int = 1,
 ) -> Any:

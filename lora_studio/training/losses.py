@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from lora_studio.diffusion.families import Prediction
+from lora_studio.core.families import Prediction
 
 
 def make_noise_scheduler(

@@ -68,7 +68,7 @@ def add_lora(model: torch.nn.Module, targets: Targets, cfg: NetworkConfig) -> No
     pattern_alpha = {re.escape(n): cfg.conv_alpha for n in targets.conv}
     lora = LoraConfig(
         r=cfg.rank,
-        lora_alpha=cfg.alpha,
+        lora_alpha=cfg.alpha,  # type: ignore[arg-type]  # peft types it int; kohya alphas are floats (0.5 × rank …)
         lora_dropout=cfg.dropout,
         target_modules=targets.all,
         rank_pattern=pattern_rank,
@@ -76,13 +76,9 @@ def add_lora(model: torch.nn.Module, targets: Targets, cfg: NetworkConfig) -> No
         init_lora_weights=True,
     )
     model.requires_grad_(False)
-    model.add_adapter(lora, adapter_name=ADAPTER)
+    model.add_adapter(lora, adapter_name=ADAPTER)  # type: ignore[operator]  # diffusers/transformers models are peft adapter hosts
     for name, p in model.named_parameters():
         p.requires_grad_(".lora_" in name)
-
-
-def lora_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    return [p for n, p in model.named_parameters() if ".lora_" in n]
 
 
 def alpha_lookup(targets: dict[str, Targets], cfg: NetworkConfig):

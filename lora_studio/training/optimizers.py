@@ -7,7 +7,6 @@ when chosen, with a message saying what to install.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -118,40 +117,25 @@ def warmup_steps(config: TrainConfig, total_steps: int) -> int:
     return int(round(s.warmup_ratio * total_steps))
 
 
-def lr_factor(
-    kind: SchedulerKind, step: int, total: int, warmup: int, cycles: int = 1, power: float = 1.0
-) -> float:
-    """Multiplier of the base learning rate after ``step`` optimizer steps (kohya/diffusers shapes)."""
-    if kind == SchedulerKind.CONSTANT:
-        return 1.0
-    if step < warmup:
-        return step / max(1, warmup)
-    if kind == SchedulerKind.CONSTANT_WITH_WARMUP:
-        return 1.0
-    span = max(1, total - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    if kind == SchedulerKind.LINEAR:
-        return max(0.0, 1.0 - progress)
-    if kind == SchedulerKind.COSINE:
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    if kind == SchedulerKind.COSINE_WITH_RESTARTS:
-        if progress >= 1.0:
-            return 0.0
-        return 0.5 * (1.0 + math.cos(math.pi * ((cycles * progress) % 1.0)))
-    if kind == SchedulerKind.POLYNOMIAL:
-        return max(0.0, 1.0 - progress) ** power
-    raise ConfigError(f"Unknown scheduler {kind!r}.")
-
-
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR following ``config.scheduler`` over ``total_steps`` optimizer steps."""
+    """diffusers' learning-rate schedule named by ``config.scheduler`` over ``total_steps`` steps.
+
+    These are the shapes kohya's sd-scripts uses (through transformers' identical functions):
+    ``constant`` ignores warm-up; the others rise linearly over the warm-up steps, then
+    ``cosine`` is half a cosine wave, ``cosine_with_restarts`` starts over ``num_cycles`` times, and
+    ``polynomial`` decays with ``power`` to 1e-7 (kohya's end value, not 0). Every schedule is a
+    ``LambdaLR``, so its state (the step) is saved with a training state and resumes exactly.
+    """
+    from diffusers.optimization import get_scheduler
+
     s = config.scheduler
-    warm = warmup_steps(config, total_steps)
-    kind = SchedulerKind(s.scheduler)
-
-    def factor(step: int) -> float:
-        return lr_factor(kind, step, total_steps, warm, s.num_cycles, s.power)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return get_scheduler(
+        SchedulerKind(s.scheduler).value,
+        optimizer,
+        num_warmup_steps=warmup_steps(config, total_steps),
+        num_training_steps=total_steps,
+        num_cycles=s.num_cycles,
+        power=s.power,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import (
     LatentCache,
     NetworkTarget,

@@ -1,10 +1,8 @@
-"""Small pieces of the training loop: the result type, seeding, memory readout, OOM advice."""
+"""Small pieces of the training loop: seeding, memory readout, OOM advice."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,20 +10,6 @@ import torch
 
 from lora_studio.core.errors import TrainingError
 from lora_studio.training.config import TrainConfig
-
-
-@dataclass
-class TrainResult:
-    final_lora: Path | None
-    lora_files: list[Path] = field(default_factory=list)
-    state_path: Path | None = None
-    steps: int = 0
-    total_steps: int = 0
-    epochs: int = 0
-    losses: list[float] = field(default_factory=list)  # one per optimizer step (this process)
-    validation: list[tuple[int, float]] = field(default_factory=list)
-    samples: list[Path] = field(default_factory=list)
-    pipeline: Any = None  # the pipeline with the trained LoRA, when keep_pipeline=True
 
 
 def oom_error(exc: BaseException, config: TrainConfig) -> TrainingError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,11 @@ def generate_samples(
             info = PngInfo()
             info.add_text("parameters", _infotext(p, width, height, seed, config, step))
             path = out_dir / f"{config.run.output_name}-s{step:06d}-e{epoch:04d}-{i:02d}.png"
-            atomic_write_with(path, lambda tmp, im=image, pi=info: im.save(tmp, format="PNG", pnginfo=pi))
+            atomic_write_with(path, partial(_save_png, image, info))
             results.append((i, p.prompt, path))
     del device
     return results
+
+
+def _save_png(image: Any, info: Any, path: Path) -> None:
+    image.save(path, format="PNG", pnginfo=info)

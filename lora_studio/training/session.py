@@ -16,7 +16,7 @@ import torch
 
 from lora_studio.core import paths
 from lora_studio.core.events import Progress, Reporter
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training import data as D
 from lora_studio.training.buckets import cover_resize
 from lora_studio.training.config import LatentCache, Precision, TrainConfig
@@ -115,7 +115,7 @@ class TrainingSession:
             pipe.unet.enable_gradient_checkpointing()
             for name in self.te_names:
                 if name in self.trained:
-                    self.trained[name].gradient_checkpointing_enable()
+                    self.trained[name].gradient_checkpointing_enable()  # type: ignore[operator]  # a transformers text encoder
         if not run.sdpa:
             from diffusers.models.attention_processor import AttnProcessor
 

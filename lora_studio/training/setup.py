@@ -10,8 +10,8 @@ import torch
 
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import LogLine, Progress, Reporter, StatusChanged
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.dataset.items import Dataset
-from lora_studio.diffusion.families import ModelFamily, Prediction
 from lora_studio.training import data as D
 from lora_studio.training.config import TrainConfig
 from lora_studio.training.session import TrainingSession

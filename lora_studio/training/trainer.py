@@ -20,10 +20,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from lora_studio.core.control import Command, RunControl
 from lora_studio.core.errors import Cancelled, ConfigError, TrainingError
@@ -41,12 +42,13 @@ from lora_studio.core.fileio import DiskFullError, sweep_stale_temps
 from lora_studio.dataset.items import Dataset
 from lora_studio.training import checkpoints as C
 from lora_studio.training import data as D
-from lora_studio.training import steps
+from lora_studio.training import run_files, steps
 from lora_studio.training.config import TrainConfig, config_to_toml
 from lora_studio.training.losses import step_generator
 from lora_studio.training.optimizers import build_optimizer, build_scheduler
+from lora_studio.training.run_files import TrainResult
 from lora_studio.training.run_guard import RunLock, check_output_folder, rescue_dir
-from lora_studio.training.run_support import TrainResult, memory_mb, oom_error, saved_network, seed_everything
+from lora_studio.training.run_support import memory_mb, oom_error, saved_network, seed_everything
 from lora_studio.training.setup import build_session
 from lora_studio.training.validation import validate
 
@@ -59,7 +61,7 @@ def run_training(
     control: RunControl | None = None,
     *,
     dataset: Dataset | None = None,
-    resume_from: str | Path | None = None,
+    resume_from: str | Path | C.TrainState | None = None,
     keep_pipeline: bool = False,
 ) -> TrainResult:
     """Train a LoRA as ``config`` says. Raises ConfigError (bad settings, all listed), TrainingError,
@@ -77,7 +79,10 @@ def run_training(
     problem = unavailable_device(config.run.device)
     if problem:
         raise ConfigError(problem, hint="Set the device to auto (or cpu) in the run settings.")
-    state = C.load_state(resume_from) if resume_from is not None else None
+    if resume_from is None or isinstance(resume_from, C.TrainState):
+        state = resume_from
+    else:
+        state = C.load_state(resume_from)
     from accelerate import Accelerator
 
     accel = Accelerator(cpu=config.run.device == "cpu")
@@ -86,7 +91,7 @@ def run_training(
         out = check_output_folder(config)
         lock = RunLock(out, description=f"'{config.run.output_name}'")
         lock.acquire()  # before anything is written or swept: another run may own these files
-        for folder in (out, out / C.STATE_DIR, out / "samples"):
+        for folder in (out, out / run_files.STATE_DIR, out / "samples"):
             sweep_stale_temps(folder)
     try:
         loop = _Loop(config, reporter, control, accel)
@@ -141,7 +146,7 @@ class _Loop:
         self.spe = steps.steps_per_epoch(self.batches_per_epoch, cfg.run.grad_accumulation)
         self.total = steps.total_steps(cfg.run, self.spe)
         self.rank, self.world = rank, world
-        groups = [
+        groups: list[dict[str, Any]] = [
             {"params": [p for p in self.s.trained["unet"].parameters() if p.requires_grad], "lr": cfg.unet_lr}
         ]
         for name in self.s.te_names:
@@ -154,9 +159,10 @@ class _Loop:
         if world > 1:
             for name, module in list(self.s.trained.items()):
                 self.s.trained[name] = self.accel.prepare_model(module)
-            self.s.text.encoders = [
-                self.s.trained.get(n, e) for n, e in zip(self.s.te_names, self.s.text_encoders)
-            ]
+            if self.s.text is not None:
+                self.s.text.encoders = [
+                    self.s.trained.get(n, e) for n, e in zip(self.s.te_names, self.s.text_encoders)
+                ]
         use_scaler = cfg.run.precision == "fp16" and self.accel.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         if state is not None:
@@ -203,7 +209,7 @@ class _Loop:
                 f"{saved} because the output folder could not take them.",
                 hint="In the app: Resume from a state file; on the command line: --resume with that file.",
             )
-        last = C.latest_state(self.out_dir, self.cfg.run.output_name)
+        last = run_files.latest_state(self.out_dir, self.cfg.run.output_name)
         if last is not None:
             return TrainingError(f"{head} and press Resume. The last saved state is {last}.")
         return TrainingError(f"{head} and start again. No state could be saved.")
@@ -283,11 +289,11 @@ class _Loop:
                     epoch=epoch + 1,
                     loss=loss,
                     avg_loss=float(np.mean(epoch_losses)),
-                    lr=self.sched.get_last_lr()[0],
+                    lr=float(self.sched.get_last_lr()[0]),
                     it_per_s=it_s,
                     eta_s=(self.total - self.step) / it_s if it_s > 0 else 0.0,
                     memory_mb=memory_mb(self.accel.device),
-                    lrs=tuple(self.sched.get_last_lr()),
+                    lrs=tuple(float(lr) for lr in self.sched.get_last_lr()),
                 )
             )
             self._after_step(epoch, epoch_losses)
@@ -311,7 +317,7 @@ class _Loop:
             with contextlib.ExitStack() as stack:
                 if not last and self.world > 1:
                     for m in modules:
-                        stack.enter_context(m.no_sync())
+                        stack.enter_context(cast(DistributedDataParallel, m).no_sync())
                 loss = self.s.batch_loss(batch, self.s.sources, gen, pixels=pixels[i]) / len(micro)
                 if not torch.isfinite(loss):
                     raise TrainingError(
@@ -364,7 +370,7 @@ class _Loop:
         epoch = -(-self.step // self.spe)
         self.result.steps, self.result.epochs = self.step, epoch
         if self.main:
-            path = self.out_dir / C.lora_filename(self.cfg.run.output_name)
+            path = self.out_dir / run_files.lora_filename(self.cfg.run.output_name)
             self._write_lora(path, epoch)
             self.result.final_lora = path
         self._save_state("final")
@@ -424,21 +430,21 @@ class _Loop:
         if not self.main:
             return
         name = self.cfg.run.output_name
-        self._write_lora(self.out_dir / C.lora_filename(name, epoch=epoch, step=self.step), epoch)
+        self._write_lora(self.out_dir / run_files.lora_filename(name, epoch=epoch, step=self.step), epoch)
         if not manual:
-            C.prune(C.intermediate_loras(self.out_dir, name), self.cfg.run.keep_last)
+            C.prune(run_files.intermediate_loras(self.out_dir, name), self.cfg.run.keep_last)
 
     def _save_state(self, reason: str) -> None:
         self.last_state_t = time.monotonic()
         if not self.main or not hasattr(self, "opt"):
             return
         name = self.cfg.run.output_name
-        path = self.out_dir / C.STATE_DIR / C.state_filename(name, self.step)
+        path = self.out_dir / run_files.STATE_DIR / run_files.state_filename(name, self.step)
         state = self._state(reason)
         with _saving(path):
             C.save_state(path, state)
         self.result.state_path = path
-        C.prune(C.state_files(self.out_dir, name), max(1, self.cfg.run.keep_last_states))
+        C.prune(run_files.state_files(self.out_dir, name), max(1, self.cfg.run.keep_last_states))
         self.report(CheckpointSaved(path=str(path), step=self.step, epoch=state.epoch, kind="state"))
 
     def _state(self, reason: str) -> C.TrainState:
@@ -469,7 +475,7 @@ class _Loop:
         except Exception:
             log.exception("Could not save the training state in the output folder")
         try:
-            path = rescue_dir() / C.state_filename(
+            path = rescue_dir() / run_files.state_filename(
                 f"{self.cfg.run.output_name}-{self.session_id[:8]}", self.step
             )
             C.save_state(path, self._state(reason))

@@ -7,35 +7,18 @@ trainer refuses to start while any ERROR remains.
 
 from __future__ import annotations
 
-import enum
 import importlib.util
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from lora_studio.core.errors import ModelLoadError
+from lora_studio.core.families import ModelFamily
+from lora_studio.core.issues import Issue, Severity, setting_issue
 from lora_studio.dataset.items import Dataset
-from lora_studio.diffusion.families import ModelFamily, refuse_pickled_folder
+from lora_studio.diffusion.families import refuse_pickled_folder
 from lora_studio.training.config import LatentCache, OptimizerKind, SchedulerKind, TrainConfig, flat_fields
-
-
-class Severity(enum.StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    severity: Severity
-    field: str  # dotted config path, e.g. "network.alpha"
-    message: str
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == Severity.ERROR
-
 
 OPTIONAL_PACKAGES = {
     OptimizerKind.ADAMW8BIT: ("bitsandbytes", "bitsandbytes"),
@@ -110,11 +93,11 @@ def sniff_family(path: str | Path) -> ModelFamily | None:
 
 
 def _err(field: str, message: str) -> Issue:
-    return Issue(Severity.ERROR, field, message)
+    return setting_issue(Severity.ERROR, field, message)
 
 
 def _warn(field: str, message: str) -> Issue:
-    return Issue(Severity.WARNING, field, message)
+    return setting_issue(Severity.WARNING, field, message)
 
 
 def _check_model(config: TrainConfig, issues: list[Issue]) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from lora_studio.app.panels.training.config_files import default_settings, load_toml_config
 from lora_studio.core.serialization import save_toml
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.items import ConceptKind
 from lora_studio.demo import CONCEPT, IMAGE_COUNT, REPEATS, TRAIN_CONFIG, demo_train_config
 from lora_studio.demo_images import TRIGGER, draw_mascot
+from lora_studio.training.config_files import default_settings, load_toml_config
 from lora_studio.training.presets import Purpose
 
 

@@ -8,7 +8,6 @@ from PIL import Image
 from lora_studio.captioning.base import SentenceOptions, TaggerOptions
 from lora_studio.captioning.runner import (
     CaptionMode,
-    CaptionReady,
     MaskHandling,
     caption_concept,
     caption_items,
@@ -18,7 +17,7 @@ from lora_studio.captioning.runner import (
 )
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.core.events import Progress
+from lora_studio.core.events import CaptionReady, Progress
 from lora_studio.dataset.edits import EditStack
 from lora_studio.dataset.items import Concept, CropBox, Item
 from tests.captioning.conftest import BLUE, RED, solid

@@ -1,8 +1,8 @@
-"""The pure-Python CLIP tokenizer against the transformers CLIPTokenizer the app trains with."""
+"""Our CLIP token counter (the tokenizers library, torch-free) against the transformers CLIPTokenizer the
+app trains with."""
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 import subprocess
@@ -157,7 +157,7 @@ def test_unicode_edge_cases(hf, ours) -> None:
 
 def test_every_vocabulary_word(hf, ours) -> None:
     """Each whole word of the vocabulary, as text, tokenises as transformers does (BPE order)."""
-    byte_of = {symbol: byte for byte, symbol in enumerate(clip_tokens.byte_symbols())}
+    byte_of = {symbol: byte for byte, symbol in enumerate(byte_symbols())}
     words = []
     for token in ours.vocab:
         if token.endswith("</w>") and len(token) > 4:
@@ -171,20 +171,19 @@ def test_every_vocabulary_word(hf, ours) -> None:
     assert [ours.encode(w) for w in words] == expected
 
 
-def test_word_cache_is_used(ours) -> None:
-    ours.cache_clear()
-    text = long_caption(150)
-    first = ours.count(text)
-    info = ours._word_tokens.cache_info()
-    assert info.misses > 0
-    assert ours.count(text) == first
-    assert ours._word_tokens.cache_info().misses == info.misses
+def byte_symbols() -> list[str]:
+    """Byte-level BPE's 256 stand-in characters by byte value: printable Latin-1 bytes stand for
+    themselves, the others get U+0100 onwards in byte order."""
+    printable = {*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)}
+    extra = iter(range(0x100, 0x200))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
 
 
-def test_byte_symbols() -> None:
-    symbols = clip_tokens.byte_symbols()
+def test_byte_symbols_are_the_vocabulary_s(ours) -> None:
+    symbols = byte_symbols()
     assert len(set(symbols)) == 256
     assert symbols[ord("a")] == "a" and symbols[ord(" ")] == "Ġ" and symbols[0] == "Ā"
+    assert all(s in ours.vocab and s + "</w>" in ours.vocab for s in symbols)
 
 
 def test_count_tokens_is_exact_by_default(hf, monkeypatch) -> None:
@@ -204,17 +203,17 @@ def _without_shared_instances(monkeypatch) -> None:
     monkeypatch.setattr(cap, "_default_counter", None)
 
 
-def test_fallback_when_the_files_are_missing(monkeypatch, tmp_path: Path, caplog) -> None:
+def test_missing_files_are_an_error_not_an_estimate(monkeypatch, tmp_path: Path) -> None:
     _without_shared_instances(monkeypatch)
     monkeypatch.setattr(paths, "resource", lambda *parts: tmp_path.joinpath("missing", *parts))
-    with pytest.raises(clip_tokens.TokenizerFilesError):
+    with pytest.raises(clip_tokens.TokenizerFilesError) as info:
         clip_tokens.get_tokenizer()
+    assert "Reinstall" in info.value.hint and "missing" in info.value.details
     text = "masterpiece, 1girl, kaname_madoka, (cherry_blossoms:1.2)"
-    with caplog.at_level(logging.WARNING, logger="lora_studio.dataset.captions"):
-        assert cap.count_tokens(text) == cap.approximate_token_count(text)
-        assert cap.count_tokens(text + "\n" + text) == cap.approximate_token_count(text)
-    warnings = [r for r in caplog.records if r.name == "lora_studio.dataset.captions"]
-    assert len(warnings) == 1 and "vocabulary" in warnings[0].getMessage()
+    with pytest.raises(clip_tokens.TokenizerFilesError):
+        cap.count_tokens(text)  # no silent switch to approximate counts
+    monkeypatch.undo()
+    assert cap.count_tokens(text) == clip_tokens.count(text)  # and it tries again next time
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,11 @@ from PIL import Image
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled
+from lora_studio.core.issues import Severity
 from lora_studio.dataset import project as pj
 from lora_studio.dataset.io import load_dataset
 from lora_studio.dataset.items import CropBox
-from lora_studio.dataset.validate import Severity, check_dataset, check_path, iter_issues
+from lora_studio.dataset.validate import check_dataset, check_path, iter_issues
 from tests.dataset.conftest import CHINESE, CYRILLIC, tree_hashes
 
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from accelerate import init_empty_weights
 
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.diffusion.configs import (
     BUNDLED_CONFIGS,
     CONFIG_VERSION,
     config_name,
     materialize_config,
 )
-from lora_studio.diffusion.families import ModelFamily, Prediction
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 

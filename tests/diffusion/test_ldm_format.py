@@ -9,8 +9,9 @@ import torch
 from accelerate import init_empty_weights
 from safetensors import safe_open
 
+from lora_studio.core.families import ModelFamily
 from lora_studio.diffusion.configs import materialize_config
-from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY, ModelFamily
+from lora_studio.diffusion.families import EMBEDDED_CONFIG_KEY
 from lora_studio.diffusion.ldm_format import pipeline_to_ldm, save_single_file
 from lora_studio.diffusion.loading import load_pipeline
 from lora_studio.diffusion.tiny import build_tiny_pipeline

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from lora_studio.core.errors import ModelLoadError
 from lora_studio.core.events import StatusChanged
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.diffusion.loading import load_pipeline
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.formats.hashes import addnet_hash
 from lora_studio.formats.lora_classify import LoraFormat
 from lora_studio.formats.lora_info import inspect_lora

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.formats.lora_keys import (
     LoraFormat,
     classify_lora_keys,

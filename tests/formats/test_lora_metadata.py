@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.formats.lora_metadata import (
     KOHYA_ALWAYS,
     LoraTrainingInfo,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.diffusion.tiny import build_tiny_pipeline
 from lora_studio.formats.hashes import addnet_hash
 from lora_studio.formats.lora_classify import LoraFormat

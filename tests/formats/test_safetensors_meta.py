@@ -44,7 +44,7 @@ def test_read_scalars_dtypes(tmp_path, dtype):
         (b"\x01\x02", "too short"),
         (struct.pack("<Q", 500) + b'{"a": 1', "truncated"),
         (struct.pack("<Q", 4) + b"\xff\xfe\x00\x01", "no valid header"),
-        (b"PK\x03\x04 this is a zip or ckpt file", "no valid header"),
+        (b"PK\x03\x04 this is a zip or ckpt file", "pickle"),
         (struct.pack("<Q", 7) + b"[1,2,3]", "no valid header"),
     ],
 )
@@ -80,3 +80,15 @@ def test_non_string_metadata_is_tolerated(tmp_path):
     path = tmp_path / "m.safetensors"
     _raw_file(path, {"__metadata__": {"a": "x", "b": {"c": 1}}})
     assert read_header(path).metadata == {"a": "x", "b": '{"c": 1}'}
+
+
+def test_a_header_length_that_looks_like_a_pickle_is_still_read(tmp_path):
+    """The 8-byte length can begin with 0x80 or "PK" (a header of 128 + 256·k bytes): still safetensors."""
+    for pad, first_bytes in ((0x80, b"\x80"), (0x4B50, b"PK")):
+        name = "x" * 8
+        header = json.dumps({"__metadata__": {"k": "v"}, name: {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})
+        header = header.ljust(pad, " ").encode()  # safetensors pads its header with spaces
+        path = tmp_path / f"odd-{pad}.safetensors"
+        path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+        assert path.read_bytes()[:len(first_bytes)] == first_bytes
+        assert read_header(path).metadata == {"k": "v"}

@@ -174,7 +174,7 @@ def _te_out(pipe):
 def test_text_encoder_lora_on_q_and_v_only_loads_and_matches(tmp_path, fuse):
     import torch
 
-    from lora_studio.diffusion.families import ModelFamily
+    from lora_studio.core.families import ModelFamily
     from lora_studio.diffusion.tiny import build_tiny_pipeline
     from lora_studio.generation.loras import LoraStack
 
@@ -194,7 +194,7 @@ def test_text_encoder_lora_on_q_and_v_only_loads_and_matches(tmp_path, fuse):
 
 
 def test_any_diffusers_failure_becomes_a_plain_error_naming_the_file(tmp_path, lora_dir, monkeypatch):
-    from lora_studio.diffusion.families import ModelFamily
+    from lora_studio.core.families import ModelFamily
     from lora_studio.diffusion.tiny import build_tiny_pipeline
     from lora_studio.generation.loras import LoraStack
 

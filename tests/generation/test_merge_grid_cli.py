@@ -117,3 +117,27 @@ def test_cli_generate_grid_info_merge(tiny_sd1_dir, lora_dir, tmp_path, capsys):
     )
     assert out.exists()
     assert main(["generate", *common, "--prompt", "x <lora:nope:1>", "--out", str(tmp_path / "e")]) == 2
+
+
+def test_cli_prompt_tag_per_part_weights_reach_the_engine(engine, tiny_sd1_dir, lora_dir, tmp_path):
+    """``te=``/``unet=`` typed in a prompt tag reach the engine through ``lora-studio generate``."""
+    from lora_studio.cli.main import main
+    from lora_studio.formats.infotext import read_png_parameters
+    from lora_studio.generation.request import GenerationRequest
+
+    def cli(tag: str, out: str) -> np.ndarray:
+        args = ["generate", "--model", str(tiny_sd1_dir), "--prompt", f"a cat {tag}", "--steps", "2"]
+        args += ["--seed", "5", "--size", "64x64", "--lora-dir", str(lora_dir), "--out", str(tmp_path / out)]
+        assert main(args) == 0
+        (png,) = (tmp_path / out).glob("*.png")
+        assert tag in (read_png_parameters(png) or "")  # written back as typed
+        return image_array(png)
+
+    unet_only = cli("<lora:a:0.9:te=0>", "unet-only")
+    te_only = cli("<lora:a:0.9:unet=0>", "te-only")
+    direct = GenerationRequest(
+        model=str(tiny_sd1_dir), prompt="a cat", steps=2, seed=5, width=64, height=64,
+        loras=(LoraSpec(str(lora_dir / "a.safetensors"), 0.9, te_weight=0.0),), output_dir=str(tmp_path / "direct"),
+    )  # fmt: skip
+    assert np.abs(image_array(engine.generate(direct).paths[0]) - unet_only).max() <= 1
+    assert np.abs(unet_only - te_only).max() > 1  # the two parts really differ

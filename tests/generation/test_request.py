@@ -102,3 +102,33 @@ def test_validate_lists_every_problem():
     req = GenerationRequest(model="", prompt="x", steps=0, width=63, loras=(LoraSpec("a", 3.0),))
     problems = req.validate()
     assert len(problems) == 4
+
+
+def test_tag_editing_keeps_per_part_weights():
+    from lora_studio.generation.request import read_lora_tags, remove_lora_tag, set_lora_tag
+
+    text = "a cat, <lora:Style:0.8:unet=1:te=0.25>, sitting"
+    # Changing the overall weight (a slider) keeps the te=/unet= parts the user typed.
+    changed = set_lora_tag(text, "style", 0.5)
+    assert changed == "a cat, <lora:style:0.5:unet=1:te=0.25>, sitting"
+    (tag,) = read_lora_tags(changed)
+    assert (tag.weight, tag.unet_weight, tag.te_weight) == (0.5, 1.0, 0.25)
+    # and sets them when asked; a new tag is appended with them
+    assert set_lora_tag(changed, "style", 0.5, te_weight=0.75).count("te=0.75") == 1
+    added = set_lora_tag("a cat", "other", 1.0, unet_weight=0.5)
+    assert added == "a cat, <lora:other:1:unet=0.5>"
+    assert remove_lora_tag(changed, "STYLE") == "a cat, sitting"
+    # half-typed or unreadable tags are skipped by the editor's reader, refused by the request
+    assert read_lora_tags("<lora:a:0.5> <lora:b:x> <lora:c:0.") == [read_lora_tags("<lora:a:0.5>")[0]]
+
+
+def test_per_part_weights_reach_the_request(tmp_path):
+    from lora_studio.generation.request import GenerationRequest, resolve_prompt_loras
+
+    (tmp_path / "style.safetensors").write_bytes(b"x")
+    req = resolve_prompt_loras(
+        GenerationRequest(model="m", prompt="cat <lora:style:0.7:te=0.2:unet=0.9>"), [tmp_path]
+    )
+    (spec,) = req.loras
+    assert (spec.weight, spec.effective_te, spec.effective_unet) == (0.7, 0.2, 0.9)
+    assert req.prompt == "cat"

@@ -50,7 +50,8 @@ def test_spec_is_valid_python_with_the_expected_targets():
 
 def test_spec_collects_resources_metadata_and_lazy_packages():
     text = SPEC.read_text("utf-8")
-    assert 'collect_data_files("lora_studio", includes=["resources/**/*"])' in text
+    assert "from build_resources import runtime_files" in text and "lora_studio/resources/{folder}" in text
+    assert 'REPO / "resources" / "icons" / "lora-studio.ico"' in text
     for dist in (
         "diffusers",
         "transformers",
@@ -69,13 +70,37 @@ def test_spec_collects_resources_metadata_and_lazy_packages():
     assert "launcher.py" in text and "pyi_rth_lora_studio.py" in text
 
 
-def test_every_resource_file_matches_the_spec_pattern():
-    resources = ROOT / "lora_studio" / "resources"
-    files = [p for p in resources.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    assert any(p.name == "vocab.json" for p in files)
-    for p in files:
-        rel = p.relative_to(ROOT / "lora_studio").as_posix()
-        assert Path(rel).match("resources/**/*") or rel.startswith("resources/"), rel
+def test_runtime_resources_reach_source_checkouts_wheels_and_the_frozen_app(tmp_path):
+    """resources/ is the one copy: a checkout reads it, the wheel build and the spec copy its run-time part."""
+    from lora_studio.core import paths
+
+    assert paths.resources_dir() == ROOT / "resources"  # a checkout (or editable install) reads it directly
+    assert paths.resource("clip_tokenizer", "vocab.json").is_file()
+    assert paths.resource("styles", "app.qss").is_file()
+    ico = ROOT / "resources" / "icons" / "lora-studio.ico"
+    from PIL import Image
+
+    with Image.open(ico) as im:
+        assert im.format == "ICO" and (256, 256) in im.info["sizes"] and (16, 16) in im.info["sizes"]
+    spec = importlib.util.spec_from_file_location("build_resources", ROOT / "resources" / "build_resources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = {f"{folder}/{path.name}" for path, folder in module.runtime_files()}
+    assert {"clip_tokenizer/vocab.json", "clip_tokenizer/merges.txt", "styles/app.qss"} <= files
+    assert any(f.startswith("model_configs/sd15/") for f in files)
+    assert not any(f.startswith("sources/") for f in files)  # sources stay out of the package
+    # A wheel built from this checkout carries them inside the package.
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = tmp_path.glob("lora_studio-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"lora_studio/resources/{f}" for f in files} <= names
+    assert not any(n.startswith("resources/") for n in names)
 
 
 def test_launcher_calls_freeze_support_before_the_app_and_gates_the_check():

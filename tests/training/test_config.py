@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lora_studio.core.families import ModelFamily
 from lora_studio.dataset.items import Concept, ConceptKind, Dataset, Item
-from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.config import (
     OptimizerKind,
     SamplePrompt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training.config import LatentCache, NetworkTarget, OptimizerKind, Precision, SchedulerKind
 from lora_studio.training.kohya_import import (
     import_kohya_gui_json,
@@ -82,15 +82,15 @@ def test_gui_json_with_loose_types(tmp_path: Path) -> None:
     assert c.dataset.latent_cache == LatentCache.DISK
     assert c.sample.prompts[0].prompt == "a photo of sks" and c.sample.prompts[0].height == 768
     assert c.sample.prompts[0].cfg == 6.5 and c.sample.prompts[0].seed == 42
-    assert "rank_dropout" in r.unsupported and "scale_weight_norms" in r.unsupported
-    assert not any(u.startswith("file_path") for u in r.unsupported)
+    assert "rank_dropout" in r.not_understood and "scale_weight_norms" in r.not_understood
+    assert not any(u.startswith("file_path") for u in r.not_understood)
 
 
 def test_unsupported_lora_type_is_reported(tmp_path: Path) -> None:
     p = tmp_path / "loha.json"
     p.write_text(json.dumps({"LoRA_type": "LyCORIS/LoHa", "network_dim": 8}), encoding="utf-8")
     r = import_kohya_gui_json(p)
-    assert any(u.startswith("LoRA_type") for u in r.unsupported)
+    assert any(u.startswith("LoRA_type") for u in r.not_understood)
 
 
 def test_sd_scripts_toml_flattens_tables_and_reads_dataset_config(tmp_path: Path) -> None:
@@ -162,8 +162,8 @@ dataset_config = "{ds.as_posix()}"
     # dataset precedence: subset keep_tokens 2 > general 1; dataset resolution 768 > general 512
     assert c.dataset.keep_tokens == 2 and c.dataset.resolution == 768 and c.run.batch_size == 4
     assert c.dataset.caption_extension == ".caption" and c.dataset.shuffle_tags
-    assert "some_new_flag" in r.unsupported and "network_args.algo: not supported" in r.unsupported
-    assert "dataset_config.random_crop" not in r.unsupported  # the reg subset is not the effective one
+    assert "some_new_flag" in r.not_understood and "network_args.algo: not supported" in r.not_understood
+    assert "dataset_config.random_crop" not in r.not_understood  # the reg subset is not the effective one
     assert any("x10 (sks dog)" in n for n in r.notes)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.formats.lora_keys import kohya_name
 from lora_studio.training.config import NetworkConfig, NetworkTarget
 from lora_studio.training.network import add_lora, text_encoder_targets, unet_targets

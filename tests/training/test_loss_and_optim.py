@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lora_studio.diffusion.families import Prediction
+from lora_studio.core.families import Prediction
 from lora_studio.training.config import OptimizerKind, SchedulerKind, TrainConfig, update
 from lora_studio.training.losses import draw_noise, make_noise_scheduler, per_sample_loss, step_generator
-from lora_studio.training.optimizers import Lion, build_optimizer, build_scheduler, lr_factor
+from lora_studio.training.optimizers import Lion, build_optimizer, build_scheduler
 
 _SCHED = {
     "num_train_timesteps": 1000,
@@ -139,16 +139,33 @@ def test_lion_matches_its_definition() -> None:
 
 @pytest.mark.parametrize("kind", list(SchedulerKind))
 def test_scheduler_shapes(kind: SchedulerKind) -> None:
-    lrs = [lr_factor(kind, s, 100, 10, cycles=2, power=2.0) for s in range(100)]
+    lr = 1e-3
+    cfg = update(
+        TrainConfig(),
+        **{
+            "scheduler.scheduler": kind,
+            "scheduler.warmup_steps": 10,
+            "scheduler.num_cycles": 2,
+            "scheduler.power": 2.0,
+        },
+    )
+    opt = build_optimizer(cfg, [{"params": [torch.nn.Parameter(torch.ones(1))], "lr": lr}])
+    sched = build_scheduler(opt, cfg, 100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(sched.get_last_lr()[0] / lr)
+        opt.step()
+        sched.step()
     if kind == SchedulerKind.CONSTANT:
-        assert set(lrs) == {1.0}
+        assert set(lrs) == {1.0}  # kohya's "constant" has no warm-up
         return
     assert lrs[0] == 0.0 and lrs[5] == pytest.approx(0.5) and lrs[10] == pytest.approx(1.0)  # warm-up
     tail = {
         SchedulerKind.CONSTANT_WITH_WARMUP: 1.0,
         SchedulerKind.LINEAR: 1 / 90,
         SchedulerKind.COSINE: 0.5 * (1 + __import__("math").cos(__import__("math").pi * 89 / 90)),
-        SchedulerKind.POLYNOMIAL: (1 / 90) ** 2,
+        # decays to kohya's (transformers') end value 1e-7, not to 0
+        SchedulerKind.POLYNOMIAL: ((lr - 1e-7) * (1 / 90) ** 2 + 1e-7) / lr,
     }
     if kind in tail:
         assert lrs[99] == pytest.approx(tail[kind], abs=1e-6)

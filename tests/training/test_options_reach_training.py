@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lora_studio.diffusion.families import Prediction
+from lora_studio.core.families import Prediction
 from lora_studio.training.config import LatentCache, NetworkTarget
 from lora_studio.training.trainer import run_training
 

@@ -15,11 +15,17 @@ from typing import Any
 
 import pytest
 
-from lora_studio.app.panels.training.training_job import HistoryLoaded
 from lora_studio.core import events as core_events
 from lora_studio.core.control import Command, RunControl
 from lora_studio.core.errors import Cancelled, ConfigError, DatasetError, TrainingError
-from lora_studio.core.events import CheckpointSaved, Event, LogLine, StatusChanged, StepFinished
+from lora_studio.core.events import (
+    CheckpointSaved,
+    Event,
+    HistoryLoaded,
+    LogLine,
+    StatusChanged,
+    StepFinished,
+)
 from lora_studio.training.process import TrainingProcess, TrainSummary, describe_exit_code, train_job
 
 from . import process_jobs

@@ -13,6 +13,7 @@ from lora_studio.core.control import Command, RunControl
 from lora_studio.core.errors import Cancelled, TrainingError
 from lora_studio.core.events import CheckpointSaved, StepFinished
 from lora_studio.training import checkpoints as C
+from lora_studio.training import run_files
 from lora_studio.training.trainer import run_training
 
 from .conftest import make_dataset, tiny_config
@@ -59,7 +60,7 @@ def test_cancel_stops_within_a_step_and_resume_equals_uninterrupted(
         run_training(cfg_b, _cancel_after(control, 4, seen), control, dataset=ds)
     steps = [e.step for e in seen if isinstance(e, StepFinished)]
     assert steps == [1, 2, 3, 4]  # stopped before step 5
-    state_path = C.latest_state(cfg_b.run.output_dir, "t")
+    state_path = run_files.latest_state(cfg_b.run.output_dir, "t")
     assert state_path is not None and state_path.name == "t-state-s000004.pt"
     assert any(isinstance(e, CheckpointSaved) and e.kind == "state" for e in seen)
     assert C.load_state(state_path).reason == "cancel"
@@ -142,7 +143,7 @@ def test_periodic_state_and_keep_last_states(tmp_path: Path, tiny_sd1_dir: Path,
     ds = make_dataset(tmp_path / "ds", 2)
     cfg = _cfg(tiny_sd1_dir, tmp_path, **{"run.state_every_minutes": 1e-6, "run.keep_last_states": 2})
     run_training(cfg, dataset=ds)
-    states = C.state_files(Path(cfg.run.output_dir), "t")
+    states = run_files.state_files(Path(cfg.run.output_dir), "t")
     assert [p.name for p in states] == ["t-state-s000005.pt", "t-state-s000006.pt"]
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -24,6 +25,9 @@ from lora_studio.captioning.base import (
     missing_model_message,
 )
 from lora_studio.core.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from transformers import BlipForConditionalGeneration, BlipProcessor
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,8 @@ class BlipCaptioner(Captioner):
 
     def __init__(self) -> None:
         super().__init__()
-        self._model = None
-        self._processor = None
+        self._model: BlipForConditionalGeneration | None = None
+        self._processor: BlipProcessor | None = None
         self._device = torch.device("cpu")
 
     def load(self, model_dir: str | os.PathLike[str], device: str = "auto") -> None:
@@ -88,7 +92,7 @@ class BlipCaptioner(Captioner):
                 hint=missing_model_message(self.kind, folder),
                 details=str(exc),
             ) from exc
-        model.to(target).eval()
+        model.to(target).eval()  # type: ignore[arg-type]  # transformers' stub of .to() misses the device form
         self._model, self._processor, self._device = model, processor, target
         self.model_dir = folder
         log.info("Loaded BLIP captioner %s on %s", folder.name, target)

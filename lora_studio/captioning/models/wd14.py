@@ -145,8 +145,8 @@ def select_tags(scores: np.ndarray, table: Sequence[TagInfo], options: TaggerOpt
         picked.append(best_rating)
     picked.sort(key=lambda t: -t.score)
     # Two CSV rows can read the same once underscores become spaces: keep the higher score only.
-    seen: set[str] = set()
-    picked = [t for t in picked if not (t.tag in seen or seen.add(t.tag))]
+    first = {t.tag: t for t in reversed(picked)}  # reversed: the first (highest score) wins
+    picked = [t for t in picked if first[t.tag] is t]
     return picked[: options.max_tags] if options.max_tags > 0 else picked
 
 

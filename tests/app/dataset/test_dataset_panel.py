@@ -16,8 +16,8 @@ from lora_studio.app.panels.dataset import thumbnail_loader
 from lora_studio.app.panels.dataset.dataset_panel import TAB_CROP, TAB_MASK, DatasetPanel
 from lora_studio.app.panels.dataset.image_list_model import Role
 from lora_studio.app.panels.dataset.tag_tools_widget import BulkRequest, Operation, Scope
+from lora_studio.core.issues import Severity
 from lora_studio.dataset import captions as cap
-from lora_studio.dataset.validate import Severity
 
 from .conftest import make_picture, select_first
 

@@ -63,7 +63,7 @@ def test_mixer_and_prompt_stay_in_sync(qtbot, panel):
     first = panel.mixer.list_layout.itemAt(1).widget()
     assert first.name == "beta"
     panel.memory_save()
-    from lora_studio.app.panels.generation.generation_memory import GenerationMemory
+    from lora_studio.generation.generation_memory import GenerationMemory
 
     assert GenerationMemory.load(None).weight("alpha") == pytest.approx(-0.45)
 

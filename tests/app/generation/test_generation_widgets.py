@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from lora_studio.app.panels.generation.model_library import LoraItem, scan_library
-from lora_studio.app.panels.generation.prompt_tags import read_lora_tags, remove_lora_tag, set_lora_tag
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
+from lora_studio.generation.model_library import LoraItem, scan_library
+from lora_studio.generation.request import read_lora_tags, remove_lora_tag, set_lora_tag
 from tests.app.generation.conftest import set_small
 
 
@@ -26,7 +26,7 @@ def test_prompt_tag_editing():
 
 
 def test_memory_survives_a_broken_file(tmp_path):
-    from lora_studio.app.panels.generation.generation_memory import GenerationMemory
+    from lora_studio.generation.generation_memory import GenerationMemory
 
     memory = GenerationMemory.load(tmp_path)
     memory.set_weight("Miso", 0.7)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lora_studio.app.panels.generation.model_library import Library
-from lora_studio.app.panels.generation.restore import restore_request
+from lora_studio.generation.model_library import Library
 from lora_studio.generation.request import GenerationRequest
+from lora_studio.generation.restore import restore_request
 
 
 def test_missing_loras_are_left_out_and_named_with_their_hash(tmp_path):

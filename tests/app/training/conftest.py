@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lora_studio.app.panels.training.training_job import RunRequest
 from lora_studio.core.control import Command, RunControl
 from lora_studio.core.errors import TrainingError
 from lora_studio.core.events import (
@@ -23,6 +22,7 @@ from lora_studio.core.events import (
     ValidationLoss,
 )
 from lora_studio.training.config import LatentCache, Precision, SamplePrompt, TrainConfig, update
+from lora_studio.training.run import RunRequest
 
 
 def make_pictures(folder: Path, n: int, size: int = 64) -> list[Path]:

@@ -64,7 +64,7 @@ def main(out: Path) -> None:
 
     # A scripted run: 10 epochs of 300 steps, fed straight into the panel's event handler.
     from lora_studio.app.panels.training.run_queue import QueueEntry, RunStatus
-    from lora_studio.app.panels.training.training_job import RunRequest
+    from lora_studio.training.run import RunRequest
 
     entry = QueueEntry(RunRequest(panel.config(), "miso-style"), status=RunStatus.RUNNING)
     panel.monitor.start_run(entry.name)

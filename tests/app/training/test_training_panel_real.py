@@ -8,9 +8,9 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 
 from lora_studio.app.panels.training.run_queue import RunStatus
-from lora_studio.app.panels.training.training_job import find_latest_state
 from lora_studio.app.workers.process_worker import ProcessWorker
 from lora_studio.training.config import update
+from lora_studio.training.run_files import latest_state
 
 from .conftest import SAMPLE_PROMPT, tiny_settings
 
@@ -89,7 +89,7 @@ def test_real_run_plots_samples_stops_and_resumes(panel, qtbot, tiny_project, ti
     assert first.status == RunStatus.STOPPED, first.result
     stopped_at = panel.plot.buffer.loss.size
     assert stopped_at < 15
-    state = find_latest_state(config.run.output_dir, config.run.output_name)
+    state = latest_state(config.run.output_dir, config.run.output_name)
     assert state is not None and state.is_file()
     assert panel.resume_button.isEnabled()
     panel.plot.redraw()

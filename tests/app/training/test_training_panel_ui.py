@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lora_studio.app.panels.training.config_files import LoadedConfig, load_toml_config, save_toml_config
 from lora_studio.app.panels.training.run_queue import RunStatus
 from lora_studio.core.control import Command
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import NetworkTarget, update
+from lora_studio.training.config_files import LoadedConfig, load_toml_config, save_toml_config
 from lora_studio.training.presets import Purpose
 
 from .conftest import failing_error, scripted_job
@@ -40,7 +40,7 @@ def test_form_round_trips_every_field_of_a_preset(panel) -> None:
 
 
 def test_every_field_has_plain_words_help(panel) -> None:
-    from lora_studio.app.panels.training.field_specs import SPECS
+    from lora_studio.app.field_specs import SPECS
     from lora_studio.app.panels.training.settings_form import BASIC_ORDER, config_fields
 
     keys = [k for k, _ in config_fields()]
@@ -174,6 +174,6 @@ def test_toml_save_and_load(panel, tmp_path) -> None:
 def test_kohya_import_goes_through_the_engine_importer(panel, tmp_path, no_dialogs) -> None:
     source = tmp_path / "kohya.json"
     source.write_text('{"network_dim": 32, "learning_rate": 0.0002, "some_unknown": 1}', encoding="utf-8")
-    panel._load_with(__import__("lora_studio.app.panels.training.config_files", fromlist=["x"]).import_kohya, str(source))
+    panel._load_with(__import__("lora_studio.training.config_files", fromlist=["x"]).import_kohya, str(source))
     assert not no_dialogs
     assert "Loaded kohya.json" in panel.notice.text()

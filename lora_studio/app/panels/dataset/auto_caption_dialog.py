@@ -40,11 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.desktop import open_folder
 from lora_studio.app.dialogs.error_dialog import show_error
-from lora_studio.app.panels.dataset.caption_history import CaptionHistory
-from lora_studio.app.panels.dataset.dataset_jobs import auto_caption_job, items_for_rows
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
@@ -58,15 +56,16 @@ from lora_studio.captioning.base import (
     get_spec,
     missing_model_message,
 )
+from lora_studio.captioning.jobs import auto_caption_job, items_for_rows
 from lora_studio.captioning.runner import (
     CaptionMode,
-    CaptionReady,
     CaptionRunReport,
     MaskHandling,
     compose_caption,
 )
 from lora_studio.core.errors import LoraStudioError
-from lora_studio.core.events import Event, Progress, StatusChanged
+from lora_studio.core.events import CaptionReady, Event, Progress, StatusChanged
+from lora_studio.dataset.scan import ImageRow
 
 log = logging.getLogger(__name__)
 
@@ -400,13 +399,6 @@ class AutoCaptionDialog(QDialog):
         button = self.scope_buttons.get(key)
         if button is not None and button.isEnabled():
             button.setChecked(True)
-
-    def select_model(self, path: Path) -> bool:
-        for i in range(self.model_list.count()):
-            if self._folder_at(i).path == Path(path):
-                self.model_list.setCurrentRow(i)
-                return True
-        return False
 
     def _update_start(self) -> None:
         folder = self.selected_folder()

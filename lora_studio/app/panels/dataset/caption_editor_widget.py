@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.app.panels.dataset.tag_chips_widget import TagChipsWidget
 from lora_studio.dataset import captions as cap
+from lora_studio.dataset.scan import ImageRow
 
 TOKEN_CHUNK = 75  # CLIP reads 75 tokens at a time; kohya's --max_token_length allows 150 or 225
 

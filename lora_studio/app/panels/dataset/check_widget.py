@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.dataset.validate import Fix, Issue, Severity
+from lora_studio.core.issues import Issue, Severity
+from lora_studio.dataset.validate import Fix
 
 FIX_LABELS: dict[Fix, str] = {
     Fix.REMOVE_ITEM: "Remove the picture",

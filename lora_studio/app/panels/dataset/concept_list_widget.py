@@ -36,14 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.training import step_plan
-from lora_studio.app.panels.training.config_files import project_settings_or_default
-from lora_studio.app.panels.training.step_counter import StepCounter
 from lora_studio.app.state import AppContext
+from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.items import ConceptKind
+from lora_studio.training import step_plan
 from lora_studio.training.config import TrainConfig, update
+from lora_studio.training.config_files import project_settings_or_default
 from lora_studio.training.steps import StepCount
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QWidget
 
-from lora_studio.app.panels.dataset.image_canvas import ImageCanvas
+from lora_studio.app.widgets.image_canvas import ImageCanvas
 from lora_studio.dataset.items import CropBox
 from lora_studio.dataset.ops import fit_crop
 

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.dataset.crop_canvas import CropCanvas
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.dataset.items import CropBox
 from lora_studio.dataset.ops import (
     ASPECT_PRESETS,
@@ -32,6 +31,7 @@ from lora_studio.dataset.ops import (
     effective_training_size,
     upscale_warning,
 )
+from lora_studio.dataset.scan import ImageRow
 
 
 @dataclass(frozen=True, slots=True)

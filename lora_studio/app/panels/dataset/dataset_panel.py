@@ -38,15 +38,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.dialogs.error_dialog import show_error
 from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog, CaptionScope
 from lora_studio.app.panels.dataset.caption_editor_widget import CaptionEditorWidget
-from lora_studio.app.panels.dataset.caption_history import CaptionHistory
 from lora_studio.app.panels.dataset.check_widget import CheckWidget
 from lora_studio.app.panels.dataset.concept_list_widget import ConceptListWidget, dropped_paths
 from lora_studio.app.panels.dataset.crop_editor_widget import CropEditorWidget
-from lora_studio.app.panels.dataset.dataset_jobs import IssuesFound, bulk_edit, check_job
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow, read_row, scan_project
 from lora_studio.app.panels.dataset.erase_worker import EraseRunner
 from lora_studio.app.panels.dataset.image_grid_widget import ImageGridWidget
 from lora_studio.app.panels.dataset.image_list_model import ImageListModel
@@ -59,14 +57,17 @@ from lora_studio.app.widgets.empty_state_widget import EmptyStateWidget
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import JobFunction, Worker
 from lora_studio.core.errors import LoraStudioError
-from lora_studio.core.events import Event, Progress
+from lora_studio.core.events import Event, IssuesFound, Progress
+from lora_studio.core.issues import Issue
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset import edits
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.images import load_rgb_and_alpha
+from lora_studio.dataset.jobs import bulk_edit, check_job
 from lora_studio.dataset.kohya import export_kohya, import_kohya
 from lora_studio.dataset.ops import buckets_for, center_crop_box, nearest_bucket
-from lora_studio.dataset.validate import Fix, Issue
+from lora_studio.dataset.scan import ImageRow, read_row, scan_project
+from lora_studio.dataset.validate import Fix
 
 log = logging.getLogger(__name__)
 
@@ -864,8 +865,3 @@ class DatasetPanel(QWidget):
             self.concepts.select(None)
             self.grid.set_tag_filter("")
             self.grid.select_path(row.path)
-
-    # -- for tests and other panels ------------------------------------------------------------
-    def refresh_row(self, concept: str, key: str) -> None:
-        if self.project is not None:
-            self.model.replace_row(read_row(self.project, concept, key))

@@ -12,11 +12,11 @@ import logging
 from PIL import Image
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.app.panels.dataset.preview_loader import PREVIEW_MAX, preview_image
 from lora_studio.core.errors import DatasetError
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.images import load_rgb
+from lora_studio.dataset.scan import ImageRow
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import enum
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel
 
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.app.panels.dataset.image_list_model import Role, worst_severity
+from lora_studio.core.issues import Severity
 from lora_studio.dataset.naming import natural_key
-from lora_studio.dataset.validate import Severity
+from lora_studio.dataset.scan import ImageRow
 
 Index = QModelIndex | QPersistentModelIndex
 SMALL_SIDE = 512  # "small pictures": the shorter side is below this

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.app.panels.dataset.image_filter_proxy import (
     SHOW_LABELS,
     SORT_LABELS,
@@ -37,7 +36,8 @@ from lora_studio.app.panels.dataset.image_filter_proxy import (
     SortBy,
 )
 from lora_studio.app.panels.dataset.image_list_model import ImageListModel, Role
-from lora_studio.dataset.validate import Severity
+from lora_studio.core.issues import Severity
+from lora_studio.dataset.scan import ImageRow
 
 Index = QModelIndex | QPersistentModelIndex
 CELL = QSize(148, 176)

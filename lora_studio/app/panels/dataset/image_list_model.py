@@ -13,9 +13,9 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QImage
 
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
 from lora_studio.app.panels.dataset.thumbnail_loader import ThumbKey, ThumbnailLoader
-from lora_studio.dataset.validate import Issue, Severity
+from lora_studio.core.issues import Issue, Severity
+from lora_studio.dataset.scan import ImageRow
 
 Index = QModelIndex | QPersistentModelIndex
 MAX_THUMBS_IN_MEMORY = 6000  # about 75 KB each
@@ -196,9 +196,6 @@ class ImageListModel(QAbstractListModel):
                 self._issues.setdefault(row.path, []).append(issue)
         if self._rows:
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1))
-
-    def issues_for(self, path: Path) -> list[Issue]:
-        return self._issues.get(Path(path), [])
 
     def thumbnail_count(self) -> int:
         """Rows whose thumbnail is in memory (or known to be broken)."""

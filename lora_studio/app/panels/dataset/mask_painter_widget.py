@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.dataset.dataset_scan import ImageRow
-from lora_studio.app.panels.dataset.mask_canvas import ERASE_COLOR, HIDE_COLOR, MaskCanvas, Tool, layer_alpha
+from lora_studio.app.widgets.mask_canvas import ERASE_COLOR, HIDE_COLOR, MaskCanvas, Tool, layer_alpha
+from lora_studio.dataset.scan import ImageRow
 
 MASK, ERASE = "mask", "erase"  # the two layers
 TOOL_LABELS = {

@@ -190,11 +190,6 @@ class TagToolsWidget(QWidget):
     def current_operation(self) -> Operation:
         return Operation(self.operation.currentData())
 
-    def set_operation(self, op: Operation, scope: Scope | None = None) -> None:
-        self.operation.setCurrentIndex(self.operation.findData(op.value))
-        if scope is not None:
-            self.scope.setCurrentIndex(self.scope.findData(scope.value))
-
     def _update_fields(self) -> None:
         _, first, second = OPERATIONS[self.current_operation()]
         for label, field, text in ((self.first_label, self.first, first), (self.second_label, self.second, second)):

@@ -19,8 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.generation.prompt_tags import format_weight
-from lora_studio.generation.request import LoraSpec
+from lora_studio.generation.request import LoraSpec, format_weight
 
 
 def default_bake_path(model: Path, loras: Sequence[LoraSpec]) -> Path:

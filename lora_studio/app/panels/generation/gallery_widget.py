@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 
 from lora_studio.app.desktop import open_folder
 from lora_studio.app.panels.generation.image_view_widget import ImageViewWidget
+from lora_studio.core.control import RunControl
+from lora_studio.core.events import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +254,23 @@ def recent_pictures(folder: Path, limit: int = 60) -> list[Path]:
                     continue
     found.sort(reverse=True)
     return [p for _, p in found[:limit]]
+
+
+def history_job(folder: Path, limit: int = 60):
+    """Thumbnails and stored settings of the newest pictures in ``folder`` (oldest first)."""
+
+    def run(reporter: Reporter, control: RunControl) -> list[tuple[Path, QImage, str]]:
+        from lora_studio.formats.infotext import read_png_parameters
+
+        del reporter
+        out: list[tuple[Path, QImage, str]] = []
+        for path in recent_pictures(folder, limit):
+            control.checkpoint()
+            try:
+                text = read_png_parameters(path) or ""
+            except Exception:  # noqa: BLE001 - a broken file just shows without settings
+                text = ""
+            out.append((path, load_thumbnail(path), text))
+        return list(reversed(out))
+
+    return run

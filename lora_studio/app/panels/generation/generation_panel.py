@@ -24,23 +24,28 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.dialogs.error_dialog import show_error
-from lora_studio.app.panels.generation import generation_jobs as jobs
-from lora_studio.app.panels.generation.gallery_widget import GalleryEntry, GalleryWidget
-from lora_studio.app.panels.generation.generation_memory import GenerationMemory
+from lora_studio.app.panels.generation.gallery_widget import GalleryEntry, GalleryWidget, history_job
 from lora_studio.app.panels.generation.generation_settings_widget import GenerationSettingsWidget
 from lora_studio.app.panels.generation.init_image_widget import dropped_image
 from lora_studio.app.panels.generation.lora_mixer_widget import LoraMixerWidget
-from lora_studio.app.panels.generation.model_library import Library, LoraItem, ModelItem
 from lora_studio.app.panels.generation.model_picker_widget import ModelPickerWidget
 from lora_studio.app.panels.generation.prompt_editor_widget import PromptEditorWidget
-from lora_studio.app.panels.generation.prompt_tags import read_lora_tags, remove_lora_tag, set_lora_tag
-from lora_studio.app.panels.generation.restore import restore_request
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.errors import GenerationError, LoraStudioError
 from lora_studio.core.events import Event, ImageReady, PreviewReady, Progress, StatusChanged
-from lora_studio.generation.request import GenerationRequest, extract_lora_tags
+from lora_studio.generation import jobs
+from lora_studio.generation.generation_memory import GenerationMemory
+from lora_studio.generation.model_library import Library, LoraItem, ModelItem
+from lora_studio.generation.request import (
+    GenerationRequest,
+    extract_lora_tags,
+    read_lora_tags,
+    remove_lora_tag,
+    set_lora_tag,
+)
+from lora_studio.generation.restore import restore_request
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +308,7 @@ class GenerationPanel(QWidget):
         )
 
     @Slot(object)
-    def _on_model_loaded(self, loaded: jobs.LoadedModel) -> None:
+    def _on_model_loaded(self, loaded: jobs.ModelReady) -> None:
         self._loaded_native = loaded.native_size
         self.model_picker.set_loaded(loaded.path, loaded.load_seconds)
         self.settings_widget.set_family(loaded.family, loaded.native_size)
@@ -579,7 +584,7 @@ class GenerationPanel(QWidget):
             old.finished.disconnect(self._on_history)  # its pictures belong to the previous project
             old.cancel()
         folder = self.context.settings.output_folder() / (self.context.project_name or "images")
-        self._start("history", jobs.history_job(folder), "Loading earlier pictures", self._on_history)
+        self._start("history", history_job(folder), "Loading earlier pictures", self._on_history)
 
     @Slot(object)
     def _on_history(self, items: list[tuple[Path, QImage, str]]) -> None:

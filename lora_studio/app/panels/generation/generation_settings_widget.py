@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.generation.init_image_widget import InitImageWidget
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.request import (
     DEFAULT_SAMPLER,
     DEFAULT_SCHEDULE,

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.generation.image_view_widget import ImageViewWidget
-from lora_studio.app.panels.generation.model_library import LoraItem
 from lora_studio.generation.grid import GridAxis
+from lora_studio.generation.model_library import LoraItem
 
 AXES: list[tuple[str, str, str]] = [  # kind, label, default values
     ("lora", "LoRA file (e.g. each saved epoch)", ""),

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.generation.model_library import LoraItem
+from lora_studio.generation.model_library import LoraItem
 
 
 def _size(n: int) -> str:

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.generation.lora_row_widget import LoraRowWidget
-from lora_studio.app.panels.generation.model_library import LoraItem
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
+from lora_studio.generation.model_library import LoraItem
 from lora_studio.generation.request import LoraSpec
 
 ROW_STYLE = """

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.generation.model_library import LoraItem
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
+from lora_studio.generation.model_library import LoraItem
 from lora_studio.generation.request import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN
 
 SLIDER_SCALE = 100  # slider units per 1.0 of weight

@@ -1,11 +1,12 @@
-"""Paint the part of the start picture to redo (white in the mask), with a round brush."""
+"""Paint the part of the start picture to redo (white in the mask), with the app's one mask canvas."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -17,68 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.widgets.mask_canvas import MaskCanvas, Tool
+
 VIEW_SIZE = 512
-
-
-class MaskCanvas(QWidget):
-    """Shows the picture with the mask over it in red; left button paints, right button erases."""
-
-    def __init__(self, image: QPixmap, mask: QImage | None = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.image = image
-        self.mask = QImage(image.size(), QImage.Format.Format_Grayscale8)
-        self.mask.fill(0)
-        if mask is not None and not mask.isNull():
-            self.mask = mask.convertToFormat(QImage.Format.Format_Grayscale8).scaled(image.size())
-        self.brush = max(4, image.width() // 16)
-        self._last: QPointF | None = None
-        self._erase = False
-        scale = min(VIEW_SIZE / max(1, image.width()), VIEW_SIZE / max(1, image.height()))
-        self.setFixedSize(max(64, round(image.width() * scale)), max(64, round(image.height() * scale)))
-        self.setCursor(Qt.CursorShape.CrossCursor)
-
-    def _to_image(self, pos: QPointF) -> QPointF:
-        return QPointF(
-            pos.x() * self.image.width() / self.width(), pos.y() * self.image.height() / self.height()
-        )
-
-    def stroke(self, a: QPointF, b: QPointF, erase: bool = False) -> None:
-        painter = QPainter(self.mask)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        color = QColor(0, 0, 0) if erase else QColor(255, 255, 255)
-        painter.setPen(QPen(color, self.brush, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-        painter.drawLine(a, b)
-        painter.end()
-        self.update()
-
-    def clear(self) -> None:
-        self.mask.fill(0)
-        self.update()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        self._erase = event.button() == Qt.MouseButton.RightButton
-        self._last = self._to_image(event.position())
-        self.stroke(self._last, self._last, self._erase)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        if self._last is None:
-            return
-        point = self._to_image(event.position())
-        self.stroke(self._last, point, self._erase)
-        self._last = point
-
-    def mouseReleaseEvent(self, _event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        self._last = None
-
-    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        painter = QPainter(self)
-        painter.drawPixmap(self.rect(), self.image)
-        overlay = QImage(self.mask.size(), QImage.Format.Format_ARGB32)
-        overlay.fill(QColor(230, 40, 60))
-        overlay.setAlphaChannel(self.mask)
-        painter.setOpacity(0.55)
-        painter.drawImage(self.rect(), overlay)
-        painter.end()
 
 
 class MaskPainterDialog(QDialog):
@@ -87,19 +29,31 @@ class MaskPainterDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Paint the part to redo")
-        mask = QImage(str(mask_path)) if mask_path else None
-        self.canvas = MaskCanvas(QPixmap(str(image_path)), mask)
-        hint = QLabel("Paint with the left mouse button over what should change; the right button erases.")
+        self.canvas = MaskCanvas()
+        self.canvas.hardness = 1.0  # an inpainting mask has a crisp edge
+        image = QImage(str(image_path))
+        self.canvas.set_image(image)
+        self.canvas.set_region(QImage(str(mask_path)) if mask_path else None)
+        self.canvas.brush_size = max(4, image.width() // 16)
+        self.canvas.setMinimumSize(VIEW_SIZE, VIEW_SIZE)
+        hint = QLabel(
+            "Paint with the left mouse button over what should change; turn on “Eraser” to take "
+            "paint away. The mouse wheel zooms, the middle button pans."
+        )
         hint.setWordWrap(True)
         self.brush_slider = QSlider(Qt.Orientation.Horizontal)
-        self.brush_slider.setRange(2, max(8, self.canvas.image.width() // 3))
-        self.brush_slider.setValue(self.canvas.brush)
-        self.brush_slider.valueChanged.connect(lambda v: setattr(self.canvas, "brush", v))
+        self.brush_slider.setRange(2, max(8, image.width() // 3))
+        self.brush_slider.setValue(self.canvas.brush_size)
+        self.brush_slider.valueChanged.connect(lambda v: setattr(self.canvas, "brush_size", v))
+        self.eraser = QPushButton("Eraser")
+        self.eraser.setCheckable(True)
+        self.eraser.toggled.connect(lambda on: setattr(self.canvas, "tool", Tool.SHOW if on else Tool.HIDE))
         clear = QPushButton("Clear")
         clear.clicked.connect(self.canvas.clear)
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Brush size"))
         tools.addWidget(self.brush_slider, 1)
+        tools.addWidget(self.eraser)
         tools.addWidget(clear)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -109,9 +63,12 @@ class MaskPainterDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
-        layout.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.canvas, 1)
         layout.addLayout(tools)
         layout.addWidget(buttons)
 
-    def mask_image(self) -> QImage:
-        return self.canvas.mask
+    def mask_image(self) -> Image.Image:
+        """The mask to inpaint with: white = redo, black = keep (the picture's size)."""
+        region = self.canvas.region_image()
+        assert region is not None  # the canvas always has the picture
+        return region

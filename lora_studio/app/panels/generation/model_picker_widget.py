@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from lora_studio.app.panels.generation.model_library import ModelItem
+from lora_studio.generation.model_library import ModelItem
 
 
 class ModelPickerWidget(QWidget):

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.generation.prompt_tags import strip_lora_tags
 from lora_studio.dataset import captions as cap
+from lora_studio.generation.request import strip_lora_tags
 
 CHUNK = 75  # CLIP sees 75 tokens at a time; longer prompts are split into chunks of 75
 

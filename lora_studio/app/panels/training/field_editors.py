@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.training.field_specs import ENUM_LABELS, NONE_LABELS, FieldSpec
+from lora_studio.app.field_specs import ENUM_LABELS, NONE_LABELS, FieldSpec
 from lora_studio.training.config import SamplePrompt
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QStyle, QVBoxLayout, QWidget
 
-from lora_studio.app.panels.training.field_specs import spec_for
-from lora_studio.app.panels.training.vram_estimate import VramEstimate
+from lora_studio.app.field_specs import spec_for
+from lora_studio.training.vram_estimate import VramEstimate
 
 
 class PreflightWidget(QWidget):
@@ -31,10 +31,6 @@ class PreflightWidget(QWidget):
         layout.addWidget(self.vram_label)
         layout.addWidget(self.list)
         self.issues: list[Any] = []
-
-    @property
-    def error_count(self) -> int:
-        return sum(1 for i in self.issues if i.is_error)
 
     def show_issues(self, issues: list[Any]) -> None:
         self.issues = list(issues)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QWidget
 
-from lora_studio.app.panels.training.config_files import DEFAULT_PURPOSE, DEFAULT_VRAM_GB
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
+from lora_studio.training.config_files import DEFAULT_PURPOSE, DEFAULT_VRAM_GB
 from lora_studio.training.presets import VRAM_TIERS, Purpose
 
 PURPOSE_LABELS = {

@@ -18,12 +18,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from lora_studio.app.panels.training.training_job import RunRequest, process_job, run_request
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.job_runner import JobBusyError, JobRunner
 from lora_studio.app.workers.process_worker import ProcessWorker
 from lora_studio.app.workers.worker import JobFunction, Worker
 from lora_studio.core.events import Event
+from lora_studio.training.run import RunRequest, process_job
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,6 @@ class QueueEntry:
     @property
     def name(self) -> str:
         return self.request.name
-
-
-def default_job(request: RunRequest) -> JobFunction:
-    """The run as an in-thread job (the queue itself runs real training in a child process)."""
-    return lambda reporter, control: run_request(request, reporter, control)
 
 
 class RunQueue(QObject):

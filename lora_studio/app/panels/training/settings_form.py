@@ -22,15 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.training.field_editors import FieldEditor, make_editor
-from lora_studio.app.panels.training.field_specs import (
+from lora_studio.app.field_specs import (
     GROUPS,
     HIDDEN_FIELDS,
     SPECS,
     spec_for,
     why_not_applicable,
 )
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.app.panels.training.field_editors import FieldEditor, make_editor
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import TrainConfig, update
 
 BASIC_ORDER = (

@@ -30,17 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.dialogs.error_dialog import show_error
-from lora_studio.app.panels.training import step_plan
-from lora_studio.app.panels.training.compare_job import compare_request, run_compare
-from lora_studio.app.panels.training.config_files import (
-    PROJECT_CONFIG,
-    LoadedConfig,
-    default_settings,
-    import_kohya,
-    load_toml_config,
-    project_settings,
-    save_toml_config,
-)
 from lora_studio.app.panels.training.loss_plot_widget import LossPlotWidget
 from lora_studio.app.panels.training.preflight_widget import PreflightWidget
 from lora_studio.app.panels.training.preset_bar import PresetBar
@@ -49,12 +38,10 @@ from lora_studio.app.panels.training.run_monitor_widget import RunMonitorWidget
 from lora_studio.app.panels.training.run_queue import QueueEntry, RunQueue, RunStatus
 from lora_studio.app.panels.training.sample_gallery_widget import SampleGalleryWidget
 from lora_studio.app.panels.training.settings_form import SettingsForm
-from lora_studio.app.panels.training.step_counter import StepCounter
-from lora_studio.app.panels.training.training_job import HistoryLoaded, RunRequest, find_latest_state
-from lora_studio.app.panels.training.vram_estimate import estimate_vram, vram_from_device, vram_tier
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.job_runner import JobBusyError
+from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import Command
 from lora_studio.core.errors import LoraStudioError
@@ -62,6 +49,7 @@ from lora_studio.core.events import (
     CheckpointSaved,
     EpochFinished,
     Event,
+    HistoryLoaded,
     LogLine,
     Progress,
     SampleReady,
@@ -69,9 +57,24 @@ from lora_studio.core.events import (
     StepFinished,
     ValidationLoss,
 )
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
+from lora_studio.core.issues import Severity, setting_issue
+from lora_studio.training import step_plan
+from lora_studio.training.compare import compare_request, run_compare
 from lora_studio.training.config import TrainConfig, update
+from lora_studio.training.config_files import (
+    PROJECT_CONFIG,
+    LoadedConfig,
+    default_settings,
+    import_kohya,
+    load_toml_config,
+    project_settings,
+    save_toml_config,
+)
 from lora_studio.training.presets import Purpose, preset
+from lora_studio.training.run import RunRequest
+from lora_studio.training.run_files import latest_state
+from lora_studio.training.vram_estimate import estimate_vram, vram_from_device, vram_tier
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +300,7 @@ class TrainingPanel(QWidget):
             issues = validate(config)
         except Exception as exc:  # a check that crashes must not take the panel down
             log.exception("Checking the training settings failed")
-            issues = [_PlainIssue("dataset.path", f"The settings could not be checked: {exc}")]
+            issues = [setting_issue(Severity.ERROR, "dataset.path", f"The settings could not be checked: {exc}")]
         self.preflight.show_issues(issues)
         self.form.mark_problems({i.field: i.message for i in issues if i.is_error})
         vram = getattr(self, "_vram_gb", None)
@@ -362,7 +365,7 @@ class TrainingPanel(QWidget):
     @Slot()
     def resume(self) -> bool:
         config = self.form.config()
-        if find_latest_state(config.run.output_dir, config.run.output_name) is None:
+        if latest_state(config.run.output_dir, config.run.output_name) is None:
             self._show_notice("There is nothing to resume: no saved state for this output name yet.")
             return False
         self.queue.add(self._request(config, resume=True))
@@ -485,7 +488,7 @@ class TrainingPanel(QWidget):
 
     def _update_buttons(self) -> None:
         config = self.form.config()
-        has_state = find_latest_state(config.run.output_dir, config.run.output_name) is not None
+        has_state = latest_state(config.run.output_dir, config.run.output_name) is not None
         self.resume_button.setEnabled(has_state and not self.queue.is_running)
         self.resume_button.setToolTip(
             "Continue the last stopped run of this output from its newest saved state." if has_state
@@ -633,11 +636,6 @@ class _GridDialog(QDialog):
         layout.addWidget(tabs, 1)
         layout.addWidget(note)
         self.resize(1000, 760)
-
-
-class _PlainIssue:
-    def __init__(self, field: str, message: str) -> None:
-        self.field, self.message, self.is_error = field, message, True
 
 
 def _get(config: Any, key: str) -> Any:

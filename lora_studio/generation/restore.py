@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from lora_studio.app.panels.generation.model_library import Library
+from lora_studio.generation.model_library import Library
 from lora_studio.generation.request import GenerationRequest, LoraSpec
 
 

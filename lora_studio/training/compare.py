@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import GenerationError
 from lora_studio.core.events import Reporter, StatusChanged
 from lora_studio.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from lora_studio.generation.grid import GridResult
 
 DEFAULT_WEIGHTS = (0.6, 0.8, 1.0)
 
@@ -44,7 +47,7 @@ def _order(path: str) -> tuple[int, str]:
     return (int(part[1]) if len(part) == 2 and part[1].isdigit() else 10**12, stem)
 
 
-def run_compare(request: CompareRequest, reporter: Reporter, control: RunControl) -> Any:
+def run_compare(request: CompareRequest, reporter: Reporter, control: RunControl) -> GridResult:
     """Worker function: returns the engine's ``GridResult`` (``grid_paths``: one PNG per prompt)."""
     from lora_studio.generation.engine import GenerationEngine
     from lora_studio.generation.grid import GridAxis, run_grid

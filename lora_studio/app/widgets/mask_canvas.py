@@ -1,4 +1,5 @@
-"""Paint a training mask over the picture.
+"""Paint a mask over a picture: the Dataset tab's training masks and erase regions, and the
+Generation tab's inpainting mask (its "region": white = painted).
 
 The painted layer holds what the LoRA should *ignore* (a signature, a watermark, a busy
 background), shown in red. Saved masks follow kohya's convention: white = learn, black = ignore.
@@ -21,7 +22,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from lora_studio.app.panels.dataset.image_canvas import ImageCanvas
+from lora_studio.app.widgets.image_canvas import ImageCanvas
 
 HIDE_COLOR = QColor(235, 40, 40)
 ERASE_COLOR = QColor(20, 160, 230)  # the erase-region layer (fill in a watermark) is blue
@@ -234,6 +235,26 @@ class MaskCanvas(ImageCanvas):
         self._last = p
         self.update()
 
+    def stroke(self, a: QPointF, b: QPointF) -> None:
+        """Paint (or, with the SHOW tool, erase) a line from ``a`` to ``b`` in picture pixels, as a
+        mouse drag would: one undo step, then ``mask_edited``."""
+        if self.layer is None:
+            return
+        self._before, self._dirty, self._last = self.layer.copy(), QRect(), None
+        self._stroke_to(a)
+        self._stroke_to(b)
+        self._finish_stroke()
+
+    def _finish_stroke(self) -> None:
+        """End a stroke: one undo step for what it touched, then ``mask_edited``."""
+        assert self.layer is not None and self._before is not None
+        rect = self._dirty.intersected(self.layer.rect())
+        if not rect.isEmpty():
+            self._push_undo(rect, self._before.copy(rect))
+        self._before = None
+        self._last = None
+        self.mask_edited.emit()
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self.start_pan(event) or self.layer is None or self.read_only:
             return
@@ -261,12 +282,7 @@ class MaskCanvas(ImageCanvas):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self.end_pan() or self._before is None or self.layer is None:
             return
-        rect = self._dirty.intersected(self.layer.rect())
-        if not rect.isEmpty():
-            self._push_undo(rect, self._before.copy(rect))
-        self._before = None
-        self._last = None
-        self.mask_edited.emit()
+        self._finish_stroke()
 
     def leaveEvent(self, event: object) -> None:  # noqa: N802
         self._hover = None

@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from lora_studio.app.panels.training import step_plan
 from lora_studio.app.workers.latest_only import LatestOnlyPool
+from lora_studio.training import step_plan
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The work the Generation tab hands to workers. Each function runs on a worker thread.
+"""The work the Generation tab hands to workers (Qt-free). Each job function runs on a worker thread.
 
 The panel owns one :class:`EngineHolder`; the engine inside it (and torch with it) is imported and
 created lazily on the first job, and is only ever used by one worker at a time (the job runner
@@ -12,16 +12,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.events import Reporter, StatusChanged
-from lora_studio.diffusion.families import ModelFamily
-from lora_studio.generation.request import GenerationRequest
+from lora_studio.core.families import ModelFamily
+from lora_studio.generation.request import GenerationRequest, GenerationResult, LoraSpec
+
+if TYPE_CHECKING:
+    from lora_studio.generation.engine import GenerationEngine
+    from lora_studio.generation.grid import GridAxis, GridResult
+    from lora_studio.generation.model_library import Library
 
 
 @dataclass(frozen=True, slots=True)
-class LoadedModel:
+class ModelReady:
     """Facts about the model now in memory (plain data for the GUI thread)."""
 
     path: Path
@@ -32,8 +37,8 @@ class LoadedModel:
 
 @dataclass(frozen=True, slots=True)
 class GenerateOutcome:
-    result: Any  # GenerationResult
-    model: LoadedModel
+    result: GenerationResult
+    model: ModelReady
     seconds: float
 
 
@@ -42,7 +47,7 @@ class EngineHolder:
 
     def __init__(self, device: str = "auto") -> None:
         self.device = device
-        self._engine: Any = None
+        self._engine: GenerationEngine | None = None
         self._lock = threading.Lock()
         self.load_seconds: dict[str, float] = {}  # model path -> how long it took to load last time
 
@@ -50,7 +55,7 @@ class EngineHolder:
     def created(self) -> bool:
         return self._engine is not None
 
-    def engine(self, lora_dirs: Sequence[Path]) -> Any:
+    def engine(self, lora_dirs: Sequence[Path]) -> GenerationEngine:
         with self._lock:
             if self._engine is None:
                 from lora_studio.generation.engine import GenerationEngine
@@ -67,7 +72,7 @@ class EngineHolder:
             return False
         return bool(engine.is_loaded(model))
 
-    def load(self, model: str | Path, lora_dirs: Sequence[Path], reporter: Reporter) -> LoadedModel:
+    def load(self, model: str | Path, lora_dirs: Sequence[Path], reporter: Reporter) -> ModelReady:
         engine = self.engine(lora_dirs)
         was_loaded = self.is_loaded(model)
         started = time.perf_counter()
@@ -75,7 +80,7 @@ class EngineHolder:
         seconds = 0.0 if was_loaded else time.perf_counter() - started
         if not was_loaded:
             self.load_seconds[str(Path(model).resolve())] = seconds
-        return LoadedModel(Path(model), ModelFamily(entry.family), int(entry.native_size), seconds)
+        return ModelReady(Path(model), ModelFamily(entry.family), int(entry.native_size), seconds)
 
     def unload(self) -> None:
         with self._lock:
@@ -84,7 +89,7 @@ class EngineHolder:
 
 
 def load_model_job(holder: EngineHolder, model: str, lora_dirs: Sequence[Path]):  # -> JobFunction
-    def run(reporter: Reporter, control: RunControl) -> LoadedModel:
+    def run(reporter: Reporter, control: RunControl) -> ModelReady:
         control.checkpoint()
         reporter(StatusChanged(f"Loading {Path(model).name}…"))
         return holder.load(model, lora_dirs, reporter)
@@ -106,11 +111,11 @@ def generate_job(holder: EngineHolder, request: GenerationRequest, lora_dirs: Se
 def grid_job(
     holder: EngineHolder,
     request: GenerationRequest,
-    axes: Sequence[Any],
+    axes: Sequence[GridAxis],
     lora_dirs: Sequence[Path],
     out_dir: Path,
 ):
-    def run(reporter: Reporter, control: RunControl) -> Any:
+    def run(reporter: Reporter, control: RunControl) -> GridResult:
         from lora_studio.generation.grid import run_grid
 
         holder.load(request.model, lora_dirs, reporter)
@@ -122,7 +127,7 @@ def grid_job(
     return run
 
 
-def bake_job(model: str, loras: Sequence[Any], out_path: Path, half: bool):
+def bake_job(model: str, loras: Sequence[LoraSpec], out_path: Path, half: bool):
     def run(reporter: Reporter, control: RunControl) -> Path:
         import torch
 
@@ -136,30 +141,9 @@ def bake_job(model: str, loras: Sequence[Any], out_path: Path, half: bool):
     return run
 
 
-def history_job(folder: Path, limit: int = 60):
-    """Thumbnails and stored settings of the newest pictures in ``folder`` (oldest first)."""
-
-    def run(reporter: Reporter, control: RunControl) -> list[tuple[Path, Any, str]]:
-        from lora_studio.app.panels.generation.gallery_widget import load_thumbnail, recent_pictures
-        from lora_studio.formats.infotext import read_png_parameters
-
-        del reporter
-        out: list[tuple[Path, Any, str]] = []
-        for path in recent_pictures(folder, limit):
-            control.checkpoint()
-            try:
-                text = read_png_parameters(path) or ""
-            except Exception:  # noqa: BLE001 - a broken file just shows without settings
-                text = ""
-            out.append((path, load_thumbnail(path), text))
-        return list(reversed(out))
-
-    return run
-
-
 def scan_job(model_folders: Sequence[Path], lora_folders: Sequence[Path], project_root: Path | None):
-    def run(reporter: Reporter, control: RunControl) -> Any:
-        from lora_studio.app.panels.generation.model_library import scan_library
+    def run(reporter: Reporter, control: RunControl) -> Library:
+        from lora_studio.generation.model_library import scan_library
 
         del control
         reporter(StatusChanged("Looking for models and LoRAs…"))

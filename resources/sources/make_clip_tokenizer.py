@@ -1,4 +1,4 @@
-"""Build the CLIP BPE tokenizer files (vocab.json, merges.txt) that ship in resources/.
+"""Build the CLIP BPE tokenizer files (vocab.json, merges.txt) that ship in resources/clip_tokenizer.
 
 The OpenAI CLIP BPE table (MIT licensed) is distributed inside the open-clip-torch wheel on PyPI as
 ``open_clip/bpe_simple_vocab_16e6.txt.gz``. This script turns it into the Hugging Face layout so
@@ -6,7 +6,7 @@ The OpenAI CLIP BPE table (MIT licensed) is distributed inside the open-clip-tor
 
     pip download --no-deps open-clip-torch==3.3.0 -d /tmp/oc
     unzip -o /tmp/oc/open_clip_torch-*.whl 'open_clip/bpe_simple_vocab_16e6.txt.gz' -d /tmp/oc
-    python packaging/make_clip_tokenizer.py /tmp/oc/open_clip/bpe_simple_vocab_16e6.txt.gz
+    python resources/sources/make_clip_tokenizer.py /tmp/oc/open_clip/bpe_simple_vocab_16e6.txt.gz
 
 The generated files are committed, so users and CI never run this.
 """
@@ -48,5 +48,5 @@ def build(bpe_gz: Path, out_dir: Path) -> int:
 
 
 if __name__ == "__main__":
-    target = Path(__file__).resolve().parent.parent / "resources" / "clip_tokenizer"
+    target = Path(__file__).resolve().parents[1] / "clip_tokenizer"
     print(build(Path(sys.argv[1]), target), "tokens written to", target)

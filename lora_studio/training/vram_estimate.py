@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import NetworkTarget, OptimizerKind, Precision, TrainConfig
 
 _UNET = {ModelFamily.SD1: 1.72, ModelFamily.SD2: 1.73, ModelFamily.SDXL: 5.13}

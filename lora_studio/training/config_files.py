@@ -1,16 +1,18 @@
-"""Load/save training settings as TOML and import kohya_ss / sd-scripts settings. Qt-free.
+"""Load/save training settings as TOML and import kohya_ss / sd-scripts settings. Qt-free, torch-free.
+
+The Training tab and ``lora-studio train`` read settings files through these functions.
 
 The kohya importer is ``lora_studio.training.kohya_import`` (torch-free, like the config).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from lora_studio.core.errors import LoraStudioError
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import TrainConfig, load_config, resolve_paths, save_config
 from lora_studio.training.presets import Purpose, preset
 
@@ -71,6 +73,31 @@ def import_kohya(path: str | Path) -> LoadedConfig:
     path = Path(path)
     # kohya_ss GUI presets are JSON; sd-scripts configs are TOML.
     fn = import_kohya_gui_json if path.suffix.lower() == ".json" else import_sd_scripts_toml
-    result: Any = fn(path)
-    notes = tuple(str(n) for n in getattr(result, "notes", ()))
-    return LoadedConfig(result.config, tuple(str(u) for u in result.unsupported), str(path), notes)
+    return fn(path)
+
+
+def _is_ours(path: Path) -> bool:
+    """Our TOML has ``schema_version`` or only our section names; anything else is sd-scripts'."""
+    from dataclasses import fields
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # our loader says what is wrong with it, in our words
+    ours = {f.name for f in fields(TrainConfig)}
+    return "schema_version" in data or (bool(data) and set(data) <= ours)
+
+
+def read_config_file(path: str | Path) -> LoadedConfig:
+    """Any training settings file, told apart by its content (what ``lora-studio train CONFIG`` reads):
+    a LoRA Studio TOML, a kohya_ss GUI ``.json`` or an sd-scripts ``--config_file`` TOML.
+
+    A TOML with ``schema_version`` or only our section names is ours, and its errors are reported as
+    they are; any other TOML is taken for an sd-scripts config. Relative
+    paths in a LoRA Studio TOML are resolved against the file's folder.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json" and _is_ours(path):
+        return load_toml_config(path)  # its errors are the real ones: never re-read it as kohya's
+    imported = import_kohya(path)
+    return replace(imported, config=resolve_paths(imported.config, path.parent))

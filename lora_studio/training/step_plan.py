@@ -10,28 +10,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset.items import Dataset
+from lora_studio.dataset.project import Project
 from lora_studio.training.config import TrainConfig
 from lora_studio.training.steps import StepCount, count_steps
 
 
-def uses_project(config: TrainConfig, project: Any) -> bool:
+def uses_project(config: TrainConfig, project: Project | None) -> bool:
     """True when ``config`` trains on the open ``project`` (an empty "Pictures" setting counts as it)."""
-    root = getattr(project, "root", None)
-    if root is None:
+    if project is None:
         return False
     path = config.dataset.path
-    return not path or _same_folder(Path(path), Path(root))
+    return not path or _same_folder(Path(path), Path(project.root))
 
 
-def training_dataset(config: TrainConfig, project: Any) -> Dataset | None:
+def training_dataset(config: TrainConfig, project: Project | None) -> Dataset | None:
     """The pictures training with ``config`` will use: the open project's (without pictures marked
     "leave out"), or the folder ``dataset.path`` names. None when there is nothing to read."""
     try:
-        if uses_project(config, project):
+        if project is not None and uses_project(config, project):
             return project.to_dataset(include_excluded=False)
         path = config.dataset.path
         if path and Path(path).is_dir():
@@ -43,7 +42,7 @@ def training_dataset(config: TrainConfig, project: Any) -> Dataset | None:
     return None
 
 
-def count_for(config: TrainConfig, project: Any) -> StepCount | None:
+def count_for(config: TrainConfig, project: Project | None) -> StepCount | None:
     """The steps a run with ``config`` will make, or None when there are no pictures to count."""
     dataset = training_dataset(config, project)
     if dataset is None:

@@ -1,0 +1,121 @@
+"""One meaning of "resume", driven from the app's path (RunRequest -> run_request) and from the CLI.
+
+The engine itself is replaced by a recorder here: what is checked is which settings and which state
+file reach ``trainer.run_training``. That resume then continues a run bit for bit is
+tests/training/test_resume.py's job (on a real tiny model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lora_studio.cli.main import main
+from lora_studio.core.control import RunControl
+from lora_studio.core.errors import TrainingError
+from lora_studio.core.events import Event, HistoryLoaded
+from lora_studio.training import checkpoints, trainer
+from lora_studio.training.config import TrainConfig, config_to_toml, save_config, update
+from lora_studio.training.run import LATEST, RunRequest, resumed_config, run_request, start_run
+from lora_studio.training.run_files import STATE_DIR, TrainResult, state_filename
+
+
+@dataclass
+class _FakeState:
+    config_toml: str
+    losses: list[float] = field(default_factory=lambda: [0.5, 0.4])
+    validation: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Recorded:
+    config: TrainConfig | None = None
+    resume_from: Path | None = None
+    read: list[Path] = field(default_factory=list)
+
+
+def _saved_config(tmp_path: Path, **changes: Any) -> TrainConfig:
+    base = {
+        "model.base_model": str(tmp_path / "model.safetensors"),
+        "dataset.path": str(tmp_path / "pictures"),
+        "run.output_dir": str(tmp_path / "out"),
+        "run.output_name": "t",
+        "run.epochs": 4,
+        "optimizer.learning_rate": 1e-4,
+        "network.rank": 16,
+    }
+    base.update(changes)
+    return update(TrainConfig(), **base)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _Recorded:
+    """A saved state on disk (steps 10 and 20) and a recorder in place of the trainer."""
+    saved = _saved_config(tmp_path)
+    states = tmp_path / "out" / STATE_DIR
+    states.mkdir(parents=True)
+    for step in (10, 20):
+        (states / state_filename("t", step)).write_bytes(b"state")
+    recorded = _Recorded()
+
+    def load_state(path: Path) -> _FakeState:
+        recorded.read.append(Path(path))
+        return _FakeState(config_to_toml(saved))
+
+    def run_training(
+        config: TrainConfig, reporter: Any, control: Any, resume_from: Path | None = None
+    ) -> TrainResult:
+        recorded.config, recorded.resume_from = config, resume_from
+        return TrainResult(final_lora=Path(config.run.output_dir) / "t.safetensors", steps=3)
+
+    monkeypatch.setattr(checkpoints, "load_state", load_state)
+    monkeypatch.setattr(trainer, "run_training", run_training)
+    return recorded
+
+
+def test_resumed_config_keeps_the_saved_settings_and_only_grows_the_run(tmp_path: Path) -> None:
+    saved = _saved_config(tmp_path)
+    wanted = update(saved, **{"optimizer.learning_rate": 5e-3, "network.rank": 4, "run.epochs": 6})
+    got = resumed_config(saved, wanted)
+    assert got.optimizer.learning_rate == 1e-4 and got.network.rank == 16  # the run's own settings
+    assert got.run.epochs == 6  # a longer run is allowed
+    assert resumed_config(saved, update(saved, **{"run.epochs": 2})).run.epochs == 4  # never shorter
+    by_steps = update(saved, **{"run.max_steps": 30})
+    assert resumed_config(by_steps, update(by_steps, **{"run.max_steps": 50})).run.max_steps == 50
+    # A run limited by max steps is not made longer by more epochs (the limit still stops it).
+    assert resumed_config(by_steps, update(by_steps, **{"run.epochs": 9})).run.epochs == 4
+
+
+def test_app_resume_uses_the_newest_state_and_its_settings(tmp_path: Path, engine: _Recorded) -> None:
+    wanted = _saved_config(tmp_path, **{"optimizer.learning_rate": 5e-3, "run.epochs": 8})
+    events: list[Event] = []
+    assert run_request(RunRequest(wanted, resume=True), events.append, RunControl()).steps == 3
+    assert engine.resume_from is not None and engine.resume_from.name == state_filename("t", 20)
+    assert engine.config is not None
+    assert engine.config.optimizer.learning_rate == 1e-4 and engine.config.run.epochs == 8
+    assert any(isinstance(e, HistoryLoaded) and e.losses == (0.5, 0.4) for e in events)
+
+
+def test_cli_resume_means_the_same_as_the_app(tmp_path: Path, engine: _Recorded) -> None:
+    wanted = _saved_config(tmp_path, **{"optimizer.learning_rate": 5e-3, "run.epochs": 8})
+    start_run(wanted, lambda _e: None, RunControl(), resume=LATEST)
+    from_app = engine.config
+    save_config(wanted, tmp_path / "train.toml")
+    assert main(["train", str(tmp_path / "train.toml"), "--resume", "latest", "--quiet"]) == 0
+    assert engine.config == from_app  # the same settings reach the trainer
+    assert engine.resume_from is not None and engine.resume_from.name == state_filename("t", 20)
+    state = tmp_path / "out" / STATE_DIR / state_filename("t", 10)
+    assert main(["train", str(tmp_path / "train.toml"), "--resume", str(state), "--quiet"]) == 0
+    assert engine.resume_from == state and engine.read[-1] == state
+
+
+def test_resume_without_a_state_says_so(tmp_path: Path, engine: _Recorded) -> None:
+    other = _saved_config(tmp_path, **{"run.output_name": "never-trained"})
+    with pytest.raises(TrainingError, match="no saved training state"):
+        run_request(RunRequest(other, resume=True), lambda _e: None, RunControl())
+    assert engine.config is None
+    save_config(other, tmp_path / "other.toml")
+    assert main(["train", str(tmp_path / "other.toml"), "--resume", "latest"]) == 2
