@@ -14,8 +14,8 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from lora_studio.demo import TRAIN_CONFIG, create_demo_project, model_file
 from lora_studio.core.families import ModelFamily
+from lora_studio.demo import TRAIN_CONFIG, create_demo_project, model_file
 from lora_studio.generation.request import GenerationRequest, LoraSpec
 from tests.kohya_rules import KOHYA_TE, by_class, sdxl_unet_from_ldm_keys
 

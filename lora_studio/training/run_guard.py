@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_studio.core.errors import TrainingError
+from lora_studio.training import run_files
 from lora_studio.training.config import NetworkTarget, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def estimate_output_bytes(config: TrainConfig) -> int:
     # States of this run already on the disk (a resume) take part of that room already.
     existing = 0
     with contextlib.suppress(OSError):
-        folder = Path(r.output_dir) / "state"  # (checkpoints.STATE_DIR; that module imports torch)
+        folder = Path(r.output_dir) / run_files.STATE_DIR
         existing = sum(p.stat().st_size for p in folder.glob(f"{r.output_name}-state-s*.pt"))
     states = max(state, states_at_once * state - existing)
     return loras_at_once * lora + states + 8 * _MB

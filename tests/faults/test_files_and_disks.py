@@ -20,6 +20,7 @@ from lora_studio.core import fileio
 from lora_studio.core.errors import TrainingError
 from lora_studio.core.fileio import atomic_write_bytes, atomic_write_text
 from lora_studio.training import checkpoints as C
+from lora_studio.training import run_files
 from lora_studio.training.trainer import run_training
 from tests.training.conftest import make_dataset, tiny_config
 
@@ -58,9 +59,9 @@ def test_sweep_removes_only_our_temps(tmp_path):
 def test_run_start_sweeps_temps_left_by_a_kill(tmp_path, tiny_sd1_dir):
     cfg = tiny_config(tiny_sd1_dir, tmp_path, **{"run.max_steps": 1})
     out = Path(cfg.run.output_dir)
-    (out / C.STATE_DIR).mkdir(parents=True)
+    (out / run_files.STATE_DIR).mkdir(parents=True)
     left = []
-    for folder, name in ((out, "t.safetensors"), (out / C.STATE_DIR, "t-state-s000002.pt")):
+    for folder, name in ((out, "t.safetensors"), (out / run_files.STATE_DIR, "t-state-s000002.pt")):
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         os.write(fd, b"half a file")
         os.close(fd)
@@ -339,4 +340,4 @@ def test_full_disk_while_writing_a_sample_saves_a_state_and_says_so(tmp_path, ti
     _fail_writes_in(out / "samples", monkeypatch, errno.ENOSPC)
     with pytest.raises(TrainingError, match=r"samples is full; free \d+ MB and press Resume \(a state of step 1"):
         run_training(cfg, dataset=ds)
-    assert C.load_state(C.latest_state(out, "t")).step == 1
+    assert C.load_state(run_files.latest_state(out, "t")).step == 1

@@ -15,6 +15,7 @@ import pytest
 from safetensors.torch import load_file
 
 from lora_studio.training import checkpoints as C
+from lora_studio.training import run_files
 
 from .conftest import cli, simple_kohya, write_train_config
 
@@ -68,7 +69,7 @@ def _assert_final_files_open(out: Path) -> int:
     for p in sorted(out.glob("*.safetensors")):
         assert load_file(str(p)), p
         checked += 1
-    for p in C.state_files(out, "t"):
+    for p in run_files.state_files(out, "t"):
         assert C.load_state(p).step > 0
         checked += 1
     return checked
@@ -82,7 +83,7 @@ def test_random_kills_during_saves_lose_nothing(tmp_path, tiny_sd1_dir):
     rng = random.Random(KILL_SEED)
     last_step = 0
     for attempt in range(KILLS):
-        resume = ["--resume", "latest"] if C.latest_state(out, "t") else []
+        resume = ["--resume", "latest"] if run_files.latest_state(out, "t") else []
         proc = cli("train", str(cfg), *resume)
         lines = _Lines(proc)
         lines.wait_for("saved state")  # saving every step from here on
@@ -91,7 +92,7 @@ def test_random_kills_during_saves_lose_nothing(tmp_path, tiny_sd1_dir):
         proc.wait(60)
         assert proc.returncode == -signal.SIGKILL
         assert _assert_final_files_open(out) >= 1, attempt
-        step = C.load_state(C.latest_state(out, "t")).step
+        step = C.load_state(run_files.latest_state(out, "t")).step
         assert step >= last_step  # a kill never loses a state that was already written
         last_step = step
     # Temp files of the killed saves are swept by the next run, which finishes from the last state.
@@ -120,7 +121,7 @@ def test_polite_stop_saves_a_state_and_resume_finishes(tmp_path, tiny_sd1_dir, s
     err = lines.rest(proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "stopped; resume with" in err
-    state = C.load_state(C.latest_state(out, "t"))
+    state = C.load_state(run_files.latest_state(out, "t"))
     assert state.reason == "cancel" and state.step >= 1
     if sig == signal.SIGINT:
         return  # (resuming a stopped run is the same for both; once is enough for the time budget)
