@@ -17,13 +17,15 @@ def format_weight(weight: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def lora_tag(name: str, weight: float) -> str:
-    return f"<lora:{name}:{format_weight(weight)}>"
+def lora_tag(name: str, weight: float, unet: float | None = None, te: float | None = None) -> str:
+    parts = [f"<lora:{name}:{format_weight(weight)}"]
+    parts += [f"{key}={format_weight(value)}" for key, value in (("unet", unet), ("te", te)) if value is not None]
+    return ":".join(parts) + ">"
 
 
-def set_lora_tag(text: str, name: str, weight: float) -> str:
-    """Put ``<lora:name:weight>`` in ``text``: replace the existing tag, else append one."""
-    tag = lora_tag(name, weight)
+def set_lora_tag(text: str, name: str, weight: float, unet: float | None = None, te: float | None = None) -> str:
+    """Put ``<lora:name:weight[:unet=…][:te=…]>`` in ``text``: replace the existing tag, else append one."""
+    tag = lora_tag(name, weight, unet, te)
     pattern = _tag_pattern(name)
     if pattern.search(text):
         return pattern.sub(lambda _m: tag, text, count=1)
