@@ -65,7 +65,7 @@ def tabs(qtbot, context, no_dialogs, demo_root):
     yield dataset, training
     dataset.loader.cancel_all()
     dataset.loader.wait(5000)
-    dataset.previews.wait(5000)
+    dataset.crops.previews.wait(5000)
     training.queue.stop_current()
     context.jobs.shutdown(20000)
 
@@ -172,4 +172,4 @@ def test_dataset_tab_alone_uses_the_training_settings_of_the_project(qtbot, cont
     assert dataset.concepts.step_count().total_steps == trainer_steps(bare, default_settings())
     dataset.loader.cancel_all()
     dataset.loader.wait(5000)
-    dataset.previews.wait(5000)
+    dataset.crops.previews.wait(5000)

@@ -101,6 +101,10 @@ class CheckWidget(QWidget):
         else:
             self.check_requested.emit()
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
     def set_running(self, running: bool) -> None:
         self._running = running
         self.run_button.setText("Stop checking" if running else "Check again" if self.issues else "Check the dataset")
