@@ -98,9 +98,15 @@ def _widget_signal(widget: QObject, prop: str) -> SignalInstance:
 
 
 def _widget_getter(widget: QObject, prop: str) -> Callable[[], Any]:
+    """A Qt property, else a Python attribute (called when it is a method, as ``form.config()``)."""
     if widget.metaObject().indexOfProperty(prop) >= 0:
         return lambda: widget.property(prop)
-    return lambda: getattr(widget, prop)
+
+    def get() -> Any:
+        value = getattr(widget, prop)
+        return value() if callable(value) else value
+
+    return get
 
 
 def _widget_setter(widget: QObject, prop: str) -> Callable[[Any], None]:
@@ -127,7 +133,8 @@ def bind(
     widget only shows the state, as a label does).
 
     The widget takes the state's current value first. ``to_widget``/``to_state`` convert between
-    the two when they differ (a slider counts in hundredths of the weight, for example).
+    the two when they differ (a slider counts in hundredths of the weight, for example); when
+    ``to_widget`` gives None the widget keeps what it shows (a state not set yet).
     """
     binding = Binding()
     set_widget = _widget_setter(widget, widget_prop)
@@ -137,7 +144,7 @@ def bind(
         if binding.updating:
             return
         shown = to_widget(value) if to_widget else value
-        if get_widget() == shown:
+        if shown is None or get_widget() == shown:
             return
         binding.updating = True
         try:

@@ -72,8 +72,8 @@ def tabs(qtbot, context, no_dialogs, demo_root):
 
 def _texts(qtbot, dataset, training) -> tuple[str, str]:
     """Both tabs' step texts once their counts (made on worker threads) have arrived."""
-    training.refresh_checks()
-    qtbot.waitUntil(lambda: not dataset.concepts._counter.pending and not training._step_counter.pending, timeout=5000)
+    training.form_control.refresh_checks()
+    qtbot.waitUntil(lambda: not dataset.concepts._counter.pending and not training.form_control.step_counter.pending, timeout=5000)
     return dataset.concepts.steps_label.text(), training.presets.steps_label.text()
 
 
@@ -148,7 +148,7 @@ def test_automatic_steps_reach_the_dataset_tab(tabs, demo_root, qtbot) -> None:
     dataset, training = tabs
     modified = []
     training.context.project_modified.connect(lambda: modified.append(True))
-    training.automatic_steps(Purpose.STYLE)  # about 200 pictures an epoch: 12 × 17, 10 epochs
+    training.form_control.automatic_steps(Purpose.STYLE)  # about 200 pictures an epoch: 12 × 17, 10 epochs
     assert modified, "Auto steps changed the project's repeats without telling the other tabs"
     qtbot.waitUntil(lambda: "12 pictures × 17 repeats = 204" in dataset.concepts.steps_label.text(), timeout=5000)
     qtbot.waitUntil(lambda: dataset.concepts.epochs.value() == 10, timeout=3000)

@@ -13,11 +13,23 @@ older requests still waiting, and ``latest`` tells the owner which answer is cur
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThreadPool
 
+log = logging.getLogger(__name__)
+
 Task = Callable[[int], None]
+
+
+def _run(task: Task, request: int) -> None:
+    try:
+        task(request)
+    except RuntimeError as exc:  # its owner was deleted while it ran (the window closed)
+        log.debug("A background task ended without its owner: %s", exc)
+    except Exception:  # tasks report their own failures; anything else must not reach Qt's pool
+        log.exception("A background task failed")
 
 
 class TaskPool(QObject):
@@ -39,7 +51,7 @@ class TaskPool(QObject):
         """Run ``task(request_number)`` after the requests already waiting; returns its number."""
         request = next(self._ids)
         self.latest = request
-        self.pool.start(lambda: task(request))
+        self.pool.start(lambda: _run(task, request))
         return request
 
     def clear(self) -> None:

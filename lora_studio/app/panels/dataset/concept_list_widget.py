@@ -3,7 +3,7 @@ live step maths. Pictures dropped on a concept are added to it.
 
 The step maths count as the trainer does (:mod:`lora_studio.training.steps`) with the project's
 training settings: the epochs and batch size shown here are the Training tab's, shared through
-``AppContext.training_settings``; changing them here changes them there (and in the project).
+``AppContext.training`` (the one copy); changing them here changes them there (and in the project).
 """
 
 from __future__ import annotations
@@ -173,7 +173,6 @@ class ConceptListWidget(QWidget):
         self._counter = StepCounter(self)
         self._counter.counted.connect(self._show_count)
         self._context: AppContext | None = None
-        self._settings: TrainConfig | None = None  # the training settings last shown
 
         heading = QLabel("Concepts")
         heading.setStyleSheet("font-weight: 600; font-size: 11pt;")
@@ -260,8 +259,6 @@ class ConceptListWidget(QWidget):
 
     # -- data ----------------------------------------------------------------------------------
     def set_project(self, project: proj.Project | None) -> None:
-        if project is not self.project:
-            self._settings = None  # read the new project's training settings
         self.project = project
         self.reload()
 
@@ -270,9 +267,9 @@ class ConceptListWidget(QWidget):
         if context is self._context:
             return
         if self._context is not None:
-            self._context.training_settings_changed.disconnect(self._on_training_settings)
+            self._context.training.config_changed.disconnect(self._on_training_settings)
         self._context = context
-        context.training_settings_changed.connect(self._on_training_settings)
+        context.training.config_changed.connect(self._on_training_settings)
         self.update_steps()
 
     def app_context(self) -> AppContext | None:
@@ -283,7 +280,7 @@ class ConceptListWidget(QWidget):
                 found = getattr(parent, "context", None)
                 if isinstance(found, AppContext):
                     self._context = found
-                    found.training_settings_changed.connect(self._on_training_settings)
+                    found.training.config_changed.connect(self._on_training_settings)
                     break
                 parent = parent.parentWidget()
         return self._context
@@ -484,29 +481,22 @@ class ConceptListWidget(QWidget):
 
     # -- steps ---------------------------------------------------------------------------------
     def training_settings(self) -> TrainConfig:
-        """The project's training settings as the Training tab has them (its defaults before it has any)."""
+        """The project's training settings, shared with the Training tab (the app context holds the
+        one copy; without a context, the project's saved ones)."""
         context = self.app_context()
-        if context is not None and isinstance(context.training_settings, TrainConfig):
-            self._settings = context.training_settings
-        elif self._settings is None:
-            self._settings = project_settings_or_default(self.project.root if self.project else None)
-        return self._settings
+        if context is not None:
+            return context.training.current()
+        return project_settings_or_default(self.project.root if self.project else None)
 
-    def _on_training_settings(self, config: Any) -> None:
-        if isinstance(config, TrainConfig):
-            self._settings = config
+    def _on_training_settings(self, config: TrainConfig | None) -> None:
+        if config is not None:
             self.update_steps()
 
     def _change_settings(self, **changes: Any) -> None:
         config = update(self.training_settings(), **changes)
-        if config == self._settings:
-            return
-        self._settings = config
         context = self.app_context()
         if context is not None:
-            context.set_training_settings(config)  # the Training tab takes and saves them
-        else:
-            self.update_steps()
+            context.training.edit(config)  # saved in the project; the Training tab shows them
 
     def _on_epochs_edited(self, value: int) -> None:
         by_steps = self.training_settings().run.max_steps > 0
