@@ -73,7 +73,7 @@ def tabs(qtbot, context, no_dialogs, demo_root):
 def _texts(qtbot, dataset, training) -> tuple[str, str]:
     """Both tabs' step texts once their counts (made on worker threads) have arrived."""
     training.form_control.refresh_checks()
-    qtbot.waitUntil(lambda: not dataset.concepts._counter.pending and not training.form_control.step_counter.pending, timeout=5000)
+    qtbot.waitUntil(lambda: not dataset.concepts.steps._counter.pending and not training.form_control.step_counter.pending, timeout=5000)
     return dataset.concepts.steps_label.text(), training.presets.steps_label.text()
 
 
@@ -117,7 +117,7 @@ def test_changes_in_the_training_tab_update_the_dataset_tab(tabs, demo_root, qtb
     assert trainer_steps(demo_root, training.config()) == 32
 
     training.form.editors["run.max_steps"].widget.setValue(50)  # training set by steps: shown as such
-    qtbot.waitUntil(lambda: dataset.concepts.epochs_label.text() == "Stop after", timeout=3000)
+    qtbot.waitUntil(lambda: dataset.concepts.steps.epochs_label.text() == "Stop after", timeout=3000)
     assert dataset.concepts.epochs.value() == 50 and dataset.concepts.epochs.suffix() == " steps"
     qtbot.waitUntil(lambda: "Stops after 50 steps (6 epochs and part of one more)" in dataset.concepts.steps_label.text(), timeout=5000)
     dataset.concepts.epochs.setValue(16)
