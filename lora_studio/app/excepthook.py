@@ -24,7 +24,7 @@ class ExceptionHandler(QObject):
     error in a repeating timer can't stack up dialogs.
     """
 
-    error_raised = Signal(object)  # ErrorInfo
+    error_raised = Signal(ErrorInfo)  # ErrorInfo
 
     def __init__(self) -> None:
         super().__init__()

@@ -52,8 +52,8 @@ def severity_icon(severity: Severity) -> QIcon:
 class CheckWidget(QWidget):
     check_requested = Signal()
     cancel_requested = Signal()
-    fix_requested = Signal(object)  # Issue
-    issue_activated = Signal(object)  # Issue: show its picture
+    fix_requested = Signal(Issue)  # Issue
+    issue_activated = Signal(Issue)  # Issue: show its picture
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -108,8 +108,8 @@ class ConceptListView(QListWidget):
             QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
         )
 
-    def concept_at(self, pos: object) -> str | None:
-        item = self.itemAt(pos)  # type: ignore[arg-type]
+    def concept_at(self, pos: QPoint) -> str | None:
+        item = self.itemAt(pos)
         if item is None:
             return None
         name = item.data(Qt.ItemDataRole.UserRole)
@@ -143,7 +143,7 @@ class ConceptListWidget(QWidget):
     concept_selected = Signal(object)  # name or None for "All pictures"
     concepts_changed = Signal()  # added, renamed, removed or settings changed
     files_dropped = Signal(object, list)  # concept name or None, [Path]
-    error = Signal(object)  # LoraStudioError to show
+    error = Signal(LoraStudioError)  # LoraStudioError to show
 
     def __init__(self, parent: QWidget | None = None, *, context: AppContext | None = None) -> None:
         super().__init__(parent)
@@ -288,13 +288,14 @@ class ConceptListWidget(QWidget):
 
     def _load_settings(self) -> None:
         name = self.current_concept()
-        enabled = self.project is not None and name is not None
+        project = self.project
+        enabled = project is not None and name is not None
         self.settings_box.setEnabled(enabled)
         self.remove_button.setEnabled(enabled)
         self._loading = True
         try:
-            if enabled:
-                c = self.project.concept(name)  # type: ignore[union-attr,arg-type]
+            if project is not None and name is not None:
+                c = project.concept(name)
                 self.settings_box.setTitle(f"Concept “{c.name}”")
                 self.trigger.setText(c.trigger)
                 self.class_word.setText(c.class_word)

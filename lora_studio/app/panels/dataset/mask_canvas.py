@@ -7,6 +7,7 @@ background), shown in red. Saved masks follow kohya's convention: white = learn,
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -146,19 +147,19 @@ class MaskCanvas(ImageCanvas):
         return bool(self._undo)
 
     # -- whole-mask actions (undoable) ---------------------------------------------------------
-    def _whole(self, change: object) -> None:
+    def _whole(self, change: Callable[[QImage], None]) -> None:
         if self.layer is None:
             return
         self._push_undo(self.layer.rect(), self.layer.copy())
-        change()  # type: ignore[operator]
+        change(self.layer)
         self.update()
         self.mask_edited.emit()
 
     def hide_all(self) -> None:
-        self._whole(lambda: self.layer.fill(self.color))  # type: ignore[union-attr]
+        self._whole(lambda layer: layer.fill(self.color))
 
     def clear(self) -> None:
-        self._whole(lambda: self.layer.fill(Qt.GlobalColor.transparent))  # type: ignore[union-attr]
+        self._whole(lambda layer: layer.fill(Qt.GlobalColor.transparent))
 
     def invert(self) -> None:
         def flip() -> None:

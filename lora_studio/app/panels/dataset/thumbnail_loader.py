@@ -70,8 +70,8 @@ def make_thumbnail(key: ThumbKey, size: int, cache_dir: Path | None) -> QImage:
 
 
 class _Signals(QObject):
-    ready = Signal(object, QImage)  # ThumbKey, image
-    failed = Signal(object, str)  # ThumbKey, plain-words reason
+    ready = Signal(ThumbKey, QImage)  # ThumbKey, image
+    failed = Signal(ThumbKey, str)  # ThumbKey, plain-words reason
 
 
 class ThumbnailLoader(QObject):
@@ -82,8 +82,8 @@ class ThumbnailLoader(QObject):
     what is visible now. Each pool task takes the most urgent waiting key when it starts.
     """
 
-    ready = Signal(object, QImage)
-    failed = Signal(object, str)
+    ready = Signal(ThumbKey, QImage)
+    failed = Signal(ThumbKey, str)
 
     def __init__(
         self,

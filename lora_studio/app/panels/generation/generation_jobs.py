@@ -12,12 +12,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.events import Reporter, StatusChanged
 from lora_studio.diffusion.families import ModelFamily
-from lora_studio.generation.request import GenerationRequest
+from lora_studio.generation.request import GenerationRequest, GenerationResult
+
+if TYPE_CHECKING:
+    from lora_studio.generation.engine import GenerationEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,7 @@ class LoadedModel:
 
 @dataclass(frozen=True, slots=True)
 class GenerateOutcome:
-    result: Any  # GenerationResult
+    result: GenerationResult
     model: LoadedModel
     seconds: float
 
@@ -42,7 +45,7 @@ class EngineHolder:
 
     def __init__(self, device: str = "auto") -> None:
         self.device = device
-        self._engine: Any = None
+        self._engine: GenerationEngine | None = None
         self._lock = threading.Lock()
         self.load_seconds: dict[str, float] = {}  # model path -> how long it took to load last time
 
@@ -50,7 +53,7 @@ class EngineHolder:
     def created(self) -> bool:
         return self._engine is not None
 
-    def engine(self, lora_dirs: Sequence[Path]) -> Any:
+    def engine(self, lora_dirs: Sequence[Path]) -> GenerationEngine:
         with self._lock:
             if self._engine is None:
                 from lora_studio.generation.engine import GenerationEngine

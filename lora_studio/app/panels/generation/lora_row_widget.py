@@ -43,7 +43,7 @@ class ElidedLabel(QLabel):
 
 class LoraRowWidget(QWidget):
     changed = Signal(str, bool, float)  # name, enabled, weight — only for the user's own edits
-    info_requested = Signal(object)  # LoraItem
+    info_requested = Signal(LoraItem)  # LoraItem
 
     def __init__(self, item: LoraItem, weight: float = 1.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -57,11 +57,11 @@ def default_job(request: RunRequest) -> JobFunction:
 
 class RunQueue(QObject):
     changed = Signal()  # entries added, removed, reordered or their status changed
-    run_started = Signal(object, object)  # QueueEntry, Worker
-    run_event = Signal(object, object)  # QueueEntry, Event
-    run_ended = Signal(object)  # QueueEntry (status FINISHED, FAILED or STOPPED)
+    run_started = Signal(QueueEntry, Worker)  # QueueEntry, Worker
+    run_event = Signal(QueueEntry, Event)  # QueueEntry, Event
+    run_ended = Signal(QueueEntry)  # QueueEntry (status FINISHED, FAILED or STOPPED)
     queue_idle = Signal()  # nothing running and nothing (runnable) waiting
-    start_refused = Signal(object)  # ErrorInfo: the GPU is busy with another job
+    start_refused = Signal(ErrorInfo)  # ErrorInfo: the GPU is busy with another job
 
     def __init__(
         self,
