@@ -45,6 +45,7 @@ from lora_studio.app.panels.dataset.concept_list_widget import ConceptListWidget
 from lora_studio.app.panels.dataset.crop_controller import CropController
 from lora_studio.app.panels.dataset.crop_editor_widget import CropEditorWidget
 from lora_studio.app.panels.dataset.dataset_scan import ImageRow, scan_project
+from lora_studio.app.panels.dataset.dataset_state import DatasetState
 from lora_studio.app.panels.dataset.image_grid_widget import ImageGridWidget
 from lora_studio.app.panels.dataset.image_list_model import ImageListModel
 from lora_studio.app.panels.dataset.import_controller import ImportController
@@ -67,6 +68,7 @@ class DatasetPanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.project: proj.Project | None = None
+        self.state = DatasetState(self)
         self.history: CaptionHistory = context.caption_history  # one app-wide undo history
         self.loader = ThumbnailLoader(parent=self)
         self.model = ImageListModel(self.loader, self)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog
 
+from lora_studio.app.observable import bind
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import Reporter
@@ -28,15 +29,15 @@ class ImportController(QObject):
     def __init__(self, view: DatasetPanel) -> None:
         super().__init__(view)
         self.view = view
-        # False: use pictures where they are (linked). Remembered in the app settings.
-        self.copy_into_project = view.context.settings.copy_images_on_import
+        self.state = view.state
+        self.state.copy_into_project = view.context.settings.copy_images_on_import
         self._working: tuple[proj.Project, proj.Project] | None = None  # the running import's snapshots
         view.add_button.clicked.connect(self.add_pictures_dialog)
         view.add_pictures_action.triggered.connect(self.add_pictures_dialog)
         view.add_folder_action.triggered.connect(self.add_folder_dialog)
-        view.copy_action.setChecked(self.copy_into_project)
-        view.link_action.setChecked(not self.copy_into_project)
-        view.copy_action.toggled.connect(self._set_copy_into_project)
+        view.link_action.setChecked(True)  # the exclusive group's other choice, until the binding says
+        bind(self.state, "copy_into_project", view.copy_action, "checked")
+        self.state.copy_into_project_changed.connect(self._remember_copy_choice)
         view.kohya_import_action.triggered.connect(self.import_kohya_dialog)
         view.kohya_export_action.triggered.connect(self.export_kohya_dialog)
         view.concepts.files_dropped.connect(self._on_files_dropped)
@@ -44,8 +45,7 @@ class ImportController(QObject):
     def _on_files_dropped(self, concept: str | None, paths: list[Path]) -> None:
         self.import_files(paths, concept)
 
-    def _set_copy_into_project(self, copy: bool) -> None:
-        self.copy_into_project = copy
+    def _remember_copy_choice(self, copy: bool) -> None:
         settings = self.view.context.settings
         if settings.copy_images_on_import != copy:
             self.view.context.update_settings(dataclasses.replace(settings, copy_images_on_import=copy))
@@ -74,7 +74,7 @@ class ImportController(QObject):
             concept = view.concepts.new_concept(folder.name if folder else "New concept", edit=False)
             if concept is None:
                 return False
-        snapshot, copy, target = self._snapshot(view.project), self.copy_into_project, concept
+        snapshot, copy, target = self._snapshot(view.project), self.state.copy_into_project, concept
 
         def run(reporter: Reporter, control: RunControl) -> proj.AddResult:
             return proj.add_images(snapshot, target, paths, copy=copy, reporter=reporter, control=control)
