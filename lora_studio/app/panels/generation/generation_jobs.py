@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from lora_studio.core.control import RunControl
 from lora_studio.core.events import Reporter, StatusChanged
 from lora_studio.diffusion.families import ModelFamily
-from lora_studio.generation.request import GenerationRequest, GenerationResult
+from lora_studio.generation.grid import GridAxis, GridResult
+from lora_studio.generation.request import GenerationRequest, GenerationResult, LoraSpec
 
 if TYPE_CHECKING:
     from lora_studio.generation.engine import GenerationEngine
@@ -109,11 +110,11 @@ def generate_job(holder: EngineHolder, request: GenerationRequest, lora_dirs: Se
 def grid_job(
     holder: EngineHolder,
     request: GenerationRequest,
-    axes: Sequence[Any],
+    axes: Sequence[GridAxis],
     lora_dirs: Sequence[Path],
     out_dir: Path,
 ):
-    def run(reporter: Reporter, control: RunControl) -> Any:
+    def run(reporter: Reporter, control: RunControl) -> GridResult:
         from lora_studio.generation.grid import run_grid
 
         holder.load(request.model, lora_dirs, reporter)
@@ -125,7 +126,7 @@ def grid_job(
     return run
 
 
-def bake_job(model: str, loras: Sequence[Any], out_path: Path, half: bool):
+def bake_job(model: str, loras: Sequence[LoraSpec], out_path: Path, half: bool):
     def run(reporter: Reporter, control: RunControl) -> Path:
         import torch
 
