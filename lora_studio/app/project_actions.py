@@ -98,18 +98,18 @@ class ProjectActions(QObject):
         self._demo_worker = worker
         self.context.jobs.start(worker)
 
-    @Slot(object)
+    @Slot(Event)
     def _on_demo_event(self, event: Event) -> None:
         if isinstance(event, StatusChanged):
             status_bar = getattr(self.window, "statusBar", None)
             if callable(status_bar):
                 status_bar().showMessage(event.text, 5000)
 
-    @Slot(object)
+    @Slot(Path)
     def _on_demo_ready(self, path: Path) -> None:
         self.open_path(path)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_demo_failed(self, info: ErrorInfo) -> None:
         show_error(info, self.window)
 

@@ -78,7 +78,7 @@ class CaptionRun(QObject):
             self.dialog.status.setText("Stopping after the current pictures…")
             self.dialog.cancel_button.setEnabled(False)
 
-    @Slot(object)
+    @Slot(Event)
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Progress):
             self.dialog.progress.setRange(0, max(1, event.total))
@@ -106,7 +106,7 @@ class CaptionRun(QObject):
         self.dialog.preview.setItem(row, 1, caption)
         self.dialog.preview.scrollToItem(caption)
 
-    @Slot(object)
+    @Slot(CaptionRunReport)
     def _on_finished(self, report: CaptionRunReport) -> None:
         self.report = report
         summary = report.summary()
@@ -121,7 +121,7 @@ class CaptionRun(QObject):
         self.dialog.status.setText(summary)
         self.dialog.applied.emit(summary)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_failed(self, info: ErrorInfo) -> None:
         self.dialog.status.setText(info.message)
         show_error(info, self.dialog)

@@ -159,7 +159,7 @@ class FormController(QObject):
         return issues
 
     # -- presets and steps ---------------------------------------------------------------------
-    @Slot(object, object, int)
+    @Slot(Purpose, ModelFamily, int)
     def apply_preset(self, purpose: Purpose, family: ModelFamily, vram_gb: int) -> None:
         current = self.config()
         values = {k: _get(current, k) for k in KEEP_ON_PRESET}
@@ -168,7 +168,7 @@ class FormController(QObject):
         self.settings.edit(update(preset(purpose, family, vram_gb), **values))
         self.view.show_notice(f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB.")
 
-    @Slot(object)
+    @Slot(Purpose)
     def automatic_steps(self, purpose: Purpose) -> None:
         view, project = self.view, self.view.context.project
         try:

@@ -45,7 +45,7 @@ class MonitorController(QObject):
         view.compare_button.clicked.connect(self.compare_epochs)
         view.open_button.clicked.connect(self.open_output)
 
-    @Slot(object, object)
+    @Slot(QueueEntry, Event)
     def on_run_event(self, entry: QueueEntry, event: Event) -> None:
         plot, monitor = self.view.plot, self.view.monitor
         if isinstance(event, StepFinished):

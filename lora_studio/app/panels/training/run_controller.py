@@ -86,7 +86,7 @@ class RunController(QObject):
             self.view.tabs.setCurrentWidget(self.view.queue_widget)
         return started or self.queue.is_running
 
-    @Slot(object, object)
+    @Slot(QueueEntry, Worker)
     def _on_run_started(self, entry: QueueEntry, worker: Worker) -> None:
         view = self.view
         self.worker = worker
@@ -98,7 +98,7 @@ class RunController(QObject):
         view.tabs.setCurrentWidget(view.plot)
         self.update_buttons()
 
-    @Slot(object)
+    @Slot(QueueEntry)
     def _on_run_ended(self, entry: QueueEntry) -> None:
         view = self.view
         self.worker = None

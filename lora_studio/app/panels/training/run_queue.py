@@ -152,7 +152,7 @@ class RunQueue(QObject):
             return ProcessWorker(process_job(request), name=request.name, gpu=True)
         return Worker(self.make_job(request), name=request.name, gpu=True)
 
-    @Slot(object)
+    @Slot(Event)
     def _on_event(self, event: Event) -> None:
         if self.current is not None:
             self.run_event.emit(self.current, event)
@@ -167,7 +167,7 @@ class RunQueue(QObject):
         entry.result = f"Done: {Path(entry.final_lora).name} after {steps} steps" if final else "Done"
         self._after(entry)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_failed(self, info: ErrorInfo) -> None:
         entry = self._end(RunStatus.FAILED)
         entry.error = info

@@ -176,7 +176,7 @@ class SampleGalleryWidget(QScrollArea):
     def loaded_count(self) -> int:
         return sum(1 for t in self._cells.values() if t.pixmap() is not None and not t.pixmap().isNull())
 
-    @Slot(object)
+    @Slot(SampleInfo)
     def enlarge(self, info: SampleInfo) -> None:
         dialog = SampleViewDialog(info, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
