@@ -3,6 +3,7 @@ apply the fixes the user picks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
@@ -31,7 +32,7 @@ class CheckController(QObject):
         view.check.cancel_requested.connect(view.jobs.cancel)
         view.check.fix_requested.connect(self.apply_fix)
         view.check.issue_activated.connect(self.show_issue)
-        view.jobs.event.connect(self._on_job_event)
+        view.jobs.job_event.connect(self._on_job_event)
         view.jobs.ended.connect(self._on_job_ended)
 
     def clear(self) -> None:
@@ -69,10 +70,10 @@ class CheckController(QObject):
         view = self.view
         self.issues = list(issues)
         view.model.set_issues(self.issues)
-        names = {}
+        names: dict[Path, str] = {}
         for issue in self.issues:
             row = view.model.resolve(issue.path)
-            if row is not None:
+            if row is not None and issue.path is not None:
                 names[issue.path] = f"{row.name} ({row.concept})"
         view.check.set_issues(self.issues, names)
         view.grid.refilter()

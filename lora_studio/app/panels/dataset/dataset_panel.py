@@ -206,14 +206,14 @@ class DatasetPanel(QWidget):
             w.hide()
 
         bar = QHBoxLayout()
-        for w in (self.add_button, self.kohya_button, self.autocaption_button):
-            bar.addWidget(w)
+        for button in (self.add_button, self.kohya_button, self.autocaption_button):
+            bar.addWidget(button)
         bar.addSpacing(12)
         bar.addWidget(undo_button)
         bar.addWidget(redo_button)
         bar.addStretch(1)
-        for w in (self.job_label, self.job_bar, self.job_cancel):
-            bar.addWidget(w)
+        for part in (self.job_label, self.job_bar, self.job_cancel):
+            bar.addWidget(part)
         return bar
 
     # -- project -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class JobControl(QObject):
-    event = Signal(Event)  # from the running job (the check listens for its problems)
+    job_event = Signal(Event)  # from the running job (the check listens for its problems)
     ended = Signal()
 
     def __init__(self, view: DatasetPanel) -> None:
@@ -86,7 +86,7 @@ class JobControl(QObject):
             self.view.job_bar.setValue(event.done)
             if event.text:
                 self.view.job_label.setText(event.text)
-        self.event.emit(event)
+        self.job_event.emit(event)
 
     @Slot(ErrorInfo)
     def _on_failed(self, info: ErrorInfo) -> None:

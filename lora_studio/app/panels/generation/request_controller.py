@@ -37,7 +37,7 @@ class RequestController(QObject):
         view.grid_button.clicked.connect(self.open_grid)
         view.bake_button.clicked.connect(self.open_bake)
         view.jobs.gpu_started.connect(self._on_gpu_started)
-        view.jobs.event.connect(self._on_event)
+        view.jobs.job_event.connect(self._on_event)
         view.jobs.gpu_failed.connect(self._on_failed)
         view.jobs.gpu_cancelled.connect(self._on_cancelled)
         view.jobs.ended.connect(self._on_ended)

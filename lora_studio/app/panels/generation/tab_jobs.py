@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 class TabJobs(QObject):
     gpu_started = Signal(str)  # the kind of graphics-card job that started
-    event = Signal(Event)  # from the running graphics-card job
+    job_event = Signal(Event)  # from the running graphics-card job
     gpu_failed = Signal(ErrorInfo)
     gpu_cancelled = Signal()
     ended = Signal()  # a job of the tab ended (finished, failed or stopped)
@@ -47,7 +47,7 @@ class TabJobs(QObject):
         worker = Worker(fn, name=name, gpu=gpu)
         worker.finished.connect(on_finished)
         if gpu:
-            worker.event.connect(self.event)
+            worker.event.connect(self.job_event)
             worker.failed.connect(self.gpu_failed)
             worker.cancelled.connect(self.gpu_cancelled)
         else:

@@ -100,8 +100,8 @@ class TrainingPanel(QWidget):
         left = QWidget()
         lcol = QVBoxLayout(left)
         lcol.setContentsMargins(12, 10, 8, 10)
-        for w in (heading, self.project_label, self.notice, self.presets):
-            lcol.addWidget(w)
+        for part in (heading, self.project_label, self.notice, self.presets):
+            lcol.addWidget(part)
         lcol.addWidget(self.form, 1)
         lcol.addWidget(self.preflight)
         lcol.addLayout(start_row)
