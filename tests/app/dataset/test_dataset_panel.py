@@ -224,3 +224,25 @@ def test_panel_module_does_not_import_torch():
     assert out.stdout.strip() == "False"
     assert panel_module.DatasetPanel.title == "Dataset"
 
+
+
+def test_hide_all_invert_and_clear_buttons(panel: DatasetPanel, qtbot):
+    from lora_studio.app.panels.dataset.mask_canvas import layer_alpha
+
+    select_first(panel, qtbot)
+    panel.editors.setCurrentIndex(TAB_MASK)
+    painter = panel.mask_painter
+    canvas = painter.canvas
+    qtbot.waitUntil(canvas.has_image, timeout=5000)
+
+    def hidden() -> float:
+        return float((layer_alpha(canvas.layer) >= 128).mean())
+
+    qtbot.mouseClick(painter.hide_all_button, Qt.MouseButton.LeftButton)
+    assert hidden() == 1.0
+    qtbot.mouseClick(painter.invert_button, Qt.MouseButton.LeftButton)
+    assert hidden() == 0.0
+    qtbot.mouseClick(painter.hide_all_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(painter.clear_button, Qt.MouseButton.LeftButton)
+    assert hidden() == 0.0
+    assert painter.undo() and hidden() == 1.0  # Clear is undone: all hidden again

@@ -162,10 +162,9 @@ class MaskCanvas(ImageCanvas):
         self._whole(lambda layer: layer.fill(Qt.GlobalColor.transparent))
 
     def invert(self) -> None:
-        def flip() -> None:
-            assert self.layer is not None
+        def flip(layer: QImage) -> None:
             # The hidden amount, read as a mask (white = learn), swaps hidden and learned areas.
-            self.layer = layer_from_mask(_grey_image(layer_alpha(self.layer)), self.color)
+            self.layer = layer_from_mask(_grey_image(layer_alpha(layer)), self.color)
 
         self._whole(flip)
 
@@ -183,7 +182,10 @@ class MaskCanvas(ImageCanvas):
         ImageDraw.floodfill(binary, (x, y), 255)
         hidden = np.maximum(alpha, np.asarray(binary))
         new_layer = layer_from_mask(_grey_image(255 - hidden), self.color)
-        self._whole(lambda: setattr(self, "layer", new_layer))
+        def replace(_layer: QImage) -> None:
+            self.layer = new_layer
+
+        self._whole(replace)
 
     def undo(self) -> bool:
         if not self._undo or self.layer is None:

@@ -141,6 +141,7 @@ class MaskPainterWidget(QWidget):
         invert = QPushButton("Invert")
         invert.setToolTip("Swap hidden and learned areas")
         invert.clicked.connect(self.canvas.invert)
+        self.invert_button = invert
         hide_all = QPushButton("Hide all")
         hide_all.setToolTip("Start from a fully hidden picture, then erase what should be learned")
         hide_all.clicked.connect(self.canvas.hide_all)
