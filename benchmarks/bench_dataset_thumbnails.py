@@ -107,7 +107,7 @@ def main() -> int:
     scroll.timeout.connect(scroll_step)
     beat.start()
     start = time.perf_counter()
-    panel.import_files([work / "source"], None)
+    panel.imports.import_files([work / "source"], None)
     imported = shown = None
     scroll.start()
     while True:

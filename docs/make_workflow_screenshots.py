@@ -69,7 +69,7 @@ def main(out: Path) -> None:
 
     panel = window.training_panel
     window.tabs.setCurrentWidget(panel)
-    assert panel.start(), panel.preflight.issues
+    assert panel.runs.start(), panel.preflight.issues
     wait(lambda: panel.queue.is_running, 30, "the run to start")
     wait(lambda: not panel.queue.is_running, 900, "the run to finish")
     panel.tabs.setCurrentWidget(panel.plot)

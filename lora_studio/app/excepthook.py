@@ -24,7 +24,7 @@ class ExceptionHandler(QObject):
     error in a repeating timer can't stack up dialogs.
     """
 
-    error_raised = Signal(object)  # ErrorInfo
+    error_raised = Signal(ErrorInfo)  # ErrorInfo
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,7 +60,7 @@ class ExceptionHandler(QObject):
             return
         self.handle(args.exc_type, args.exc_value, args.exc_traceback)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _show(self, info: ErrorInfo) -> None:
         if self._showing or QApplication.instance() is None:
             return

@@ -172,12 +172,12 @@ class MainWindow(QMainWindow):
         self.project_status.setText(f"Project: {name}" if name else "No project open")
         self.project_status.setToolTip(str(path) if path else "")
 
-    @Slot(object)
+    @Slot(DeviceInfo)
     def _on_device_changed(self, device: DeviceInfo) -> None:
         self.device_status.setText(f"Device: {device.summary}")
         self.device_status.setToolTip(device.details)
 
-    @Slot(object)
+    @Slot(AppSettings)
     def _on_settings_changed(self, settings: AppSettings) -> None:
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -219,12 +219,12 @@ class MainWindow(QMainWindow):
         self._device_worker = worker
         self.context.jobs.start(worker)
 
-    @Slot(object)
+    @Slot(DeviceInfo)
     def _on_device_checked(self, device: DeviceInfo) -> None:
         self._device_worker = None
         self.context.set_device(device)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_device_check_failed(self, info: ErrorInfo) -> None:
         self._device_worker = None
         self.device_status.setText("Device: check failed (see the log)")
@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
         QGuiApplication.clipboard().setText(text)
         self.statusBar().showMessage("Diagnostics copied. Paste them into your bug report.", 8000)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_diagnostics_failed(self, info: ErrorInfo) -> None:
         self._diagnostics_worker = None
         self.statusBar().clearMessage()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -16,11 +15,11 @@ from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import LoraStudioError
-from lora_studio.core.events import Event, StatusChanged
+from lora_studio.core.events import Event, Reporter, StatusChanged
 
 log = logging.getLogger(__name__)
 
-def ensure_demo_project_job(reporter: Any, control: RunControl) -> Path:
+def ensure_demo_project_job(reporter: Reporter, control: RunControl) -> Path:
     """Worker function: make (first time) or find the demo project (builds a tiny model: torch)."""
     from lora_studio import demo
 
@@ -99,18 +98,18 @@ class ProjectActions(QObject):
         self._demo_worker = worker
         self.context.jobs.start(worker)
 
-    @Slot(object)
+    @Slot(Event)
     def _on_demo_event(self, event: Event) -> None:
         if isinstance(event, StatusChanged):
             status_bar = getattr(self.window, "statusBar", None)
             if callable(status_bar):
                 status_bar().showMessage(event.text, 5000)
 
-    @Slot(object)
+    @Slot(Path)
     def _on_demo_ready(self, path: Path) -> None:
         self.open_path(path)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_demo_failed(self, info: ErrorInfo) -> None:
         show_error(info, self.window)
 

@@ -193,16 +193,16 @@ class _Collector(QObject):
         super().__init__()
         self.results: list[CheckResult] = []
 
-    @Slot(object)
+    @Slot(Event)
     def on_event(self, event: Event) -> None:
         if isinstance(event, StatusChanged):
             log.info("Self-test: %s", event.text)
 
-    @Slot(object)
+    @Slot(list)
     def on_finished(self, results: list[CheckResult]) -> None:
         self.results.extend(results)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def on_failed(self, info: ErrorInfo) -> None:
         self.results.append(CheckResult("Self-test", Outcome.FAILED, f"{info.message}\n{info.details}"))
 

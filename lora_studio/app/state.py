@@ -9,16 +9,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from lora_studio.app.caption_history import CaptionHistory
+from lora_studio.app.training_settings import TrainingSettings
 from lora_studio.app.workers.job_runner import JobRunner
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.settings import AppSettings, load_settings, save_settings
 
+if TYPE_CHECKING:
+    from lora_studio.dataset.project import Project
+
 log = logging.getLogger(__name__)
+
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,16 +35,12 @@ class DeviceInfo:
 
 
 class AppContext(QObject):
-    project_changed = Signal(object)  # the opened project object, or None
-    settings_changed = Signal(object)  # AppSettings
-    device_changed = Signal(object)  # DeviceInfo
+    project_changed = Signal(object)  # the opened Project, or None
+    settings_changed = Signal(AppSettings)
+    device_changed = Signal(DeviceInfo)
     # The open project's concepts changed (added, renamed, removed, repeats, trigger, picture counts)
     # by one panel; the others refresh what they show. Emit through notify_project_modified().
     project_modified = Signal()
-    # The open project's training settings (a TrainConfig) changed. The Training tab holds them and
-    # saves them in the project; other panels (the Dataset tab's step maths) show and change them
-    # through set_training_settings(), so every tab counts with the same epochs and batch size.
-    training_settings_changed = Signal(object)
 
     new_project_requested = Signal()
     open_project_requested = Signal()
@@ -55,10 +56,12 @@ class AppContext(QObject):
         super().__init__(parent)
         self._settings_path = settings_path
         self._settings = settings if settings is not None else load_settings(settings_path)
-        self._project: Any = None
+        self._project: Project | None = None
         self._project_path: Path | None = None
         self._device: DeviceInfo | None = None
-        self._training_settings: Any = None
+        # The open project's training settings: one copy for every tab (the Training form binds to
+        # it, the Dataset tab's step maths read and change it, saving writes training.toml).
+        self.training = TrainingSettings(self)
         self.jobs = JobRunner(self)
         # One undo history for every caption edit in the app (the Edit menu's Undo/Redo).
         self.caption_history = CaptionHistory(self)
@@ -82,7 +85,7 @@ class AppContext(QObject):
 
     # -- project -------------------------------------------------------------------------------
     @property
-    def project(self) -> Any:
+    def project(self) -> Project | None:
         """The open project (from ``lora_studio.dataset.project``), or None."""
         return self._project
 
@@ -94,9 +97,9 @@ class AppContext(QObject):
     def project_name(self) -> str:
         if self._project_path is None:
             return ""
-        return str(getattr(self._project, "name", "") or self._project_path.name)
+        return (self._project.name if self._project is not None else "") or self._project_path.name
 
-    def open_project(self, path: str | Path) -> Any:
+    def open_project(self, path: str | Path) -> Project:
         """Open a project folder. Raises a LoraStudioError with plain words when it can't."""
         path = Path(path)
         from lora_studio.dataset import project as projects  # torch-free, small
@@ -111,7 +114,7 @@ class AppContext(QObject):
         self._set_project(project, path)
         return project
 
-    def create_project(self, path: str | Path, name: str) -> Any:
+    def create_project(self, path: str | Path, name: str) -> Project:
         path = Path(path)
         from lora_studio.dataset import project as projects
 
@@ -130,28 +133,13 @@ class AppContext(QObject):
         if self._project is not None:
             self.project_modified.emit()
 
-    def _set_project(self, project: Any, path: Path) -> None:
+    def _set_project(self, project: Project, path: Path) -> None:
         self._project = project
-        self._project_path = Path(getattr(project, "root", None) or path)
-        self._training_settings = None  # the Training tab loads the project's own
+        self._project_path = Path(project.root or path)
+        self.training.open(self._project_path)  # the Training tab loads the project's own
         self.update_settings(self._settings.with_recent(self._project_path))
         log.info("Opened project %s", self._project_path)
         self.project_changed.emit(project)
-
-    # -- training settings -----------------------------------------------------------------------
-    @property
-    def training_settings(self) -> Any:
-        """The open project's training settings (``TrainConfig``) as the Training tab has them;
-        None until it has set them for this project."""
-        return self._training_settings
-
-    def set_training_settings(self, config: Any) -> None:
-        """Replace the training settings and tell every panel (nothing happens when they are equal).
-        The Training tab takes the new ones into its form and saves them in the project."""
-        if config == self._training_settings:
-            return
-        self._training_settings = config
-        self.training_settings_changed.emit(config)
 
     # -- device --------------------------------------------------------------------------------
     @property

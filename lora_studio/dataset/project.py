@@ -116,6 +116,13 @@ class Project:
         self.records: dict[str, dict[str, ItemRecord]] = {}
         self._extra = extra or {}  # keys other parts of the app keep in project.toml
 
+    def snapshot(self) -> Project:
+        """A copy a worker thread may read while the GUI thread keeps editing this project (the
+        records are copied; settings and records are frozen values)."""
+        copy = Project(self.root, self.settings, dict(self._extra))
+        copy.records = {concept: dict(records) for concept, records in self.records.items()}
+        return copy
+
     # -- lookups -------------------------------------------------------------------------------
     @property
     def name(self) -> str:
@@ -502,6 +509,24 @@ def add_images(
     _save_records(project, concept)
     reporter(Progress(len(paths), len(paths), f"Added {len(added)} picture(s)"))
     return AddResult(tuple(added), tuple(skipped))
+
+
+def adopt_additions(project: Project, before: Project, worked_on: Project) -> None:
+    """Take into ``project`` what a worker added to ``worked_on`` (a snapshot that was equal to
+    ``before``): new concepts and new picture records; then save. The live project is only changed
+    on its own thread, and edits made to it meanwhile stay."""
+    known = {c.name for c in project.concepts}
+    old = {c.name for c in before.concepts}
+    new = tuple(c for c in worked_on.concepts if c.name not in old and c.name not in known)
+    if new:
+        project.settings = dataclasses.replace(project.settings, concepts=project.concepts + new)
+    for concept, records in worked_on.records.items():
+        seen = before.records.get(concept, {})
+        live = project.records.setdefault(concept, {})
+        for key, record in records.items():
+            if key not in seen:
+                live.setdefault(key, record)
+    save(project)
 
 
 def remove_items(project: Project, concept: str, images: Iterable[str | os.PathLike[str]]) -> list[Path]:

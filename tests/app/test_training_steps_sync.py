@@ -65,15 +65,15 @@ def tabs(qtbot, context, no_dialogs, demo_root):
     yield dataset, training
     dataset.loader.cancel_all()
     dataset.loader.wait(5000)
-    dataset.previews.wait(5000)
+    dataset.crops.previews.wait(5000)
     training.queue.stop_current()
     context.jobs.shutdown(20000)
 
 
 def _texts(qtbot, dataset, training) -> tuple[str, str]:
     """Both tabs' step texts once their counts (made on worker threads) have arrived."""
-    training.refresh_checks()
-    qtbot.waitUntil(lambda: not dataset.concepts._counter.pending and not training._step_counter.pending, timeout=5000)
+    training.form_control.refresh_checks()
+    qtbot.waitUntil(lambda: not dataset.concepts.steps._counter.pending and not training.form_control.step_counter.pending, timeout=5000)
     return dataset.concepts.steps_label.text(), training.presets.steps_label.text()
 
 
@@ -117,7 +117,7 @@ def test_changes_in_the_training_tab_update_the_dataset_tab(tabs, demo_root, qtb
     assert trainer_steps(demo_root, training.config()) == 32
 
     training.form.editors["run.max_steps"].widget.setValue(50)  # training set by steps: shown as such
-    qtbot.waitUntil(lambda: dataset.concepts.epochs_label.text() == "Stop after", timeout=3000)
+    qtbot.waitUntil(lambda: dataset.concepts.steps.epochs_label.text() == "Stop after", timeout=3000)
     assert dataset.concepts.epochs.value() == 50 and dataset.concepts.epochs.suffix() == " steps"
     qtbot.waitUntil(lambda: "Stops after 50 steps (6 epochs and part of one more)" in dataset.concepts.steps_label.text(), timeout=5000)
     dataset.concepts.epochs.setValue(16)
@@ -148,7 +148,7 @@ def test_automatic_steps_reach_the_dataset_tab(tabs, demo_root, qtbot) -> None:
     dataset, training = tabs
     modified = []
     training.context.project_modified.connect(lambda: modified.append(True))
-    training.automatic_steps(Purpose.STYLE)  # about 200 pictures an epoch: 12 × 17, 10 epochs
+    training.form_control.automatic_steps(Purpose.STYLE)  # about 200 pictures an epoch: 12 × 17, 10 epochs
     assert modified, "Auto steps changed the project's repeats without telling the other tabs"
     qtbot.waitUntil(lambda: "12 pictures × 17 repeats = 204" in dataset.concepts.steps_label.text(), timeout=5000)
     qtbot.waitUntil(lambda: dataset.concepts.epochs.value() == 10, timeout=3000)
@@ -172,4 +172,4 @@ def test_dataset_tab_alone_uses_the_training_settings_of_the_project(qtbot, cont
     assert dataset.concepts.step_count().total_steps == trainer_steps(bare, default_settings())
     dataset.loader.cancel_all()
     dataset.loader.wait(5000)
-    dataset.previews.wait(5000)
+    dataset.crops.previews.wait(5000)

@@ -117,3 +117,22 @@ def test_odd_folder_import_keeps_originals(odd_folder: Path, tmp_path: Path) -> 
     assert (folder / "猫 照片.txt").read_bytes() == (odd_folder / "猫 照片.txt").read_bytes()
     ds = load_dataset(p.root)
     assert len(ds.concepts[0].items) == len(res.added)
+
+
+def test_a_worker_adds_to_a_snapshot_and_edits_made_meanwhile_stay(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        noise(i + 1, (40, 40)).save(src / f"pic{i}.png")
+    p = pj.create_project(tmp_path / "p")
+    pj.add_concept(p, "a")
+    pj.add_images(p, "a", [src / "pic0.png"])
+    before, worked = p.snapshot(), p.snapshot()
+    added = pj.add_images(worked, "a", [src / "pic1.png", src / "pic2.png"], copy=False)  # "on a worker"
+    assert len(added.added) == 2
+    assert len(p.image_keys("a")) == 1 and not any(Path(k).is_absolute() for k in p.records.get("a", {}))
+    pj.set_crop(p, "a", "pic0.png", CropBox(0, 0, 20, 20))  # the GUI thread edits meanwhile
+    pj.adopt_additions(p, before, worked)
+    for q in (p, pj.open_project(p.root)):
+        assert len(q.image_keys("a")) == 3
+        assert q.record("a", "pic0.png").crop == CropBox(0, 0, 20, 20)

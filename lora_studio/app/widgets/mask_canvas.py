@@ -8,6 +8,7 @@ background), shown in red. Saved masks follow kohya's convention: white = learn,
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -147,25 +148,24 @@ class MaskCanvas(ImageCanvas):
         return bool(self._undo)
 
     # -- whole-mask actions (undoable) ---------------------------------------------------------
-    def _whole(self, change: object) -> None:
+    def _whole(self, change: Callable[[QImage], None]) -> None:
         if self.layer is None:
             return
         self._push_undo(self.layer.rect(), self.layer.copy())
-        change()  # type: ignore[operator]
+        change(self.layer)
         self.update()
         self.mask_edited.emit()
 
     def hide_all(self) -> None:
-        self._whole(lambda: self.layer.fill(self.color))  # type: ignore[union-attr]
+        self._whole(lambda layer: layer.fill(self.color))
 
     def clear(self) -> None:
-        self._whole(lambda: self.layer.fill(Qt.GlobalColor.transparent))  # type: ignore[union-attr]
+        self._whole(lambda layer: layer.fill(Qt.GlobalColor.transparent))
 
     def invert(self) -> None:
-        def flip() -> None:
-            assert self.layer is not None
+        def flip(layer: QImage) -> None:
             # The hidden amount, read as a mask (white = learn), swaps hidden and learned areas.
-            self.layer = layer_from_mask(_grey_image(layer_alpha(self.layer)), self.color)
+            self.layer = layer_from_mask(_grey_image(layer_alpha(layer)), self.color)
 
         self._whole(flip)
 
@@ -183,7 +183,10 @@ class MaskCanvas(ImageCanvas):
         ImageDraw.floodfill(binary, (x, y), 255)
         hidden = np.maximum(alpha, np.asarray(binary))
         new_layer = layer_from_mask(_grey_image(255 - hidden), self.color)
-        self._whole(lambda: setattr(self, "layer", new_layer))
+        def replace(_layer: QImage) -> None:
+            self.layer = new_layer
+
+        self._whole(replace)
 
     def undo(self) -> bool:
         if not self._undo or self.layer is None:

@@ -44,8 +44,8 @@ class JobRunner(QObject):
     """
 
     busy_changed = Signal(bool)  # whether a graphics-card job is running
-    job_started = Signal(object)  # Worker
-    job_ended = Signal(object)  # Worker
+    job_started = Signal(Worker)  # Worker
+    job_ended = Signal(Worker)  # Worker
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -28,9 +28,9 @@ JobFunction = Callable[[Callable[[Event], None], RunControl], Any]
 
 
 class Worker(QObject):
-    event = Signal(object)  # a lora_studio.core.events.Event
+    event = Signal(Event)  # a lora_studio.core.events.Event
     finished = Signal(object)  # the function's return value
-    failed = Signal(object)  # ErrorInfo
+    failed = Signal(ErrorInfo)  # ErrorInfo
     cancelled = Signal()
     ended = Signal()  # after any of the three above; the runner uses it to stop the thread
 

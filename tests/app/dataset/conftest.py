@@ -58,8 +58,8 @@ def panel(qtbot, context, project, tmp_path: Path, monkeypatch):
     yield widget
     widget.loader.cancel_all()
     widget.loader.wait(5000)
-    widget.previews.wait(5000)
-    widget.erasers.wait(5000)
+    widget.crops.previews.wait(5000)
+    widget.masks.erasers.wait(5000)
 
 
 def select_first(panel, qtbot) -> None:

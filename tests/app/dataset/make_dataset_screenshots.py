@@ -81,7 +81,7 @@ def autocaption_shot(app: QApplication, context: AppContext, panel: DatasetPanel
     context.update_settings(dataclasses.replace(context.settings, captioner_dirs=(str(captioners),)))
     panel.concepts.select("zorb")
     panel.grid.select_path(panel.model.row_at(0).path)
-    dialog = panel.auto_caption_dialog()
+    dialog = panel.captions.auto_caption_dialog()
     dialog.set_scope("concept")
     dialog.mode.setCurrentIndex(dialog.mode.findData("append"))
     dialog.exclude_tags.setText("simple background")
@@ -194,7 +194,7 @@ def main(out: Path, autocaption_only: bool = False) -> None:
 
     panel.concepts.select(None)
     panel.editors.setCurrentIndex(TAB_CHECK)
-    panel.run_check()
+    panel.checks.run_check()
     spin(app, lambda: not panel.busy, 60)
     panel.grid.show_combo.setCurrentIndex(panel.grid.show_combo.findData("problems"))
     spin(app, lambda: False, 0.3)

@@ -92,6 +92,6 @@ def test_pictures_added_announce_new_counts(panel: DatasetPanel, qtbot, context,
     new = [make_picture(tmp_path / "more" / f"n{i}.png", 3 + i) for i in range(2)]
     fired = []
     context.project_modified.connect(lambda: fired.append(True))
-    assert panel.import_files(new, "zorb")
+    assert panel.imports.import_files(new, "zorb")
     qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 5, timeout=10000)
     assert fired

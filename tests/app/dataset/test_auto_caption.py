@@ -34,7 +34,7 @@ def test_auto_caption_a_concept_then_one_undo(panel: DatasetPanel, qtbot, contex
     use_captioners(context, models_root)
     before = caption_files(panel)
     panel.concepts.select("zorb")
-    dialog = panel.auto_caption_dialog()
+    dialog = panel.captions.auto_caption_dialog()
     assert isinstance(dialog, AutoCaptionDialog)
     qtbot.addWidget(dialog)
 
@@ -72,10 +72,10 @@ def test_auto_caption_a_concept_then_one_undo(panel: DatasetPanel, qtbot, contex
 
     # ONE undo step restores every sidecar byte for byte.
     assert panel.history.undo_label.startswith("Auto-caption")
-    panel.undo()
+    panel.captions.undo()
     assert caption_files(panel) == before
     assert not panel.history.can_undo
-    panel.redo()
+    panel.captions.redo()
     assert caption_files(panel) == after
     dialog.close()
 
@@ -85,7 +85,7 @@ def test_append_to_the_selection_only(panel: DatasetPanel, qtbot, context, model
     rows = panel.model.rows()
     panel.grid.select_path(rows[1].path)
     before = caption_files(panel)
-    dialog = panel.auto_caption_dialog()
+    dialog = panel.captions.auto_caption_dialog()
     qtbot.addWidget(dialog)
     dialog.set_scope("selection")
     dialog.mode.setCurrentIndex(dialog.mode.findData(CaptionMode.APPEND.value))
@@ -102,7 +102,7 @@ def test_append_to_the_selection_only(panel: DatasetPanel, qtbot, context, model
 def test_no_model_shows_what_to_put_where(panel: DatasetPanel, qtbot, context, tmp_path):
     empty = tmp_path / "no models here"
     use_captioners(context, empty)
-    dialog = panel.auto_caption_dialog()
+    dialog = panel.captions.auto_caption_dialog()
     qtbot.addWidget(dialog)
     assert dialog.model_list.count() == 0
     assert not dialog.start_button.isEnabled()
@@ -124,7 +124,7 @@ def test_a_broken_model_shows_the_core_message(panel: DatasetPanel, qtbot, conte
     (broken / "selected_tags.csv").write_text("tag_id,name,category,count\n1,a,0,1\n", encoding="utf-8")
     use_captioners(context, root)
     before = caption_files(panel)
-    dialog = panel.auto_caption_dialog()
+    dialog = panel.captions.auto_caption_dialog()
     qtbot.addWidget(dialog)
     assert dialog.start()
     qtbot.waitUntil(lambda: not dialog.running, timeout=30000)

@@ -16,8 +16,8 @@ from lora_studio.app.panels.dataset import thumbnail_loader
 from lora_studio.app.panels.dataset.dataset_panel import TAB_CROP, TAB_MASK, DatasetPanel
 from lora_studio.app.panels.dataset.image_list_model import Role
 from lora_studio.app.panels.dataset.tag_tools_widget import BulkRequest, Operation, Scope
-from lora_studio.core.issues import Severity
 from lora_studio.dataset import captions as cap
+from lora_studio.dataset.validate import Severity
 
 from .conftest import make_picture, select_first
 
@@ -135,7 +135,7 @@ def test_edit_tags_as_chips_and_text(panel: DatasetPanel, qtbot):
     assert editor.chips.tags() == ["one", "two"]
     editor.commit()
     assert cap.read_caption(row.caption_path).text == "one, two"
-    panel.undo()
+    panel.captions.undo()
     assert cap.read_caption(row.caption_path).text == "happy, smiling, blue background, orange"
     assert editor.chips.tags()[0] == "happy"
     # Autocomplete offers the dataset's own tags, most used first.
@@ -145,14 +145,14 @@ def test_edit_tags_as_chips_and_text(panel: DatasetPanel, qtbot):
 def test_bulk_replace_then_undo_and_redo(panel: DatasetPanel, qtbot):
     paths = [r.caption_path for r in panel.model.rows()]
     before = [p.read_bytes() for p in paths]
-    panel.run_bulk(BulkRequest(Operation.REPLACE, Scope.ALL, "smiling", "grinning"))
+    panel.captions.run_bulk(BulkRequest(Operation.REPLACE, Scope.ALL, "smiling", "grinning"))
     after = [p.read_text(encoding="utf-8") for p in paths]
     assert after.count("zorb, grinning, blue background") == 1 and "smiling" not in "".join(after)
     assert "Changed 2 of 3" in panel.tag_tools.result.text()
     assert any("grinning" in r.caption for r in panel.model.rows())
-    panel.undo()
+    panel.captions.undo()
     assert [p.read_bytes() for p in paths] == before
-    panel.redo()
+    panel.captions.redo()
     assert "grinning" in paths[0].read_text(encoding="utf-8")
 
 
@@ -198,19 +198,19 @@ def test_check_lists_a_broken_picture_and_fixes_an_encoding(panel: DatasetPanel,
     latin.write_bytes("zorb, caf\xe9".encode("cp1252"))
     panel.rescan()
     qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 4, timeout=10000)
-    assert panel.run_check()
+    assert panel.checks.run_check()
     qtbot.waitUntil(lambda: not panel.busy, timeout=20000)
     broken = [i for i in panel.check.issues if i.path == folder / "broken.jpg"]
     assert broken and broken[0].severity == Severity.ERROR
     assert panel.check.tree.topLevelItemCount() >= 2
     encoding = next(i for i in panel.check.issues if i.path == latin and i.fix is not None)
-    panel.apply_fix(encoding)
+    panel.checks.apply_fix(encoding)
     assert latin.read_text(encoding="utf-8") == "zorb, café"
 
 
 def test_send_to_dataset_api(panel: DatasetPanel, qtbot, tmp_path):
     generated = make_picture(tmp_path / "generated.png", 7)
-    dest = panel.add_image_to_concept(generated, "From generation", "zorb, on the moon")
+    dest = panel.imports.add_image_to_concept(generated, "From generation", "zorb, on the moon")
     assert dest.is_file() and cap.read_caption(dest.with_suffix(".txt")).text == "zorb, on the moon"
     qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 4, timeout=10000)
 
@@ -226,13 +226,23 @@ def test_panel_module_does_not_import_torch():
 
 
 
-def test_kohya_import_says_what_it_skipped(panel: DatasetPanel, qtbot, tmp_path):
-    folder = tmp_path / "kohya" / "3_cat"
-    folder.mkdir(parents=True)
-    make_picture(folder / "cat.png", 7)
-    Image.new("P", (64, 64)).save(folder / "anim.gif")
-    (folder / "lonely.txt").write_text("a caption without its picture", encoding="utf-8")
-    assert panel.import_kohya(tmp_path / "kohya")
-    qtbot.waitUntil(lambda: not panel.busy, timeout=20000)
-    text = panel.job_label.text()
-    assert "Skipped 2 file(s)" in text and "anim.gif" in text and "lonely.txt" in text
+def test_hide_all_invert_and_clear_buttons(panel: DatasetPanel, qtbot):
+    from lora_studio.app.widgets.mask_canvas import layer_alpha
+
+    select_first(panel, qtbot)
+    panel.editors.setCurrentIndex(TAB_MASK)
+    painter = panel.mask_painter
+    canvas = painter.canvas
+    qtbot.waitUntil(canvas.has_image, timeout=5000)
+
+    def hidden() -> float:
+        return float((layer_alpha(canvas.layer) >= 128).mean())
+
+    qtbot.mouseClick(painter.hide_all_button, Qt.MouseButton.LeftButton)
+    assert hidden() == 1.0
+    qtbot.mouseClick(painter.invert_button, Qt.MouseButton.LeftButton)
+    assert hidden() == 0.0
+    qtbot.mouseClick(painter.hide_all_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(painter.clear_button, Qt.MouseButton.LeftButton)
+    assert hidden() == 0.0
+    assert painter.undo() and hidden() == 1.0  # Clear is undone: all hidden again

@@ -9,19 +9,18 @@ from .conftest import make_picture
 
 
 def test_link_choice_is_saved_and_used_by_the_next_panel(panel: DatasetPanel, context, settings_file, qtbot, tmp_path):
-    assert panel.copy_action.isChecked() and panel.copy_into_project
+    assert panel.copy_action.isChecked() and panel.state.copy_into_project
     panel.link_action.trigger()
-    assert not panel.copy_into_project
+    assert not panel.state.copy_into_project
     assert load_settings(settings_file).copy_images_on_import is False
 
     again = DatasetPanel(context)  # e.g. the next start of the app
     qtbot.addWidget(again)
-    assert again.link_action.isChecked() and not again.copy_into_project
-    again.deleteLater()
+    assert again.link_action.isChecked() and not again.state.copy_into_project
 
     outside = make_picture(tmp_path / "elsewhere" / "linked one.png", 7)
     panel.concepts.select("zorb")
-    panel.import_files([outside], "zorb")
+    panel.imports.import_files([outside], "zorb")
     qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 4, timeout=10000)
     assert not (panel.project.concept_dir("zorb") / "linked one.png").exists()  # linked, not copied
     assert str(outside.resolve()) in panel.project.image_keys("zorb")

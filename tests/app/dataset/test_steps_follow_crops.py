@@ -10,7 +10,7 @@ def test_cropping_a_picture_to_another_shape_changes_the_batches(panel: DatasetP
     panel.concepts.batch.setValue(3)
     before = panel.concepts.step_count().total_steps
     row = panel.model.row_at(0)
-    panel._on_crop_changed(row, CropBox(0, 0, 120, 240))  # 320×240 → a tall 1:2 picture
+    panel.crops.set_crop(row, CropBox(0, 0, 120, 240))  # 320×240 → a tall 1:2 picture
     qtbot.waitUntil(lambda: panel.concepts.step_count().total_steps != before, timeout=3000)
     after = panel.concepts.step_count().total_steps
     # 3 pictures × 10 repeats in batches of 3: one shape makes 10 batches an epoch; two shapes

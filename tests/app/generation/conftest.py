@@ -53,7 +53,7 @@ def panel(qtbot, gen_context):
     qtbot.waitUntil(
         lambda: len(widget.mixer.rows) == 4 and widget.model_picker.current() is not None, timeout=20000
     )
-    qtbot.waitUntil(lambda: not widget._workers, timeout=60000)
+    qtbot.waitUntil(lambda: widget.jobs.idle, timeout=60000)
     return widget
 
 

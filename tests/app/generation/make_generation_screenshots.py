@@ -97,7 +97,7 @@ def main(out: Path) -> None:
     def wanted(name: str) -> bool:
         return not only or name in only
 
-    wait(lambda: len(panel.mixer.rows) == 6 and not panel._workers)
+    wait(lambda: len(panel.mixer.rows) == 6 and panel.jobs.idle)
     s = panel.settings_widget
     s.size_preset.setCurrentIndex(s.size_preset.findData("custom"))
     s.width_spin.setValue(192)
@@ -118,19 +118,19 @@ def main(out: Path) -> None:
 
     for seed in ("1234", "77") if wanted("result") or wanted("grid") else ():
         s.seed.setText(seed)
-        panel.generate()
-        wait(lambda: not panel._workers)
+        panel.requests.generate()
+        wait(lambda: panel.jobs.idle)
     if wanted("result"):
         panel.grab().save(str(out / "generation-result.png"))
 
-    panel.open_grid()
-    dialog = panel._grid_dialog
+    panel.requests.open_grid()
+    dialog = panel.requests.grid_dialog
     dialog.y_axis.values.setText("0.4, 0.8, 1.2")
     dialog.resize(1280, 800)
     wait(lambda: True)
     if wanted("grid"):
         dialog.run_button.click()
-        wait(lambda: dialog.grid_path is not None and not panel._workers, 600)
+        wait(lambda: dialog.grid_path is not None and panel.jobs.idle, 600)
     dialog.view.fit()
     wait(lambda: True)
     dialog.grab().save(str(out / "generation-grid.png"))

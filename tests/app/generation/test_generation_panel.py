@@ -18,7 +18,7 @@ from tests.app.generation.conftest import set_small
 def _generate(qtbot, panel, timeout: int = 120000) -> None:
     before = len(panel.gallery.entries)
     panel.generate_button.click()
-    qtbot.waitUntil(lambda: not panel.is_generating() and not panel._workers, timeout=timeout)
+    qtbot.waitUntil(lambda: not panel.is_generating() and panel.jobs.idle, timeout=timeout)
     assert len(panel.gallery.entries) > before, panel.status.text()
 
 
@@ -71,7 +71,7 @@ def test_mixer_and_prompt_stay_in_sync(qtbot, panel):
 def test_generate_with_two_loras_then_restore_from_the_png(qtbot, panel, monkeypatch):
     shown = []
     monkeypatch.setattr(
-        "lora_studio.app.panels.generation.generation_panel.show_error",
+        "lora_studio.app.panels.generation.request_controller.show_error",
         lambda info, _p=None: shown.append(info),
     )
     set_small(panel)
@@ -132,7 +132,7 @@ def test_gui_stays_responsive_while_generating(qtbot, panel):
     # Load first: the very first load imports torch, whose C start-up holds Python's GIL for about a
     # second on any thread (the Windows app imports torch before the window opens for that reason).
     panel.model_picker.load_button.click()
-    qtbot.waitUntil(lambda: panel.model_picker.is_current_loaded() and not panel._workers, timeout=120000)
+    qtbot.waitUntil(lambda: panel.model_picker.is_current_loaded() and panel.jobs.idle, timeout=120000)
     set_small(panel)
     panel.settings_widget.steps.setValue(6)
     panel.settings_widget.batch_count.setValue(2)
@@ -173,8 +173,8 @@ def test_grid_2x2(qtbot, panel):
     set_small(panel)
     panel.prompt_editor.prompt.setPlainText("a cat")
     panel.mixer.row("miso-e000001").check.setChecked(True)
-    panel.open_grid()
-    dialog = panel._grid_dialog
+    panel.requests.open_grid()
+    dialog = panel.requests.grid_dialog
     qtbot.addWidget(dialog)
     # Defaults: the epochs of the LoRA in use across, strengths down.
     assert dialog.x_axis.current_kind() == "lora"
@@ -183,7 +183,7 @@ def test_grid_2x2(qtbot, panel):
     assert "2 × 2 = 4 pictures" in dialog.count_label.text()
     dialog.run_button.click()
     qtbot.waitUntil(lambda: dialog.grid_path is not None, timeout=180000)
-    qtbot.waitUntil(lambda: not panel._workers, timeout=30000)
+    qtbot.waitUntil(lambda: panel.jobs.idle, timeout=30000)
     assert dialog.view.has_image() and dialog.save_button.isEnabled()
     from PIL import Image
 
@@ -198,7 +198,7 @@ def test_send_to_dataset(qtbot, panel, gen_context, tmp_path, monkeypatch):
 
     project = gen_context.create_project(tmp_path / "proj", "Proj")
     add_concept(project, "miso")
-    qtbot.waitUntil(lambda: not panel._workers, timeout=30000)
+    qtbot.waitUntil(lambda: panel.jobs.idle, timeout=30000)
     from PIL import Image
 
     picture = tmp_path / "00001-5.png"

@@ -85,13 +85,13 @@ def test_info_dialog_offers_trigger_words(qtbot, tmp_path):
 def test_project_models_and_loras_are_listed_first(qtbot, panel, gen_context, gen_library, tmp_path):
     root = tmp_path / "proj"
     gen_context.create_project(root, "Proj")
-    qtbot.waitUntil(lambda: not panel._workers, timeout=30000)
+    qtbot.waitUntil(lambda: panel.jobs.idle, timeout=30000)
     shutil.copytree(gen_library["model"], root / "models" / "demo-model")
     (root / "output").mkdir()
     shutil.copyfile(gen_library["loras"] / "alpha.safetensors", root / "output" / "proj-e000003.safetensors")
-    panel.refresh_library()
-    qtbot.waitUntil(lambda: panel.mixer.row("proj-e000003") is not None and not panel._workers, timeout=30000)
-    assert panel.library.models[0].source == "project" and panel.library.models[0].name == "demo-model"
+    panel.models.refresh_library()
+    qtbot.waitUntil(lambda: panel.mixer.row("proj-e000003") is not None and panel.jobs.idle, timeout=30000)
+    assert panel.state.library.models[0].source == "project" and panel.state.library.models[0].name == "demo-model"
     assert "this project" in panel.mixer.row("proj-e000003").details_label.text()
     assert "this project" in panel.model_picker.combo.itemText(0)
 
@@ -104,7 +104,7 @@ def test_img2img_with_a_painted_mask(qtbot, panel, tmp_path, monkeypatch):
 
     shown = []
     monkeypatch.setattr(
-        "lora_studio.app.panels.generation.generation_panel.show_error",
+        "lora_studio.app.panels.generation.request_controller.show_error",
         lambda info, _p=None: shown.append(info),
     )
     start = tmp_path / "start.png"
@@ -126,7 +126,7 @@ def test_img2img_with_a_painted_mask(qtbot, panel, tmp_path, monkeypatch):
     fields = panel.build_request()
     assert fields.init_image == str(start) and fields.mask == str(init.mask_path)
     panel.generate_button.click()
-    qtbot.waitUntil(lambda: not panel._workers, timeout=120000)
+    qtbot.waitUntil(lambda: panel.jobs.idle, timeout=120000)
     assert not shown, shown
     assert "Denoising strength: 0.6" in panel.gallery.current().infotext
 
@@ -137,8 +137,8 @@ def test_bake(qtbot, panel, tmp_path):
     panel.mixer.row("alpha").check.setChecked(True)
     panel.mixer.row("alpha").spin.setValue(0.5)
     out = tmp_path / "baked.safetensors"
-    panel.bake(panel.model_picker.current().path, panel.mixer.enabled_specs(), out)
-    qtbot.waitUntil(lambda: not panel._workers, timeout=180000)
+    panel.requests.bake(panel.model_picker.current().path, panel.requests.lora_specs(), out)
+    qtbot.waitUntil(lambda: panel.jobs.idle, timeout=180000)
     assert out.is_file(), panel.status.text()
     assert inspect_checkpoint(out).family == ModelFamily.SD1
     assert "baked.safetensors" in panel.status.text()

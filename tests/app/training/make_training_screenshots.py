@@ -54,7 +54,7 @@ def main(out: Path) -> None:
             app.processEvents()
             time.sleep(0.05)
 
-    panel.refresh_checks()
+    panel.form_control.refresh_checks()
     settle()
     panel.grab().save(str(out / "training-settings.png"))
     panel.form.tabs.setCurrentIndex(1)
@@ -74,12 +74,12 @@ def main(out: Path) -> None:
     for step in range(1, done + 1):
         loss = 0.09 + 0.06 * np.exp(-step / 500) + abs(rng.normal(0, 0.035))
         lr = 1e-4 * 0.5 * (1 + np.cos(np.pi * step / total))
-        panel._on_run_event(entry, StepFinished(step, total, (step - 1) // spe + 1, loss, 0.11, lr, 1.74, (total - step) / 1.74, 7340.0))
+        panel.monitor_control.on_run_event(entry, StepFinished(step, total, (step - 1) // spe + 1, loss, 0.11, lr, 1.74, (total - step) / 1.74, 7340.0))
         if step % spe == 0:
             epoch = step // spe
-            panel._on_run_event(entry, EpochFinished(epoch, step, 0.11))
-            panel._on_run_event(entry, ValidationLoss(epoch, step, 0.125 - 0.01 * np.log1p(epoch)))
-            panel._on_run_event(entry, CheckpointSaved(f"miso-style-e{epoch:04d}-s{step:06d}.safetensors", step, epoch, "lora"))
+            panel.monitor_control.on_run_event(entry, EpochFinished(epoch, step, 0.11))
+            panel.monitor_control.on_run_event(entry, ValidationLoss(epoch, step, 0.125 - 0.01 * np.log1p(epoch)))
+            panel.monitor_control.on_run_event(entry, CheckpointSaved(f"miso-style-e{epoch:04d}-s{step:06d}.safetensors", step, epoch, "lora"))
             for i, _p in enumerate(prompts):
                 img = np.zeros((128, 128, 3), np.uint8)
                 yy, xx = np.mgrid[0:128, 0:128]
@@ -89,7 +89,7 @@ def main(out: Path) -> None:
                 img[..., 2] = (170 - 60 * t + 20 * np.sin((xx + yy) / 15)).clip(0, 255)
                 path = tmp / f"s{step}-{i}.png"
                 Image.fromarray(img).save(path)
-                panel._on_run_event(entry, SampleReady(str(path), step, epoch, prompts[i], i))
+                panel.monitor_control.on_run_event(entry, SampleReady(str(path), step, epoch, prompts[i], i))
     panel.monitor.set_elapsed_before(1230)
     panel.monitor.set_status("Training")
     panel.plot.redraw()

@@ -59,27 +59,27 @@ def test_real_run_plots_samples_stops_and_resumes(panel, qtbot, tiny_project, ti
 
     panel.queue.run_event.connect(note)
     handler_times: list[float] = []
-    original = panel._on_run_event
+    original = panel.monitor_control.on_run_event
 
     def timed(entry, event) -> None:
         t0 = time.perf_counter()
         original(entry, event)
         handler_times.append(time.perf_counter() - t0)
 
-    panel.queue.run_event.disconnect(panel._on_run_event)
+    panel.queue.run_event.disconnect(panel.monitor_control.on_run_event)
     panel.queue.run_event.connect(timed)
     # Training runs in a child process, so the window must stay responsive through the whole run:
     # starting the process, loading the model, caching, steps streaming in and sample pictures.
     beat.armed, beat.last_event = True, "start"
-    assert panel.start(), panel.preflight.issues
-    assert isinstance(panel.worker, ProcessWorker)
+    assert panel.runs.start(), panel.preflight.issues
+    assert isinstance(panel.runs.worker, ProcessWorker)
     qtbot.waitUntil(lambda: panel.gallery.loaded_count >= 1, timeout=120000)
     steps_seen = panel.plot.buffer.loss.size
     qtbot.waitUntil(lambda: panel.plot.buffer.loss.size > steps_seen, timeout=120000)
     assert steps_seen >= 3 and beat.ticks > 10
     # What the panel itself does per event is tiny.
     assert max(handler_times) < 0.05, f"an event handler took {max(handler_times) * 1000:.0f} ms"
-    panel.stop()
+    panel.runs.stop()
     qtbot.waitUntil(lambda: not panel.queue.is_running, timeout=120000)
     beat.armed = False
     gap_ms, ticks = beat.max_gap * 1000, beat.ticks
@@ -112,8 +112,8 @@ def test_real_run_plots_samples_stops_and_resumes(panel, qtbot, tiny_project, ti
 def test_queue_of_two_real_runs_where_the_first_fails(panel, qtbot, tiny_project, tiny_sd1_dir: Path, tmp_path, no_dialogs) -> None:
     good = tiny_settings(panel.config(), tiny_sd1_dir, **{"run.batch_size": 3, "run.output_name": "second"})
     bad = update(good, **{"model.base_model": str(tmp_path / "no such model.safetensors"), "run.output_name": "first"})
-    panel.add_to_queue(bad, name="missing model")
-    panel.add_to_queue(good, name="tiny")
+    panel.runs.add_to_queue(bad, name="missing model")
+    panel.runs.add_to_queue(good, name="tiny")
     panel.queue_widget.start_button.click()
     qtbot.waitUntil(lambda: not panel.queue.is_running and not panel.queue.waiting(), timeout=180000)
     first, second = panel.queue.entries

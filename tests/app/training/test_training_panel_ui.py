@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lora_studio.app.panels.training.run_queue import RunStatus
 from lora_studio.core.control import Command
-from lora_studio.core.families import ModelFamily
+from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training.config import NetworkTarget, update
 from lora_studio.training.config_files import LoadedConfig, load_toml_config, save_toml_config
 from lora_studio.training.presets import Purpose
@@ -64,7 +64,7 @@ def test_options_that_do_not_apply_are_disabled_with_a_reason(panel, qtbot) -> N
 def test_every_problem_is_listed_before_start(panel, tmp_path) -> None:
     panel.set_config(update(panel.config(), **{"model.base_model": str(tmp_path / "missing.safetensors"),
                                                "dataset.path": "", "network.rank": 4, "network.alpha": 8.0}))
-    assert panel.start() is False
+    assert panel.runs.start() is False
     fields = {i.field for i in panel.preflight.issues}
     assert {"model.base_model", "dataset.path", "network.alpha"} <= fields
     assert panel.preflight.list.count() >= 3
@@ -78,20 +78,20 @@ def test_vram_estimate_warns_when_it_will_not_fit(panel, context) -> None:
     context.set_device(DeviceInfo("NVIDIA GeForce RTX 2060, 6 GB"))
     panel.set_config(update(panel.config(), **{"model.family": ModelFamily.SDXL, "dataset.resolution": 1024,
                                                "run.batch_size": 4, "run.gradient_checkpointing": False}))
-    panel.refresh_checks()
+    panel.form_control.refresh_checks()
     assert "not fit" in panel.preflight.vram_label.text()
     assert panel.presets.vram.currentData() == 6
-    panel.apply_preset(Purpose.CHARACTER, ModelFamily.SD1, 6)
-    panel.refresh_checks()
+    panel.form_control.apply_preset(Purpose.CHARACTER, ModelFamily.SD1, 6)
+    panel.form_control.refresh_checks()
     assert "fits" in panel.preflight.vram_label.text()
 
 
 def test_step_maths_and_automatic_steps(panel, tiny_project, qtbot) -> None:
-    panel.refresh_checks()
+    panel.form_control.refresh_checks()
     qtbot.waitUntil(lambda: "3 pictures × 1 repeats" in panel.presets.steps_label.text(), timeout=5000)
-    panel.automatic_steps(Purpose.STYLE)
+    panel.form_control.automatic_steps(Purpose.STYLE)
     assert tiny_project.concept("sks").repeats == 67  # 200 pictures per epoch / 3
-    panel.refresh_checks()
+    panel.form_control.refresh_checks()
     qtbot.waitUntil(lambda: "3 pictures × 67 repeats" in panel.presets.steps_label.text(), timeout=5000)
     assert panel.config().run.epochs == 10
 
@@ -105,7 +105,7 @@ def test_project_fills_in_paths(panel, tiny_project, context) -> None:
 
 def test_fake_run_plots_samples_and_log(panel, qtbot, tmp_path) -> None:
     panel.queue.make_job = scripted_job(200, steps_per_epoch=50, sample_dir=tmp_path)
-    panel.add_to_queue()
+    panel.runs.add_to_queue()
     panel.queue.start()
     _wait_idle(qtbot, panel)
     entry = panel.queue.entries[0]
@@ -122,11 +122,11 @@ def test_fake_run_plots_samples_and_log(panel, qtbot, tmp_path) -> None:
 def test_pause_sample_now_save_now_and_stop(panel, qtbot) -> None:
     seen: list = []
     panel.queue.make_job = scripted_job(100000, delay=0.005, seen=seen)
-    panel.add_to_queue()
+    panel.runs.add_to_queue()
     panel.queue.start()
     qtbot.waitUntil(lambda: len(panel.plot.buffer.loss) > 5 or panel.plot.buffer.loss.size > 5, timeout=5000)
     panel.monitor.pause_button.click()
-    assert panel.worker is not None and panel.worker.control.paused
+    assert panel.runs.worker is not None and panel.runs.worker.control.paused
     panel.monitor.sample_button.click()
     panel.monitor.save_button.click()
     panel.monitor.pause_button.click()
@@ -139,7 +139,7 @@ def test_pause_sample_now_save_now_and_stop(panel, qtbot) -> None:
 
 def test_failure_shows_plain_error_and_keeps_the_run(panel, qtbot, no_dialogs) -> None:
     panel.queue.make_job = scripted_job(20, fail=failing_error())
-    panel.add_to_queue()
+    panel.runs.add_to_queue()
     panel.queue.start()
     _wait_idle(qtbot, panel)
     assert panel.queue.entries[0].status == RunStatus.FAILED
@@ -152,8 +152,8 @@ def test_failure_shows_plain_error_and_keeps_the_run(panel, qtbot, no_dialogs) -
 def test_queue_keeps_going_after_a_failure(panel, qtbot, no_dialogs) -> None:
     jobs = [scripted_job(10, fail=failing_error()), scripted_job(10)]
     panel.queue.make_job = lambda request: jobs.pop(0)(request)
-    panel.add_to_queue(name="first")
-    panel.add_to_queue(name="second")
+    panel.runs.add_to_queue(name="first")
+    panel.runs.add_to_queue(name="second")
     panel.queue.start()
     _wait_idle(qtbot, panel)
     assert [e.status for e in panel.queue.entries] == [RunStatus.FAILED, RunStatus.FINISHED]
@@ -166,7 +166,7 @@ def test_toml_save_and_load(panel, tmp_path) -> None:
     path = save_toml_config(config, tmp_path / "my settings")
     loaded = load_toml_config(path)
     assert loaded.config.network.rank == 24 and not loaded.not_understood
-    panel.apply_loaded(LoadedConfig(loaded.config, ("train.xformers", "noise.pyramid"), str(path)))
+    panel.form_control.apply_loaded(LoadedConfig(loaded.config, ("train.xformers", "noise.pyramid"), str(path)))
     assert panel.config().dataset.trigger_word == "mxstyle"
     assert "2 setting(s) were not understood" in panel.notice.text() and "train.xformers" in panel.notice.text()
 
@@ -174,6 +174,6 @@ def test_toml_save_and_load(panel, tmp_path) -> None:
 def test_kohya_import_goes_through_the_engine_importer(panel, tmp_path, no_dialogs) -> None:
     source = tmp_path / "kohya.json"
     source.write_text('{"network_dim": 32, "learning_rate": 0.0002, "some_unknown": 1}', encoding="utf-8")
-    panel._load_with(__import__("lora_studio.training.config_files", fromlist=["x"]).import_kohya, str(source))
+    panel.form_control.load_with(__import__("lora_studio.training.config_files", fromlist=["x"]).import_kohya, str(source))
     assert not no_dialogs
     assert "Loaded kohya.json" in panel.notice.text()

@@ -20,31 +20,26 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QSpinBox,
-    QStackedWidget,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.desktop import open_folder
-from lora_studio.app.dialogs.error_dialog import show_error
+from lora_studio.app.panels.dataset.caption_options_widget import CaptionOptionsWidget
+from lora_studio.app.panels.dataset.caption_run import CaptionRun
 from lora_studio.app.state import AppContext
-from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
 from lora_studio.captioning.base import (
     ModelFolder,
@@ -56,15 +51,11 @@ from lora_studio.captioning.base import (
     get_spec,
     missing_model_message,
 )
-from lora_studio.captioning.jobs import auto_caption_job, items_for_rows
 from lora_studio.captioning.runner import (
     CaptionMode,
     CaptionRunReport,
     MaskHandling,
-    compose_caption,
 )
-from lora_studio.core.errors import LoraStudioError
-from lora_studio.core.events import CaptionReady, Event, Progress, StatusChanged
 from lora_studio.dataset.scan import ImageRow
 
 log = logging.getLogger(__name__)
@@ -111,10 +102,7 @@ class AutoCaptionDialog(QDialog):
         self.history = history
         self.scopes = list(scopes)
         self.triggers = dict(triggers)
-        self.worker: Worker | None = None
-        self.report: CaptionRunReport | None = None
-        self._old_captions: dict[str, str] = {}
-        self._preview_rows: dict[str, int] = {}
+        self.run = CaptionRun(self)
         self._build()
         self.reload_models()
         self.resize(980, 640)
@@ -157,9 +145,8 @@ class AutoCaptionDialog(QDialog):
         mb.addLayout(model_buttons)
 
         # Options: one page per kind of output
-        self.options_stack = QStackedWidget()
-        self.options_stack.addWidget(self._build_tagger_page())
-        self.options_stack.addWidget(self._build_sentence_page())
+        self.options_stack = CaptionOptionsWidget()
+        self.exclude_tags, self.general_threshold = self.options_stack.exclude_tags, self.options_stack.general_threshold
         options_box = QGroupBox("Options")
         QVBoxLayout(options_box).addWidget(self.options_stack)
 
@@ -254,50 +241,6 @@ class AutoCaptionDialog(QDialog):
         outer.addWidget(intro)
         outer.addLayout(columns, 1)
 
-    def _build_tagger_page(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        defaults = TaggerOptions()
-        self.general_threshold = _threshold(defaults.general_threshold)
-        self.general_threshold.setToolTip("Lower: more tags, some wrong. Higher: fewer, surer tags.")
-        self.character_threshold = _threshold(defaults.character_threshold)
-        self.character_threshold.setToolTip("How sure the model must be before it names a known character.")
-        self.include_rating = QCheckBox("Add the rating tag (general, sensitive …)")
-        self.include_rating.setChecked(defaults.include_rating)
-        self.exclude_tags = QLineEdit()
-        self.exclude_tags.setPlaceholderText("e.g. simple background, watermark")
-        self.exclude_tags.setToolTip("Tags never to write, separated by commas")
-        self.underscores = QCheckBox("Spaces instead of underscores")
-        self.underscores.setChecked(defaults.replace_underscores)
-        self.underscores.setToolTip("long_hair becomes long hair (faces like ^_^ stay as they are)")
-        form.addRow("Tag threshold", self.general_threshold)
-        form.addRow("Character threshold", self.character_threshold)
-        form.addRow("Leave out", self.exclude_tags)
-        form.addRow("", self.include_rating)
-        form.addRow("", self.underscores)
-        return page
-
-    def _build_sentence_page(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        defaults = SentenceOptions()
-        self.prompt = QLineEdit()
-        self.prompt.setPlaceholderText("e.g. a photo of")
-        self.prompt.setToolTip("The caption starts with this text and the model goes on from there")
-        self.keep_prompt = QCheckBox("Keep the start text in the caption")
-        self.keep_prompt.setChecked(defaults.keep_prompt)
-        self.max_length = QSpinBox()
-        self.max_length.setRange(5, 200)
-        self.max_length.setValue(defaults.max_new_tokens)
-        self.max_length.setSuffix(" words (about)")
-        self.max_length.setToolTip("The longest caption the model may write, in tokens (about one word each)")
-        form.addRow("Start with", self.prompt)
-        form.addRow("", self.keep_prompt)
-        form.addRow("Longest caption", self.max_length)
-        return page
-
     # -- models --------------------------------------------------------------------------------
     def captioner_folders(self) -> list[Path]:
         return self.context.settings.captioner_folders()
@@ -357,37 +300,10 @@ class AutoCaptionDialog(QDialog):
         folder = self.selected_folder()
         self.model_problem.setText(folder.problem if folder is not None and folder.problem else "")
         self.model_problem.setVisible(bool(folder is not None and folder.problem))
-        sentence = (
-            folder is not None
-            and folder.kind is not None
-            and get_spec(folder.kind).output == OutputKind.SENTENCE
-        )
-        self.options_stack.setCurrentIndex(1 if sentence else 0)
+        self.options_stack.show_for(folder)
         self._update_start()
 
     # -- the request ---------------------------------------------------------------------------
-    def options(self) -> TaggerOptions | SentenceOptions:
-        folder = self.selected_folder()
-        if (
-            folder is not None
-            and folder.kind is not None
-            and get_spec(folder.kind).options_type is SentenceOptions
-        ):
-            return SentenceOptions(
-                prompt=self.prompt.text().strip(),
-                keep_prompt=self.keep_prompt.isChecked(),
-                max_new_tokens=self.max_length.value(),
-                min_new_tokens=min(5, self.max_length.value()),
-            )
-        exclude = tuple(t.strip() for t in self.exclude_tags.text().split(",") if t.strip())
-        return TaggerOptions(
-            general_threshold=self.general_threshold.value(),
-            character_threshold=self.character_threshold.value(),
-            include_rating=self.include_rating.isChecked(),
-            exclude_tags=exclude,
-            replace_underscores=self.underscores.isChecked(),
-        )
-
     def mode_value(self) -> CaptionMode:
         return CaptionMode(self.mode.currentData())
 
@@ -403,60 +319,37 @@ class AutoCaptionDialog(QDialog):
     def _update_start(self) -> None:
         folder = self.selected_folder()
         scope = self.scope()
-        running = self.worker is not None
+        running = self.running
         self.start_button.setEnabled(
             not running and folder is not None and folder.usable and scope is not None and bool(scope.rows)
         )
 
-    # -- running -------------------------------------------------------------------------------
+    # -- running (CaptionRun does the work) --------------------------------------------------------
+    def options(self) -> TaggerOptions | SentenceOptions:
+        return self.options_stack.options(self.selected_folder())
+
     @property
     def running(self) -> bool:
-        return self.worker is not None
+        return self.run.worker is not None
+
+    @property
+    def worker(self) -> Worker | None:
+        return self.run.worker
+
+    @property
+    def report(self) -> CaptionRunReport | None:
+        return self.run.report
 
     @Slot()
     def start(self) -> bool:
-        folder, scope = self.selected_folder(), self.scope()
-        if self.worker is not None or folder is None or not folder.usable or scope is None or not scope.rows:
-            return False
-        triggers = self.triggers if self.keep_trigger.isChecked() else {}
-        groups = items_for_rows(scope.rows, triggers)
-        if not groups:
-            self.status.setText("None of these pictures can be read, so there is nothing to caption.")
-            return False
-        mode = self.mode_value()
-        fn = auto_caption_job(folder.path, groups, self.options(), mode.value, self.mask_mode.currentData())
-        worker = Worker(fn, name="Auto-captioning", gpu=True)
-        worker.event.connect(self._on_event)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
-        worker.ended.connect(self._on_ended)
-        try:
-            self.context.jobs.start(worker)
-        except LoraStudioError as exc:
-            self.status.setText(f"{exc.message} {exc.hint}".strip())
-            return False
-        self.worker = worker
-        self.report = None
-        self._old_captions = {str(r.path): r.caption for r in scope.rows}
-        self._trigger_of = {str(r.path): triggers.get(r.concept, "") for r in scope.rows}
-        self._sentence = get_spec(folder.kind or "").output == OutputKind.SENTENCE
-        self._mode = mode
-        self.preview.setRowCount(0)
-        self._preview_rows.clear()
-        self.progress.setRange(0, 0)
-        self.status.setText(f"Starting {folder.name}…")
-        self._set_running(True)
-        return True
+        return self.run.start()
 
     @Slot()
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-            self.status.setText("Stopping after the current pictures…")
-            self.cancel_button.setEnabled(False)
+        self.run.cancel()
 
-    def _set_running(self, running: bool) -> None:
+    def set_running(self, running: bool) -> None:
+        """Lock the choices while a run goes on."""
         for w in (
             self.model_list,
             self.options_stack,
@@ -471,65 +364,6 @@ class AutoCaptionDialog(QDialog):
         self.cancel_button.setEnabled(running)
         self._update_start()
 
-    @Slot(object)
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, Progress):
-            self.progress.setRange(0, max(1, event.total))
-            self.progress.setValue(event.done)
-        elif isinstance(event, StatusChanged):
-            self.status.setText(event.text)
-        elif isinstance(event, CaptionReady):
-            self._show_caption(event.image, event.caption)
-
-    def _show_caption(self, image: str, generated: str) -> None:
-        old = self._old_captions.get(image, "")
-        text = compose_caption(
-            old, generated, self._mode, self._trigger_of.get(image, ""), sentence=self._sentence
-        )
-        row = self._preview_rows.get(image)
-        if row is None:
-            row = self.preview.rowCount()
-            self.preview.insertRow(row)
-            self._preview_rows[image] = row
-        name = QTableWidgetItem(Path(image).name)
-        name.setToolTip(image)
-        caption = QTableWidgetItem(text)
-        caption.setToolTip(f"Before: {old or '(no caption)'}\nAfter: {text}")
-        self.preview.setItem(row, 0, name)
-        self.preview.setItem(row, 1, caption)
-        self.preview.scrollToItem(caption)
-
-    @Slot(object)
-    def _on_finished(self, report: CaptionRunReport) -> None:
-        self.report = report
-        summary = report.summary()
-        if report.edit is not None and report.edit.changes:
-            try:
-                self.history.push(report.edit)
-            except LoraStudioError as exc:
-                self.status.setText(exc.message)
-                show_error(ErrorInfo.from_exception(exc, title="The captions could not be saved"), self)
-                return
-            summary = dataclasses.replace(report, applied=True).summary()
-        self.status.setText(summary)
-        self.applied.emit(summary)
-
-    @Slot(object)
-    def _on_failed(self, info: ErrorInfo) -> None:
-        self.status.setText(info.message)
-        show_error(info, self)
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self.status.setText("Stopped before any picture was captioned. No caption was changed.")
-
-    @Slot()
-    def _on_ended(self) -> None:
-        self.worker = None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self.report is not None else 0)
-        self._set_running(False)
-
     # Closing while it runs stops the run; the pictures already done are still saved (one Undo).
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.cancel()
@@ -538,12 +372,3 @@ class AutoCaptionDialog(QDialog):
     def reject(self) -> None:
         self.cancel()
         super().reject()
-
-
-def _threshold(value: float) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(0.01, 1.0)
-    spin.setSingleStep(0.05)
-    spin.setDecimals(2)
-    spin.setValue(value)
-    return spin

@@ -48,7 +48,7 @@ class _CaptionText(QPlainTextEdit):
 
 
 class CaptionEditorWidget(QWidget):
-    caption_edited = Signal(object, str)  # ImageRow, new caption text
+    caption_edited = Signal(ImageRow, str)  # ImageRow, new caption text
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

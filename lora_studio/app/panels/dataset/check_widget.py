@@ -53,8 +53,8 @@ def severity_icon(severity: Severity) -> QIcon:
 class CheckWidget(QWidget):
     check_requested = Signal()
     cancel_requested = Signal()
-    fix_requested = Signal(object)  # Issue
-    issue_activated = Signal(object)  # Issue: show its picture
+    fix_requested = Signal(Issue)  # Issue
+    issue_activated = Signal(Issue)  # Issue: show its picture
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,6 +101,10 @@ class CheckWidget(QWidget):
             self.cancel_requested.emit()
         else:
             self.check_requested.emit()
+
+    @property
+    def running(self) -> bool:
+        return self._running
 
     def set_running(self, running: bool) -> None:
         self._running = running

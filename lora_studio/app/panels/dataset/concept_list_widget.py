@@ -3,17 +3,15 @@ live step maths. Pictures dropped on a concept are added to it.
 
 The step maths count as the trainer does (:mod:`lora_studio.training.steps`) with the project's
 training settings: the epochs and batch size shown here are the Training tab's, shared through
-``AppContext.training_settings``; changing them here changes them there (and in the project).
+``AppContext.training`` (the one copy); changing them here changes them there (and in the project).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,14 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.panels.dataset.steps_box_widget import TrainingStepsBox
 from lora_studio.app.state import AppContext
-from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.items import ConceptKind
-from lora_studio.training import step_plan
-from lora_studio.training.config import TrainConfig, update
-from lora_studio.training.config_files import project_settings_or_default
+from lora_studio.training.config import TrainConfig
 from lora_studio.training.steps import StepCount
 
 log = logging.getLogger(__name__)
@@ -64,22 +60,6 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
 
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
 
-# The first spin box of the step maths: (label, maximum, suffix, tooltip) for training set by epochs,
-# or by a number of steps (the Training tab's "Stop after steps").
-_EPOCHS = (
-    "Epochs",
-    10_000,
-    "",
-    "How many times every picture (× its repeats) is seen. "
-    "The Training tab's “Epochs”: changing it here changes it there.",
-)
-_STOP_AFTER = (
-    "Stop after",
-    10_000_000,
-    " steps",
-    "Training is set to stop after this many steps, whatever the epochs. "
-    "The Training tab's “Stop after steps” (0 there lets the epochs decide).",
-)
 
 
 class _ConceptDelegate(QStyledItemDelegate):
@@ -128,8 +108,8 @@ class ConceptListView(QListWidget):
             QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
         )
 
-    def concept_at(self, pos: object) -> str | None:
-        item = self.itemAt(pos)  # type: ignore[arg-type]
+    def concept_at(self, pos: QPoint) -> str | None:
+        item = self.itemAt(pos)
         if item is None:
             return None
         name = item.data(Qt.ItemDataRole.UserRole)
@@ -163,17 +143,13 @@ class ConceptListWidget(QWidget):
     concept_selected = Signal(object)  # name or None for "All pictures"
     concepts_changed = Signal()  # added, renamed, removed or settings changed
     files_dropped = Signal(object, list)  # concept name or None, [Path]
-    error = Signal(object)  # LoraStudioError to show
+    error = Signal(LoraStudioError)  # LoraStudioError to show
 
     def __init__(self, parent: QWidget | None = None, *, context: AppContext | None = None) -> None:
         super().__init__(parent)
         self.project: proj.Project | None = None
         self._counts: dict[str, int] = {}
         self._loading = False
-        self._counter = StepCounter(self)
-        self._counter.counted.connect(self._show_count)
-        self._context: AppContext | None = None
-        self._settings: TrainConfig | None = None  # the training settings last shown
 
         heading = QLabel("Concepts")
         heading.setStyleSheet("font-weight: 600; font-size: 11pt;")
@@ -214,38 +190,8 @@ class ConceptListWidget(QWidget):
         form.addRow("Repeats", self.repeats)
         form.addRow("Pictures are", self.kind)
 
-        # The Training tab's settings: epochs (or "Stop after … steps" when it is set) and batch size.
-        self.epochs_label = QLabel("Epochs")
-        self.epochs = QSpinBox()
-        self.epochs.setKeyboardTracking(False)  # one change when typing is done, not one per digit
-        self.epochs.valueChanged.connect(self._on_epochs_edited)
-        self.epochs_label.setBuddy(self.epochs)
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 64)
-        self.batch.setKeyboardTracking(False)
-        self.batch.setToolTip(
-            "Pictures per step. The Training tab's “Batch size”: changing it here changes it there."
-        )
-        self.batch.valueChanged.connect(self._on_batch_edited)
-        batch_label = QLabel("Batch size")
-        batch_label.setBuddy(self.batch)
-        self.steps_label = QLabel()
-        self.steps_label.setWordWrap(True)
-        self.steps_label.setTextFormat(Qt.TextFormat.RichText)
-        self.shared_note = QLabel("Epochs and batch size are the Training tab's settings: change them here or there.")
-        self.shared_note.setWordWrap(True)
-        self.shared_note.setProperty("muted", True)
-        steps_box = QGroupBox("Training steps")
-        spins = QFormLayout()
-        spins.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
-        for spin in (self.epochs, self.batch):
-            spin.setMinimumWidth(80)
-        spins.addRow(self.epochs_label, self.epochs)
-        spins.addRow(batch_label, self.batch)
-        steps_column = QVBoxLayout(steps_box)
-        steps_column.addLayout(spins)
-        steps_column.addWidget(self.steps_label)
-        steps_column.addWidget(self.shared_note)
+        self.steps = TrainingStepsBox(self, context=context)
+        self.epochs, self.batch, self.steps_label = self.steps.epochs, self.steps.batch, self.steps.steps_label
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -253,40 +199,18 @@ class ConceptListWidget(QWidget):
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.settings_box)
-        layout.addWidget(steps_box)
-        if context is not None:
-            self.set_context(context)
+        layout.addWidget(self.steps)
         self.set_project(None)
 
     # -- data ----------------------------------------------------------------------------------
     def set_project(self, project: proj.Project | None) -> None:
-        if project is not self.project:
-            self._settings = None  # read the new project's training settings
         self.project = project
+        self.steps.project = project
         self.reload()
 
     def set_context(self, context: AppContext) -> None:
-        """Share the training settings with the app's other tabs (the Training tab holds them)."""
-        if context is self._context:
-            return
-        if self._context is not None:
-            self._context.training_settings_changed.disconnect(self._on_training_settings)
-        self._context = context
-        context.training_settings_changed.connect(self._on_training_settings)
-        self.update_steps()
-
-    def app_context(self) -> AppContext | None:
-        """The app context: given, or the one of the panel this list is part of."""
-        if self._context is None:
-            parent = self.parentWidget()
-            while parent is not None:
-                found = getattr(parent, "context", None)
-                if isinstance(found, AppContext):
-                    self._context = found
-                    found.training_settings_changed.connect(self._on_training_settings)
-                    break
-                parent = parent.parentWidget()
-        return self._context
+        """Share the training settings with the app's other tabs."""
+        self.steps.set_context(context)
 
     def set_counts(self, counts: dict[str, int]) -> None:
         self._counts = dict(counts)
@@ -364,13 +288,14 @@ class ConceptListWidget(QWidget):
 
     def _load_settings(self) -> None:
         name = self.current_concept()
-        enabled = self.project is not None and name is not None
+        project = self.project
+        enabled = project is not None and name is not None
         self.settings_box.setEnabled(enabled)
         self.remove_button.setEnabled(enabled)
         self._loading = True
         try:
-            if enabled:
-                c = self.project.concept(name)  # type: ignore[union-attr,arg-type]
+            if project is not None and name is not None:
+                c = project.concept(name)
                 self.settings_box.setTitle(f"Concept “{c.name}”")
                 self.trigger.setText(c.trigger)
                 self.class_word.setText(c.class_word)
@@ -482,73 +407,12 @@ class ConceptListWidget(QWidget):
         self.reload()
         self.concepts_changed.emit()
 
-    # -- steps ---------------------------------------------------------------------------------
+    # -- steps (the box below the concepts) --------------------------------------------------------
     def training_settings(self) -> TrainConfig:
-        """The project's training settings as the Training tab has them (its defaults before it has any)."""
-        context = self.app_context()
-        if context is not None and isinstance(context.training_settings, TrainConfig):
-            self._settings = context.training_settings
-        elif self._settings is None:
-            self._settings = project_settings_or_default(self.project.root if self.project else None)
-        return self._settings
-
-    def _on_training_settings(self, config: Any) -> None:
-        if isinstance(config, TrainConfig):
-            self._settings = config
-            self.update_steps()
-
-    def _change_settings(self, **changes: Any) -> None:
-        config = update(self.training_settings(), **changes)
-        if config == self._settings:
-            return
-        self._settings = config
-        context = self.app_context()
-        if context is not None:
-            context.set_training_settings(config)  # the Training tab takes and saves them
-        else:
-            self.update_steps()
-
-    def _on_epochs_edited(self, value: int) -> None:
-        by_steps = self.training_settings().run.max_steps > 0
-        self._change_settings(**{"run.max_steps" if by_steps else "run.epochs": value})
-
-    def _on_batch_edited(self, value: int) -> None:
-        self._change_settings(**{"run.batch_size": value})
-
-    def _show_settings(self, config: TrainConfig) -> None:
-        run = config.run
-        label, maximum, suffix, tip = _STOP_AFTER if run.max_steps > 0 else _EPOCHS
-        self.epochs_label.setText(label)
-        self.epochs.setToolTip(tip)
-        with QSignalBlocker(self.epochs), QSignalBlocker(self.batch):  # showing is not editing
-            self.epochs.setRange(1, maximum)
-            self.epochs.setSuffix(suffix)
-            self.epochs.setValue(run.max_steps if run.max_steps > 0 else run.epochs)
-            self.batch.setValue(run.batch_size)
+        return self.steps.training_settings()
 
     def step_count(self) -> StepCount | None:
-        """The steps training will make with the project's settings (None: no pictures to count)."""
-        if self.project is None:
-            return None
-        return step_plan.count_for(self.training_settings(), self.project)
+        return self.steps.step_count()
 
     def update_steps(self) -> None:
-        """Show the settings now and count the steps on a worker thread (headers of every picture)."""
-        config = self.training_settings()
-        self._show_settings(config)
-        if self.project is None or not self.project.concepts:
-            self._show_count(None, config)
-            return
-        if not self.steps_label.text() or self.steps_label.text().startswith("Add a concept"):
-            self.steps_label.setText("Counting the steps…")
-        self._counter.request(config, self.project)
-
-    def _show_count(self, count: StepCount | None, config: TrainConfig) -> None:
-        if count is None or count.training_samples == 0:
-            self.steps_label.setText("Add a concept and some pictures to see how long training takes.")
-            return
-        lines = [html.escape(line) for line in step_plan.summary_lines(count)]
-        if not step_plan.uses_project(config, self.project):
-            folder = html.escape(Path(config.dataset.path).name or config.dataset.path)
-            lines.insert(0, f"<i>Training is set to use the pictures in “{folder}”, not this project's (Training tab › Pictures).</i>")
-        self.steps_label.setText("<br>".join(lines[:-1]) + f"<br><b>{lines[-1]}</b>")
+        self.steps.update_steps()

@@ -44,8 +44,8 @@ _CURSORS = {
 
 
 class CropCanvas(ImageCanvas):
-    crop_edited = Signal(object)  # CropBox, while dragging or nudging
-    crop_finished = Signal(object)  # CropBox, when a drag ends or a nudge settles
+    crop_edited = Signal(CropBox)  # CropBox, while dragging or nudging
+    crop_finished = Signal(CropBox)  # CropBox, when a drag ends or a nudge settles
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
@@ -240,8 +242,8 @@ class ImageGridWidget(QWidget):
         self._update_count()
 
     # -- filters -------------------------------------------------------------------------------
-    def _apply(self, **kwargs: object) -> None:
-        self.proxy.set_filter(**kwargs)  # type: ignore[arg-type]
+    def _apply(self, *, text: str | None = None, tag: str | None = None, show: Show | None = None) -> None:
+        self.proxy.set_filter(text=text, tag=tag, show=show)
         self._update_count()
 
     def set_concept(self, concept: str | None) -> None:
@@ -272,8 +274,8 @@ class ImageGridWidget(QWidget):
     def visible_rows(self) -> list[ImageRow]:
         return self.proxy.source_rows()
 
-    def select_path(self, path: object) -> bool:
-        source = self.model.index_of_path(path)  # type: ignore[arg-type]
+    def select_path(self, path: Path) -> bool:
+        source = self.model.index_of_path(path)
         index = self.proxy.mapFromSource(source)
         if not index.isValid():
             return False

@@ -141,6 +141,7 @@ class MaskPainterWidget(QWidget):
         invert = QPushButton("Invert")
         invert.setToolTip("Swap hidden and learned areas")
         invert.clicked.connect(self.canvas.invert)
+        self.invert_button = invert
         hide_all = QPushButton("Hide all")
         hide_all.setToolTip("Start from a fully hidden picture, then erase what should be learned")
         hide_all.clicked.connect(self.canvas.hide_all)
@@ -274,7 +275,7 @@ class MaskPainterWidget(QWidget):
                 "Making the cleaned copy…" if self._erasing or self._dirty_layers else "Paint a region first: there is no cleaned copy yet."
             )
         if self._original is not None:
-            self.canvas.set_shown_image(self._result if showing else self._original)  # type: ignore[arg-type]
+            self.canvas.set_shown_image(self._result if self._result is not None and showing else self._original)
         self.canvas.read_only = showing
         self.canvas.show_layer = not showing
         self.canvas.update()

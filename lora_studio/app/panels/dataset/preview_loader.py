@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
 
-from lora_studio.app.workers.latest_only import LatestOnlyPool
+from lora_studio.app.workers.task_pool import TaskPool
 from lora_studio.core.errors import DatasetError
 from lora_studio.dataset.images import load_rgb, probe_image
 
@@ -79,7 +79,7 @@ def load_preview(
     return Preview(path, image, size, mask, " ".join(problems), erase, erased)
 
 
-class PreviewLoader(LatestOnlyPool):
+class PreviewLoader(TaskPool):
     """``load(path)`` → later ``loaded(request_id, Preview)`` or ``failed(request_id, path, text)``.
 
     Only the answer to the latest request matters to the editors; they compare ``request_id``.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -79,7 +79,7 @@ class BulkRequest:
 class TagToolsWidget(QWidget):
     tag_clicked = Signal(str)  # filter the grid by this tag
     tag_picked = Signal(str)  # double-click: add it to the current picture
-    bulk_requested = Signal(object)  # BulkRequest
+    bulk_requested = Signal(BulkRequest)  # BulkRequest
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,11 +173,11 @@ class TagToolsWidget(QWidget):
             (self.model.item(r, 0).text(), int(self.model.item(r, 1).text())) for r in range(self.model.rowCount())
         ]
 
-    def _tag_at(self, index: object) -> str:
-        source = self.proxy.mapToSource(index)  # type: ignore[arg-type]
+    def _tag_at(self, index: QModelIndex) -> str:
+        source = self.proxy.mapToSource(index)
         return self.model.item(source.row(), 0).text()
 
-    def _on_clicked(self, index: object) -> None:
+    def _on_clicked(self, index: QModelIndex) -> None:
         tag = self._tag_at(index)
         self.tag_clicked.emit(tag)
         if OPERATIONS[self.current_operation()][1] == "Tag" or self.current_operation() in (

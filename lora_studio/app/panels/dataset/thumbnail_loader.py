@@ -19,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
+from lora_studio.app.workers.task_pool import TaskPool
 from lora_studio.core import paths
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.fileio import atomic_write_with
@@ -69,8 +70,8 @@ def make_thumbnail(key: ThumbKey, size: int, cache_dir: Path | None) -> QImage:
 
 
 class _Signals(QObject):
-    ready = Signal(object, QImage)  # ThumbKey, image
-    failed = Signal(object, str)  # ThumbKey, plain-words reason
+    ready = Signal(ThumbKey, QImage)  # ThumbKey, image
+    failed = Signal(ThumbKey, str)  # ThumbKey, plain-words reason
 
 
 class ThumbnailLoader(QObject):
@@ -81,8 +82,8 @@ class ThumbnailLoader(QObject):
     what is visible now. Each pool task takes the most urgent waiting key when it starts.
     """
 
-    ready = Signal(object, QImage)
-    failed = Signal(object, str)
+    ready = Signal(ThumbKey, QImage)
+    failed = Signal(ThumbKey, str)
 
     def __init__(
         self,
@@ -94,10 +95,9 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.size = size
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-        self.pool = QThreadPool(self)
         ideal = QThreadPool.globalInstance().maxThreadCount()
         self.threads = threads or max(2, min(4, ideal - 1))
-        self.pool.setMaxThreadCount(self.threads)
+        self.pool = TaskPool(self, threads=self.threads)
         self._normal_switch: float | None = None
         self._signals = _Signals()
         self._signals.ready.connect(self._on_ready)
@@ -123,11 +123,11 @@ class ThumbnailLoader(QObject):
             new_task = current is None
         if new_task:
             self._set_busy(True)
-            self.pool.start(self._run_one)
+            self.pool.queue(self._run_one)
 
     def set_quiet(self, quiet: bool) -> None:
         """One decoding thread while something else works hard (an import), else the normal count."""
-        self.pool.setMaxThreadCount(1 if quiet else self.threads)
+        self.pool.set_quiet(quiet)
 
     def _set_busy(self, busy: bool) -> None:
         # Only called on the GUI thread (request() and _settled()).
@@ -151,7 +151,7 @@ class ThumbnailLoader(QObject):
             return len(self._priority) + len(self._busy)
 
     def wait(self, msecs: int = 30000) -> bool:
-        return self.pool.waitForDone(msecs)
+        return self.pool.wait(msecs)
 
     # -- pool threads --------------------------------------------------------------------------
     def _take(self) -> ThumbKey | None:
@@ -164,7 +164,7 @@ class ThumbnailLoader(QObject):
                     return key
             return None
 
-    def _run_one(self) -> None:
+    def _run_one(self, _request: int) -> None:
         key = self._take()
         if key is None:
             return

@@ -88,10 +88,10 @@ def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
 
 
 class GalleryWidget(QWidget):
-    reuse_settings_requested = Signal(object)  # GalleryEntry
+    reuse_settings_requested = Signal(GalleryEntry)  # GalleryEntry
     reuse_seed_requested = Signal(int)
-    send_to_dataset_requested = Signal(object)  # GalleryEntry
-    use_as_init_requested = Signal(object)  # Path
+    send_to_dataset_requested = Signal(GalleryEntry)  # GalleryEntry
+    use_as_init_requested = Signal(Path)  # Path
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

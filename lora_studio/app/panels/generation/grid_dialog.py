@@ -161,7 +161,7 @@ class AxisEditor(QGroupBox):
 
 
 class GridDialog(QDialog):
-    run_requested = Signal(object)  # list[GridAxis]
+    run_requested = Signal(list)  # list[GridAxis]
     cancel_requested = Signal()
 
     def __init__(self, loras: list[LoraItem], enabled: list[LoraItem], parent: QWidget | None = None) -> None:

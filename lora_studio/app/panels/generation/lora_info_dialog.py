@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,12 +21,15 @@ from PySide6.QtWidgets import (
 
 from lora_studio.generation.model_library import LoraItem
 
+if TYPE_CHECKING:
+    from lora_studio.formats.lora_info import LoraInfo
+
 
 def _size(n: int) -> str:
     return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n / 1024:.0f} KB"
 
 
-def _facts(info: Any) -> list[tuple[str, str]]:
+def _facts(info: LoraInfo) -> list[tuple[str, str]]:
     t = info.training
     facts: list[tuple[str, str]] = [
         (
@@ -112,7 +115,7 @@ class LoraInfoDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-    def _triggers(self, info: Any) -> QWidget:
+    def _triggers(self, info: LoraInfo) -> QWidget:
         box = QWidget()
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
@@ -134,7 +137,7 @@ class LoraInfoDialog(QDialog):
         column.addLayout(row)
         return box
 
-    def _facts_page(self, info: Any) -> QWidget:
+    def _facts_page(self, info: LoraInfo) -> QWidget:
         page = QWidget()
         grid = QGridLayout(page)
         for r, (key, value) in enumerate(_facts(info)):

@@ -16,9 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.generation.lora_row_widget import LoraRowWidget
-from lora_studio.core.families import ModelFamily
+from lora_studio.diffusion.families import ModelFamily
 from lora_studio.generation.model_library import LoraItem
-from lora_studio.generation.request import LoraSpec
 
 ROW_STYLE = """
 QWidget#loraRow { border-radius: 6px; }
@@ -28,8 +27,9 @@ QWidget#loraRow[active="true"] { background: palette(alternate-base); border: 1p
 
 class LoraMixerWidget(QWidget):
     changed = Signal(str, bool, float)  # a user edit: name, enabled, weight
-    info_requested = Signal(object)  # LoraItem
+    info_requested = Signal(LoraItem)
     refresh_requested = Signal()
+    rows_replaced = Signal()  # set_loras made new rows (they show the remembered weights)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,6 +113,7 @@ class LoraMixerWidget(QWidget):
         self.empty_label.setVisible(not self.rows)
         self.sort_rows()
         self._apply_filter(self.filter_edit.text())
+        self.rows_replaced.emit()
 
     def row(self, name: str) -> LoraRowWidget | None:
         return self.rows.get(name.strip().lower())
@@ -128,9 +129,6 @@ class LoraMixerWidget(QWidget):
 
     def enabled_rows(self) -> list[LoraRowWidget]:
         return [row for row in self.rows.values() if row.enabled]
-
-    def enabled_specs(self) -> tuple[LoraSpec, ...]:
-        return tuple(LoraSpec(str(row.item.path), row.weight) for row in self.enabled_rows())
 
     def set_model_family(self, family: ModelFamily | None) -> None:
         self._family = family

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.core.families import ModelFamily
+from lora_studio.app.observable import ObservableState, Prop, bind
+from lora_studio.diffusion.families import ModelFamily
 from lora_studio.generation.model_library import LoraItem
 from lora_studio.generation.request import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN
 
@@ -41,9 +42,23 @@ class ElidedLabel(QLabel):
         painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
 
 
+class LoraRowState(ObservableState):
+    """One row's values; the check box, the slider and the number box are bound to them."""
+
+    enabled_changed = Signal(bool)
+    enabled = Prop(False)
+    weight_changed = Signal(float)
+    weight = Prop(1.0)
+
+
+def _snapped(slider_value: int) -> float:
+    step = int(WEIGHT_STEP * SLIDER_SCALE)
+    return round(slider_value / step) * step / SLIDER_SCALE
+
+
 class LoraRowWidget(QWidget):
     changed = Signal(str, bool, float)  # name, enabled, weight — only for the user's own edits
-    info_requested = Signal(object)  # LoraItem
+    info_requested = Signal(LoraItem)  # LoraItem
 
     def __init__(self, item: LoraItem, weight: float = 1.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,10 +122,14 @@ class LoraRowWidget(QWidget):
         row.addWidget(self.spin)
         row.addWidget(self.info_button)
 
+        self.state = LoraRowState(self)
+        self._quiet = False  # True while set_state writes: only a person's edits emit `changed`
         self.set_state(False, weight)
-        self.check.toggled.connect(self._on_toggled)
-        self.slider.valueChanged.connect(self._on_slider)
-        self.spin.valueChanged.connect(self._on_spin)
+        bind(self.state, "enabled", self.check, "checked")
+        bind(self.state, "weight", self.spin, "value")
+        bind(self.state, "weight", self.slider, "value", to_widget=lambda w: round(w * SLIDER_SCALE), to_state=_snapped)
+        self.state.enabled_changed.connect(self._on_toggled)
+        self.state.weight_changed.connect(self._on_weight)
         self.info_button.clicked.connect(lambda: self.info_requested.emit(self.item))
 
     # -- state -----------------------------------------------------------------------------------
@@ -120,22 +139,20 @@ class LoraRowWidget(QWidget):
 
     @property
     def enabled(self) -> bool:
-        return self.check.isChecked()
+        return self.state.enabled
 
     @property
     def weight(self) -> float:
-        return round(self.spin.value(), 2)
+        return round(self.state.weight, 2)
 
     def set_state(self, enabled: bool, weight: float) -> None:
         """Set without emitting :attr:`changed` (used for syncing from the prompt)."""
-        weight = max(LORA_WEIGHT_MIN, min(LORA_WEIGHT_MAX, weight))
-        for widget in (self.check, self.slider, self.spin):
-            widget.blockSignals(True)
-        self.check.setChecked(enabled)
-        self.spin.setValue(weight)
-        self.slider.setValue(round(weight * SLIDER_SCALE))
-        for widget in (self.check, self.slider, self.spin):
-            widget.blockSignals(False)
+        self._quiet = True
+        try:
+            self.state.weight = round(max(LORA_WEIGHT_MIN, min(LORA_WEIGHT_MAX, weight)), 2)
+            self.state.enabled = enabled
+        finally:
+            self._quiet = False
         self._update_look()
 
     def set_model_family(self, family: ModelFamily | None) -> None:
@@ -156,31 +173,22 @@ class LoraRowWidget(QWidget):
     # -- user edits ------------------------------------------------------------------------------
     def _on_toggled(self, enabled: bool) -> None:
         self._update_look()
-        self.changed.emit(self.name, enabled, self.weight)
+        if not self._quiet:
+            self.changed.emit(self.name, enabled, self.weight)
 
-    def _on_slider(self, value: int) -> None:
-        step = int(WEIGHT_STEP * SLIDER_SCALE)
-        snapped = round(value / step) * step
-        self.spin.blockSignals(True)
-        self.spin.setValue(snapped / SLIDER_SCALE)
-        self.spin.blockSignals(False)
-        self._weight_edited()
-
-    def _on_spin(self, value: float) -> None:
-        self.slider.blockSignals(True)
-        self.slider.setValue(round(value * SLIDER_SCALE))
-        self.slider.blockSignals(False)
-        self._weight_edited()
-
-    def _weight_edited(self) -> None:
-        if not self.check.isChecked():  # moving a slider means "use it"
-            self.check.blockSignals(True)
-            self.check.setChecked(True)
-            self.check.blockSignals(False)
+    def _on_weight(self, _weight: float) -> None:
+        if self._quiet:
+            return
+        if not self.state.enabled:  # moving a slider means "use it"
+            self._quiet = True
+            try:
+                self.state.enabled = True
+            finally:
+                self._quiet = False
             self._update_look()
         self.changed.emit(self.name, True, self.weight)
 
     def _update_look(self) -> None:
-        self.setProperty("active", self.check.isChecked())
+        self.setProperty("active", self.state.enabled)
         self.style().unpolish(self)
         self.style().polish(self)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QStyle, QVBoxLayout, QWidget
 
 from lora_studio.app.field_specs import spec_for
 from lora_studio.training.vram_estimate import VramEstimate
+
+if TYPE_CHECKING:
+    from lora_studio.training.validation import Issue
 
 
 class PreflightWidget(QWidget):
@@ -30,9 +33,9 @@ class PreflightWidget(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.vram_label)
         layout.addWidget(self.list)
-        self.issues: list[Any] = []
+        self.issues: list[Issue] = []
 
-    def show_issues(self, issues: list[Any]) -> None:
+    def show_issues(self, issues: list[Issue]) -> None:
         self.issues = list(issues)
         self.list.clear()
         style = self.style()

@@ -22,8 +22,8 @@ PURPOSE_TIPS = {
 
 
 class PresetBar(QWidget):
-    apply_requested = Signal(object, object, int)  # Purpose, ModelFamily, VRAM GB
-    automatic_steps_requested = Signal(object)  # Purpose
+    apply_requested = Signal(Purpose, ModelFamily, int)  # Purpose, ModelFamily, VRAM GB
+    automatic_steps_requested = Signal(Purpose)  # Purpose
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -26,7 +26,7 @@ STATUS_COLORS = {
 
 
 class QueueWidget(QWidget):
-    problem_requested = Signal(object)  # QueueEntry whose error the user wants to read
+    problem_requested = Signal(QueueEntry)  # QueueEntry whose error the user wants to read
 
     def __init__(self, queue: RunQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -52,11 +52,11 @@ class QueueEntry:
 
 class RunQueue(QObject):
     changed = Signal()  # entries added, removed, reordered or their status changed
-    run_started = Signal(object, object)  # QueueEntry, Worker
-    run_event = Signal(object, object)  # QueueEntry, Event
-    run_ended = Signal(object)  # QueueEntry (status FINISHED, FAILED or STOPPED)
+    run_started = Signal(QueueEntry, Worker)  # QueueEntry, Worker
+    run_event = Signal(QueueEntry, Event)  # QueueEntry, Event
+    run_ended = Signal(QueueEntry)  # QueueEntry (status FINISHED, FAILED or STOPPED)
     queue_idle = Signal()  # nothing running and nothing (runnable) waiting
-    start_refused = Signal(object)  # ErrorInfo: the GPU is busy with another job
+    start_refused = Signal(ErrorInfo)  # ErrorInfo: the GPU is busy with another job
 
     def __init__(
         self,
@@ -147,7 +147,7 @@ class RunQueue(QObject):
             return ProcessWorker(process_job(request), name=request.name, gpu=True)
         return Worker(self.make_job(request), name=request.name, gpu=True)
 
-    @Slot(object)
+    @Slot(Event)
     def _on_event(self, event: Event) -> None:
         if self.current is not None:
             self.run_event.emit(self.current, event)
@@ -162,7 +162,7 @@ class RunQueue(QObject):
         entry.result = f"Done: {Path(entry.final_lora).name} after {steps} steps" if final else "Done"
         self._after(entry)
 
-    @Slot(object)
+    @Slot(ErrorInfo)
     def _on_failed(self, info: ErrorInfo) -> None:
         entry = self._end(RunStatus.FAILED)
         entry.error = info

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from lora_studio.app.workers.task_pool import TaskPool
 
 THUMB = 150
 
@@ -30,25 +32,17 @@ class SampleInfo:
     prompt_index: int
 
 
-class _Loaded(QObject):
-    done = Signal(str, QImage)
-
-
-class _LoadThumb(QRunnable):
-    def __init__(self, path: str, size: int, sink: _Loaded) -> None:
-        super().__init__()
-        self.path, self.size, self.sink = path, size, sink
-
-    def run(self) -> None:
-        reader = QImageReader(self.path)
-        original = reader.size()
-        if original.isValid():
-            reader.setScaledSize(original.scaled(QSize(self.size, self.size), Qt.AspectRatioMode.KeepAspectRatio))
-        self.sink.done.emit(self.path, reader.read())
+def load_thumb(path: str, size: int) -> QImage:
+    """Decode and scale a sample picture (on a pool thread)."""
+    reader = QImageReader(path)
+    original = reader.size()
+    if original.isValid():
+        reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
+    return reader.read()
 
 
 class _Thumb(QLabel):
-    clicked = Signal(object)
+    clicked = Signal(SampleInfo)
 
     def __init__(self, info: SampleInfo) -> None:
         super().__init__()
@@ -86,7 +80,8 @@ class SampleViewDialog(QDialog):
 
 
 class SampleGalleryWidget(QScrollArea):
-    sample_clicked = Signal(object)  # SampleInfo
+    sample_clicked = Signal(SampleInfo)
+    _loaded = Signal(str, QImage)  # from the pool thread
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,9 +98,8 @@ class SampleGalleryWidget(QScrollArea):
         self._headers: dict[int, QLabel] = {}
         self._row_labels: dict[int, QLabel] = {}
         self._pending: dict[str, _Thumb] = {}
-        self._sink = _Loaded(self)
-        self._sink.done.connect(self._on_loaded)
-        self._pool = QThreadPool.globalInstance()
+        self._loaded.connect(self._on_loaded)
+        self._pool = TaskPool(self, threads=2)
         self._empty = QLabel("Sample pictures appear here while training runs.\nAdd sample prompts in the settings to get them.")
         self._empty.setProperty("muted", True)
         self._grid.addWidget(self._empty, 0, 0)
@@ -128,7 +122,7 @@ class SampleGalleryWidget(QScrollArea):
         self._cells[(prompt_index, step)] = thumb
         self._pending[path] = thumb
         self._relayout()
-        self._pool.start(_LoadThumb(path, THUMB, self._sink))
+        self._pool.queue(lambda _request: self._loaded.emit(path, load_thumb(path, THUMB)))
         if new_column:
             self.horizontalScrollBar().setValue(0)
 
@@ -182,7 +176,7 @@ class SampleGalleryWidget(QScrollArea):
     def loaded_count(self) -> int:
         return sum(1 for t in self._cells.values() if t.pixmap() is not None and not t.pixmap().isNull())
 
-    @Slot(object)
+    @Slot(SampleInfo)
     def enlarge(self, info: SampleInfo) -> None:
         dialog = SampleViewDialog(info, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -165,6 +165,12 @@ class SettingsForm(QWidget):
             editor.set_value(_get(config, key))
         self._refresh_applicability(config)
 
+    def flush(self) -> None:
+        """Deliver an edit still waiting for its pause (before starting a run)."""
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._after_edit()
+
     def set_value(self, key: str, value: Any) -> None:
         """Change one field as if the user had edited it."""
         self.editors[key].set_value(value)

@@ -1,0 +1,185 @@
+"""The Dataset tab's imports: adding pictures and folders (copied or linked), dropped files, pictures
+sent from the Generation tab, and kohya folders in and out.
+
+Adding pictures runs on a worker over a snapshot of the project; the new records are taken into
+the open project on the GUI thread when the worker is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QFileDialog
+
+from lora_studio.app.observable import bind
+from lora_studio.core.control import RunControl
+from lora_studio.core.errors import DatasetError
+from lora_studio.core.events import Reporter
+from lora_studio.dataset import project as proj
+from lora_studio.dataset.kohya import ExportResult, ProjectImport, export_kohya, import_kohya
+
+if TYPE_CHECKING:
+    from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
+
+
+log = logging.getLogger(__name__)
+
+class ImportController(QObject):
+    def __init__(self, view: DatasetPanel) -> None:
+        super().__init__(view)
+        self.view = view
+        self.state = view.state
+        self.state.copy_into_project = view.context.settings.copy_images_on_import
+        self._working: tuple[proj.Project, proj.Project] | None = None  # the running import's snapshots
+        view.add_button.clicked.connect(self.add_pictures_dialog)
+        view.add_pictures_action.triggered.connect(self.add_pictures_dialog)
+        view.add_folder_action.triggered.connect(self.add_folder_dialog)
+        view.link_action.setChecked(True)  # the exclusive group's other choice, until the binding says
+        bind(self.state, "copy_into_project", view.copy_action, "checked")
+        self.state.copy_into_project_changed.connect(self._remember_copy_choice)
+        view.kohya_import_action.triggered.connect(self.import_kohya_dialog)
+        view.kohya_export_action.triggered.connect(self.export_kohya_dialog)
+        view.concepts.files_dropped.connect(self._on_files_dropped)
+
+    def _on_files_dropped(self, concept: str | None, paths: list[Path]) -> None:
+        self.import_files(paths, concept)
+
+    def _remember_copy_choice(self, copy: bool) -> None:
+        settings = self.view.context.settings
+        if settings.copy_images_on_import != copy:
+            self.view.context.update_settings(dataclasses.replace(settings, copy_images_on_import=copy))
+
+    def add_pictures_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self.view, "Add pictures", "", "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"
+        )
+        if files:
+            self.import_files([Path(f) for f in files], self.view.concepts.current_concept())
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.view, "Add a folder of pictures")
+        if folder:
+            self.import_files([Path(folder)], self.view.concepts.current_concept())
+
+    def import_files(self, paths: list[Path], concept: str | None) -> bool:
+        """Add ``paths`` (files or folders) to ``concept``; None makes a new concept for them."""
+        view = self.view
+        if view.project is None or not paths:
+            return False
+        if view.jobs.refuse_if_busy():
+            return False
+        if concept is None:
+            folder = next((p for p in paths if p.is_dir()), None)
+            concept = view.concepts.new_concept(folder.name if folder else "New concept", edit=False)
+            if concept is None:
+                return False
+        snapshot, copy, target = self._snapshot(view.project), self.state.copy_into_project, concept
+
+        def run(reporter: Reporter, control: RunControl) -> proj.AddResult:
+            return proj.add_images(snapshot, target, paths, copy=copy, reporter=reporter, control=control)
+
+        view.concepts.select(concept)
+        return view.jobs.start(run, "Adding pictures", self._on_added)
+
+    def _snapshot(self, project: proj.Project) -> proj.Project:
+        """A copy for the worker to add to; :meth:`_adopt` takes its additions in afterwards."""
+        self._working = (project.snapshot(), project.snapshot())
+        return self._working[1]
+
+    def _adopt(self) -> None:
+        working, self._working = self._working, None
+        project = self.view.project
+        if working is not None and project is not None and project.root == working[0].root:
+            proj.adopt_additions(project, *working)
+
+    @Slot(proj.AddResult)
+    def _on_added(self, result: proj.AddResult) -> None:
+        view = self.view
+        self._adopt()
+        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''}."
+        if result.skipped:
+            first = result.skipped[0]
+            text += f" Skipped {len(result.skipped)} (for example {first[0].name}: {first[1]})."
+        view.jobs.set_status(text)
+        view.rescan_pending = True
+
+    def add_image_to_concept(self, path: str | Path, concept: str, caption: str = "") -> Path:
+        """Copy a picture (e.g. a generated one) into ``concept`` with ``caption``; made if missing.
+        Returns the copy's path."""
+        project = self.view.project
+        if project is None:
+            raise DatasetError("Open a project first.", hint="Use File → New project or Open project.")
+        if concept not in {c.name for c in project.concepts}:
+            proj.add_concept(project, concept)
+            self.view.concepts.reload()
+        dest = proj.send_to_dataset(project, concept, path, caption)
+        self.view.rescan()
+        return dest
+
+    # -- kohya ---------------------------------------------------------------------------------
+    def import_kohya_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self.view, "Pick the kohya folder (the one that holds img/ or 10_name folders)"
+        )
+        if folder:
+            self.import_kohya(Path(folder))
+
+    def import_kohya(self, folder: Path) -> bool:
+        project = self.view.project
+        if project is None:
+            return False
+        snapshot = self._snapshot(project)
+        return self.view.jobs.start(
+            lambda r, c: import_kohya(folder, snapshot, reporter=r, control=c),
+            "Importing kohya folders",
+            self._on_kohya_imported,
+        )
+
+    @Slot(ProjectImport)
+    def _on_kohya_imported(self, result: ProjectImport) -> None:
+        self._adopt()
+        added = sum(len(a.added) for a in result.added)
+        for path, reason in result.skipped_files:
+            log.warning("Import skipped %s: %s", path, reason)
+        for note in result.notes:
+            log.warning("Import: %s", note)
+        extra = ""
+        if result.skipped_files:
+            names = ", ".join(p.name for p, _ in result.skipped_files[:5])
+            more = " …" if len(result.skipped_files) > 5 else ""
+            extra = f" Skipped {len(result.skipped_files)} file(s) ({names}{more}); the log says why for each."
+        self.view.jobs.set_status(f"Imported {added} pictures from kohya folders.{extra}")
+        self.view.concepts.reload()
+        self.view.rescan_pending = True
+
+    def export_kohya_dialog(self) -> None:
+        project = self.view.project
+        if project is None:
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self.view, "Export into which folder? (a new folder is made inside)"
+        )
+        if folder:
+            self.export_kohya(Path(folder) / f"{project.name or 'dataset'} (kohya)")
+
+    def export_kohya(self, target: Path) -> bool:
+        project = self.view.project
+        if project is None:
+            return False
+        snapshot = project.snapshot()
+        return self.view.jobs.start(
+            lambda r, c: export_kohya(snapshot, target, reporter=r, control=c),
+            "Exporting for kohya",
+            self._on_exported,
+        )
+
+    @Slot(ExportResult)
+    def _on_exported(self, result: ExportResult) -> None:
+        self.view.jobs.set_status(
+            f"Exported {result.images} pictures to {result.root}"
+            + (f" ({result.cropped} cropped, saved as PNG)." if result.cropped else ".")
+        )

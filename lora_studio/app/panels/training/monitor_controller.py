@@ -1,0 +1,171 @@
+"""The Training tab's monitor: the running run's events on the plot, the samples and the log, and
+comparing the saved epochs afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QPixmap
+from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from lora_studio.app.dialogs.error_dialog import show_error
+from lora_studio.app.panels.training.run_queue import QueueEntry
+from lora_studio.app.workers.error_info import ErrorInfo
+from lora_studio.app.workers.job_runner import JobBusyError
+from lora_studio.app.workers.worker import Worker
+from lora_studio.core.errors import LoraStudioError
+from lora_studio.core.events import (
+    CheckpointSaved,
+    EpochFinished,
+    Event,
+    HistoryLoaded,
+    LogLine,
+    Progress,
+    SampleReady,
+    StatusChanged,
+    StepFinished,
+    ValidationLoss,
+)
+from lora_studio.generation.grid import GridResult
+from lora_studio.training.compare import compare_request, run_compare
+
+if TYPE_CHECKING:
+    from lora_studio.app.panels.training.training_panel import TrainingPanel
+
+
+class MonitorController(QObject):
+    def __init__(self, view: TrainingPanel) -> None:
+        super().__init__(view)
+        self.view = view
+        self.epochs = 0  # of the running run
+        self.compare_worker: Worker | None = None
+        view.queue.run_event.connect(self.on_run_event)
+        view.compare_button.clicked.connect(self.compare_epochs)
+        view.open_button.clicked.connect(self.open_output)
+
+    @Slot(QueueEntry, Event)
+    def on_run_event(self, entry: QueueEntry, event: Event) -> None:
+        plot, monitor = self.view.plot, self.view.monitor
+        if isinstance(event, StepFinished):
+            plot.add_step(event.step, event.loss, event.lr)
+            monitor.show_step(event, self.epochs)
+        elif isinstance(event, EpochFinished):
+            plot.add_epoch(event.step)
+            monitor.append_log(
+                f"Epoch {event.epoch} finished at step {event.step}; average loss {event.avg_loss:.4f}."
+            )
+        elif isinstance(event, ValidationLoss):
+            plot.add_validation(event.step, event.loss)
+            monitor.append_log(f"Validation loss after epoch {event.epoch}: {event.loss:.4f}.")
+        elif isinstance(event, SampleReady):
+            self.view.gallery.add_sample(event.path, event.step, event.epoch, event.prompt, event.prompt_index)
+        elif isinstance(event, CheckpointSaved):
+            plot.add_save(event.step, event.kind)
+            what = "LoRA file" if event.kind == "lora" else "resume point"
+            monitor.append_log(f"Saved {what} {Path(event.path).name} (step {event.step}).")
+            if event.kind == "lora":
+                entry.lora_files.append(event.path)
+        elif isinstance(event, StatusChanged):
+            worker = self.view.runs.worker
+            if not (worker and worker.control.paused):
+                monitor.set_status(event.text)
+            monitor.append_log(event.text)
+        elif isinstance(event, Progress):
+            monitor.set_status(f"{event.text} {event.done}/{event.total}".strip())
+            if event.done == event.total:
+                monitor.append_log(f"{event.text}: {event.total} done.")
+        elif isinstance(event, LogLine):
+            monitor.append_log(f"[{event.level}] {event.text}")
+        elif isinstance(event, HistoryLoaded):
+            plot.add_history(event.losses)
+            for step, value in event.validation:
+                plot.add_validation(step, value)
+
+    # -- after training ------------------------------------------------------------------------
+    def compare_files(self) -> list[str]:
+        entry = self.view.runs.last_entry
+        if entry is None:
+            return []
+        files = list(entry.lora_files) + ([entry.final_lora] if entry.final_lora else [])
+        return [f for f in dict.fromkeys(files) if Path(f).is_file()]
+
+    @Slot()
+    def compare_epochs(self) -> None:
+        view, entry = self.view, self.view.runs.last_entry
+        files = self.compare_files()
+        view.compare_requested.emit(files)
+        if entry is None or not files:
+            return
+        try:
+            request = compare_request(entry.request.config, files)
+        except LoraStudioError as exc:
+            show_error(ErrorInfo.from_exception(exc, title="Nothing to compare"), view)
+            return
+        worker = Worker(lambda r, c: run_compare(request, r, c), name="Epoch comparison", gpu=True)
+        worker.event.connect(self._on_compare_event)
+        worker.finished.connect(self._on_compare_done)
+        worker.failed.connect(self._on_compare_failed)
+        worker.cancelled.connect(self._on_compare_failed)
+        try:
+            view.context.jobs.start(worker)
+        except JobBusyError as exc:
+            show_error(ErrorInfo.from_exception(exc, title="Comparison can't start yet"), view)
+            return
+        self.compare_worker = worker
+        view.monitor.set_status(f"Comparing {len(files)} saved files…")
+        view.runs.update_buttons()
+
+    @Slot(Event)
+    def _on_compare_event(self, event: Event) -> None:
+        if isinstance(event, (StatusChanged, Progress)):
+            self.view.monitor.set_status(event.text)
+
+    @Slot(GridResult)
+    def _on_compare_done(self, result: GridResult) -> None:
+        self.compare_worker = None
+        self.view.runs.update_buttons()
+        paths = list(result.grid_paths)
+        self.view.monitor.set_status(
+            f"Comparison ready: {len(paths)} grid(s) in {Path(paths[0]).parent}" if paths else "Comparison finished."
+        )
+        if paths:
+            CompareGridDialog(paths, self.view).show()
+
+    @Slot()
+    def _on_compare_failed(self, info: ErrorInfo | None = None) -> None:
+        self.compare_worker = None
+        self.view.runs.update_buttons()
+        if info is not None:
+            show_error(info, self.view)
+
+    @Slot()
+    def open_output(self) -> None:
+        folder = Path(self.view.config().run.output_dir)
+        if folder.is_dir():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        else:
+            self.view.show_notice(f"The output folder {folder} does not exist yet; it is made when training starts.")
+
+
+class CompareGridDialog(QDialog):
+    """The epoch comparison's grids, one tab per sample prompt."""
+
+    def __init__(self, paths: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Compare epochs")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        tabs = QTabWidget()
+        for i, path in enumerate(paths, start=1):
+            label = QLabel()
+            label.setPixmap(QPixmap(path))
+            area = QScrollArea()
+            area.setWidget(label)
+            tabs.addTab(area, f"Prompt {i}" if len(paths) > 1 else Path(path).name)
+        note = QLabel("Columns: saved files (epochs) · rows: LoRA weight. Pick the earliest one that looks right.")
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs, 1)
+        layout.addWidget(note)
+        self.resize(1000, 760)
