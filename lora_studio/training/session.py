@@ -15,8 +15,11 @@ from typing import Any
 import torch
 
 from lora_studio.core import paths
+from lora_studio.core.errors import ConfigError
 from lora_studio.core.events import Progress, Reporter
+from lora_studio.diffusion.base_weights import BaseWeights
 from lora_studio.diffusion.families import ModelFamily, Prediction
+from lora_studio.diffusion.memory import store_base_weights, swap_blocks
 from lora_studio.training import data as D
 from lora_studio.training.buckets import cover_resize
 from lora_studio.training.config import LatentCache, Precision, TrainConfig
@@ -48,6 +51,8 @@ class TrainingSession:
     text: TextEncoder | None = None
     text_cache: TextCache | None = None
     latents: LatentStore | None = None
+    swapper: Any = None  # diffusion.memory.BlockSwapper when blocks are swapped
+    text_encoders_released: bool = False
 
     # -- set-up ------------------------------------------------------------------------------------
     @property
@@ -81,9 +86,21 @@ class TrainingSession:
         for module in (pipe.vae, pipe.unet, *self.text_encoders):
             module.requires_grad_(False)
             module.eval()
+        mem = cfg.memory
+        if mem.blocks_to_swap > 0 and mem.unet_weights in (BaseWeights.INT8, BaseWeights.NF4):
+            raise ConfigError(
+                "Block swapping cannot be combined with 8-bit or 4-bit base weights.",
+                hint="Use fp8 base weights with block swapping, or turn block swapping off.",
+            )
         pipe.unet.to(self.device, weight_dtype)
+        store_base_weights(pipe.unet, mem.unet_weights, weight_dtype)
+        # Text encoders whose outputs are all cached up front never go to the device: they encode
+        # the captions once in system memory and are freed before the first step.
+        te_device = torch.device("cpu") if self.text_cache_complete() else self.device
         for te in self.text_encoders:
-            te.to(self.device, weight_dtype)
+            te.to(te_device, weight_dtype)
+            if not cfg.trains_text_encoder:
+                store_base_weights(te, mem.text_encoder_weights, weight_dtype)
         vae_dtype = torch.float32 if weight_dtype == torch.float16 else weight_dtype
         pipe.vae.to(self.device, vae_dtype)
         self.targets["unet"] = unet_targets(pipe.unet, cfg.network.target)
@@ -104,6 +121,7 @@ class TrainingSession:
             for name in self.te_names:
                 if name in self.trained:
                     self.trained[name].gradient_checkpointing_enable()
+        self.swapper = swap_blocks(pipe.unet, mem.blocks_to_swap, self.device)
         if not run.sdpa:
             from diffusers.models.attention_processor import AttnProcessor
 
@@ -111,6 +129,39 @@ class TrainingSession:
         self.noise_scheduler = make_noise_scheduler(
             dict(pipe.scheduler.config), self.prediction, cfg.model.zero_terminal_snr
         )
+
+    def text_cache_complete(self) -> bool:
+        """Whether every caption's conditioning is encoded once before training (frozen text
+        encoders, cached outputs, captions that never change)."""
+        cfg, d = self.config, self.config.dataset
+        return (
+            not cfg.trains_text_encoder
+            and d.cache_text_encoder_outputs
+            and not d.shuffle_tags
+            and d.caption_dropout == 0
+            and d.tag_dropout == 0
+        )
+
+    def release_text_encoders(self) -> None:
+        """Free the frozen text encoders' weights (their outputs are all cached)."""
+        for te in self.text_encoders:
+            for t in [*te.parameters(), *te.buffers()]:
+                # Emptied in place (not module.to("meta"): quantised parameters cannot be rebuilt
+                # that way); any later use fails on the empty shape instead of computing garbage.
+                t.data = torch.empty(0, dtype=t.dtype, device=t.device)
+        self.text_encoders_released = True
+
+    @contextlib.contextmanager
+    def text_encoders_on(self, device: torch.device) -> Any:
+        """Move text encoders kept in system memory to ``device`` for the block (sampling)."""
+        moved = [te for te in self.text_encoders if next(te.parameters()).device != device]
+        for te in moved:
+            te.to(device)
+        try:
+            yield
+        finally:
+            for te in moved:
+                te.to("cpu")
 
     def setup_encoders(self) -> None:
         cfg = self.config
@@ -165,8 +216,7 @@ class TrainingSession:
     def fill_text_cache(self, reporter: Reporter) -> None:
         """Encode every caption up front when captions never change (no shuffle or dropout), so
         the text encoders do no work during training; otherwise the cache fills as captions appear."""
-        d = self.config.dataset
-        if self.text_cache is None or d.shuffle_tags or d.caption_dropout > 0 or d.tag_dropout > 0:
+        if self.text_cache is None or not self.text_cache_complete():
             return
         plain = _plain(self.config)
         captions = list(

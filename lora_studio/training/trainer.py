@@ -97,6 +97,8 @@ class _Loop:
         self.s = build_session(cfg, dataset, self.accel.device, self.report)
         self.s.fill_latent_cache(self.report)
         self.s.fill_text_cache(self.report)
+        if self.s.text_cache_complete() and not cfg.sample.prompts and not keep_pipeline:
+            self.s.release_text_encoders()
         world, rank = self.accel.num_processes, self.accel.process_index
         # The same counting as the app's step maths (lora_studio.training.steps).
         self.batches_per_epoch = -(-steps.batch_count(self.s.sources, cfg.run.batch_size) // world)
@@ -319,15 +321,17 @@ class _Loop:
 
         self.report(StatusChanged("Generating samples"))
         modules = [getattr(m, "module", m) for m in self.s.trained.values()]
-        for idx, prompt, path in generate_samples(
-            self.s.pipeline,
-            self.cfg,
-            self.out_dir / "samples",
-            step=self.step,
-            epoch=epoch,
-            trained_modules=modules,
-            text_encoder=self.s.text,
-        ):
+        with self.s.text_encoders_on(self.s.device):
+            samples = generate_samples(
+                self.s.pipeline,
+                self.cfg,
+                self.out_dir / "samples",
+                step=self.step,
+                epoch=epoch,
+                trained_modules=modules,
+                text_encoder=self.s.text,
+            )
+        for idx, prompt, path in samples:
             self.result.samples.append(path)
             self.report(
                 SampleReady(path=str(path), step=self.step, epoch=epoch, prompt=prompt, prompt_index=idx)
