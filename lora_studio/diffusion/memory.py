@@ -120,27 +120,28 @@ def tensor_bytes(t: torch.Tensor) -> int:
 def held_bytes(module: torch.nn.Module, *, device_type: str | None = None) -> int:
     """Bytes held by the parameters and buffers of ``module`` (each storage counted once), on
     ``device_type`` if given. Quantised weights count their packed storage and their scales."""
-    seen: set[int] = set()
+    return storage_bytes(module_tensors(module), device_type=device_type)
+
+
+def storage_bytes(tensors: Iterable[torch.Tensor | None], *, device_type: str | None = None) -> int:
+    """Bytes of the distinct storages behind ``tensors`` (views and shared weights counted once)."""
+    seen: set[tuple[str, int]] = set()
     total = 0
-
-    def add(t: torch.Tensor | None) -> None:
-        nonlocal total
-        if t is None or t.device.type == "meta":
-            return
+    for t in tensors:
+        if t is None or t.device.type == "meta" or not t.numel():
+            continue
         if device_type is not None and t.device.type != device_type:
-            return
-        key = t.untyped_storage().data_ptr() if t.numel() else id(t)
-        if key in seen:
-            return
-        seen.add(key)
-        total += t.untyped_storage().nbytes() if t.numel() else 0
-
-    for t in _all_tensors(module):
-        add(t)
+            continue
+        storage = t.untyped_storage()
+        key = (str(t.device), storage.data_ptr())
+        if key not in seen:
+            seen.add(key)
+            total += storage.nbytes()
     return total
 
 
-def _all_tensors(module: torch.nn.Module) -> Iterable[torch.Tensor]:
+def module_tensors(module: torch.nn.Module) -> Iterable[torch.Tensor]:
+    """Every tensor a module holds: parameters (with quantisation scales) and buffers."""
     for p in module.parameters():
         yield p.data
         state = getattr(p, "quant_state", None)  # bitsandbytes 4-bit: absmax (+ nested scales)

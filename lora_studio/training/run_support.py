@@ -66,9 +66,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def memory_mb(device: torch.device) -> float:
+def memory_mb(device: torch.device, held: Any = None) -> float:
+    """Memory figure for progress reports: on CUDA the peak the allocator handed out; elsewhere
+    the bytes of the tensors ``held()`` yields (the session's models, optimizer and caches), or
+    the process's resident memory when no such accounting is given."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    if held is not None:
+        from lora_studio.diffusion.memory import storage_bytes
+
+        return storage_bytes(held()) / 2**20
     try:
         import psutil
 

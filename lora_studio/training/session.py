@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,24 @@ class TrainingSession:
                 smp = D.Sample(src.index, False, 0)
                 losses.append(float(self.batch_loss([smp], sources, gen, augment=False)))
         return sum(losses) / max(1, len(losses))
+
+    def held_tensors(self, optimizer: Any = None) -> Iterator[torch.Tensor]:
+        """Every tensor the session holds: the models (LoRA included), the optimizer's state and
+        gradients, and the latent and text caches."""
+        from lora_studio.diffusion.memory import module_tensors
+
+        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+            module = getattr(self.pipeline, name, None)
+            if isinstance(module, torch.nn.Module):
+                yield from module_tensors(module)
+                yield from (p.grad for p in module.parameters() if p.grad is not None)
+        if optimizer is not None:
+            for state in optimizer.state.values():
+                yield from (v for v in state.values() if isinstance(v, torch.Tensor))
+        if self.latents is not None:
+            yield from self.latents.held()
+        if self.text_cache is not None:
+            yield from self.text_cache.held()
 
     def lora_state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         from peft.utils import get_peft_model_state_dict

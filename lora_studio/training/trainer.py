@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -223,12 +224,27 @@ class _Loop:
                     lr=self.sched.get_last_lr()[0],
                     it_per_s=it_s,
                     eta_s=(self.total - self.step) / it_s if it_s > 0 else 0.0,
-                    memory_mb=memory_mb(self.accel.device),
+                    memory_mb=memory_mb(self.accel.device, lambda: self.s.held_tensors(self.opt)),
                     lrs=tuple(self.sched.get_last_lr()),
                 )
             )
+            self._check_spill()
             self._after_step(epoch, epoch_losses)
         self._finish()
+
+    def _check_spill(self) -> None:
+        """Windows only: stop with a clear message when the run spills into shared memory."""
+        if self.accel.device.type != "cuda" or not sys.platform.startswith("win"):
+            return
+        from lora_studio.training.fit import CudaMemory, spill_message
+
+        message = spill_message(CudaMemory(self.accel.device.index or 0))
+        if message:
+            raise TrainingError(
+                message,
+                hint="Turn on fp8 base weights or block swapping, lower the batch size or the "
+                "resolution, or let LoRA Studio measure a fit (a state was saved to resume from).",
+            )
 
     def _pixel_loader(self, plan: list[list[D.Sample]], start: int) -> Iterator[torch.Tensor | None]:
         """Decoded pixels from worker processes when latents are not cached and num_workers > 0."""

@@ -235,7 +235,11 @@ def test_text_encoders_stay_for_sampling(tmp_path: Path, tiny_sd1_dir: Path) -> 
     cfg = tiny_config(
         tiny_sd1_dir,
         tmp_path,
-        **{"run.max_steps": 1, "sample.prompts": (SamplePrompt(prompt="sks", steps=2),), "sample.every_n_steps": 1},
+        **{
+            "run.max_steps": 1,
+            "sample.prompts": (SamplePrompt(prompt="sks", steps=2),),
+            "sample.every_n_steps": 1,
+        },
     )
     result = run_training(cfg, dataset=ds)
     assert len(result.samples) == 1 and result.samples[0].is_file()

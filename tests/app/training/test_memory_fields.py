@@ -17,7 +17,9 @@ def test_memory_fields_explain_themselves(panel, qtbot) -> None:
     assert "uses about half the memory, slightly slower" in weights.toolTip()
     assert "system memory" in panel.form.labels["memory.blocks_to_swap"].text()
     te = panel.form.editors["memory.text_encoder_weights"].widget
-    panel.set_config(update(panel.config(), **{"network.train_text_encoder": True, "optimizer.text_encoder_lr": 1e-4}))
+    panel.set_config(
+        update(panel.config(), **{"network.train_text_encoder": True, "optimizer.text_encoder_lr": 1e-4})
+    )
     qtbot.waitUntil(lambda: not te.isEnabled(), timeout=2000)
     assert "trained" in te.toolTip()
 
