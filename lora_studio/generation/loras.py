@@ -8,8 +8,10 @@
   with every inactive adapter it keeps). Recently used state dicts stay in RAM for quick switching.
 - When the set and weights are fixed for a whole batch, the adapters are fused into the base
   weights (each step then costs what the base model costs): each LoRA module is written as
-  ``original + Σ scale_i·B_i A_i`` (one matmul) from a CPU copy of its original weight, so a weight
-  change costs one fuse and the base weights never drift.
+  ``W + ΔW`` with ``ΔW = Σ scale_i·B_i A_i`` (one matmul). Unfusing subtracts the same ΔW again
+  (recomputed from the LoRA weights, bit for bit the same) and then puts back the few elements that
+  rounding changed, which the fuse recorded: the base weights never drift, and the bookkeeping is
+  those elements (a few percent of the touched weights) instead of a second copy of the model.
 - Every file is checked before loading: LyCORIS-only layouts, LoRAs for another base family,
   corrupt files and LoRAs whose modules do not match the model give a clear error; a partial match
   is reported, never ignored.
@@ -149,6 +151,81 @@ def count_injected(pipe: Any, adapter: str, components: tuple[str, ...]) -> int:
     return n
 
 
+class _Undo:
+    """Undoes ``W += ΔW`` exactly. ``ΔW = Σ scale_i · B_i A_i`` is recomputed from the adapters'
+    own LoRA weights (references, not copies: an adapter is never changed or deleted while fused)
+    and subtracted, then the elements where rounding made ``(W + ΔW) - ΔW != W`` get their
+    recorded original values back. ΔW is computed the same way (same device, dtype, shapes and
+    order) both times, so the result is the original bit for bit."""
+
+    def __init__(self, factors: list[tuple[Any, Any, float]], index: Any, values: Any) -> None:
+        self.factors, self.index, self.values = factors, index, values
+
+    @property
+    def nbytes(self) -> int:
+        """What the undo holds beyond the adapters: the rounding fix-ups."""
+        return sum(t.numel() * t.element_size() for t in (self.index, self.values))
+
+    @staticmethod
+    def _delta(weight: Any, factors: list[tuple[Any, Any, float]]) -> Any:
+        import torch
+
+        # float32 for half-precision weights (CPU has no fast half matmul; rounding once is exact
+        # enough), the weight's own dtype otherwise.
+        dtype = weight.dtype if weight.dtype in (torch.float32, torch.float64) else torch.float32
+        out = weight.shape[0]
+        downs = [down.reshape(down.shape[0], -1).to(weight.device, dtype) for down, _, _ in factors]
+        ups = [up.reshape(out, -1).to(weight.device, dtype) * scale for _, up, scale in factors]
+        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
+        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
+        return (up @ down).view(weight.shape)
+
+    @classmethod
+    def fuse(cls, weight: Any, factors: list[tuple[Any, Any, float]]) -> _Undo:
+        """Add ``Σ scale · up @ down`` to ``weight`` in place; return how to undo it."""
+        import torch
+
+        delta = cls._delta(weight, factors)
+        original = weight.detach().clone()  # one layer at a time, dropped on return
+        weight.copy_((weight.to(delta.dtype) + delta).to(weight.dtype))
+        back = (weight.to(delta.dtype) - delta).to(weight.dtype)
+        wrong = (back != original).view(-1)
+        bad = wrong.nonzero().view(-1)
+        if bad.numel() * 4 > wrong.numel() // 8:  # dense: a bit per element beats 4-byte indices
+            index = _pack_bits(wrong)
+        else:
+            index = bad.to(torch.int32) if original.numel() < 2**31 else bad
+        return cls(factors, index, original.view(-1)[bad].clone())
+
+    def apply(self, weight: Any) -> None:
+        import torch
+
+        delta = self._delta(weight, self.factors)
+        weight.copy_((weight.to(delta.dtype) - delta).to(weight.dtype))
+        if not self.values.numel():
+            return
+        index = self.index
+        if index.dtype == torch.uint8:
+            index = _unpack_bits(index, weight.numel()).nonzero().view(-1)
+        weight.view(-1)[index.long()] = self.values.to(weight.device)
+
+
+def _pack_bits(mask: Any) -> Any:
+    """A bool vector as uint8 bytes, 8 elements a byte."""
+    import torch
+
+    pad = (-mask.numel()) % 8
+    bits = torch.cat([mask, mask.new_zeros(pad)]).view(-1, 8).to(torch.uint8)
+    return (bits << torch.arange(8, dtype=torch.uint8, device=mask.device)).sum(1, dtype=torch.uint8)
+
+
+def _unpack_bits(packed: Any, n: int) -> Any:
+    import torch
+
+    shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
+    return ((packed[:, None] >> shifts) & 1).view(-1)[:n].bool()
+
+
 class LoraStack:
     """Owns the adapters of one pipeline (see module docstring)."""
 
@@ -162,10 +239,11 @@ class LoraStack:
         self._ram: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._fused_state: tuple[tuple[str, float, float], ...] | None = None
         self._active: tuple[tuple[str, float, float], ...] = ()
-        # Original weights of every module ever fused, kept in CPU RAM (as A1111 does): unfusing
-        # restores them bit-exactly instead of subtracting ΔW, so base outputs never drift.
+        # How to undo each fused module exactly: the ΔW inputs and the rounding fix-ups (see
+        # _Undo). Only modules PEFT merges itself (DoRA, biases …) keep a full copy (_backups).
+        self._undo: dict[tuple[str, str], _Undo] = {}
         self._backups: dict[tuple[str, str], tuple[Any, Any]] = {}
-        self._dirty: set[tuple[str, str]] = set()  # modules whose weights differ from the backup
+        self._dirty: set[tuple[str, str]] = set()  # modules whose weights differ from the base
         self._fused_layers: dict[tuple[str, str], Any] = {}
         self._layers: list[tuple[tuple[str, str], Any]] | None = None
 
@@ -399,13 +477,21 @@ class LoraStack:
         return saved
 
     def _restore(self, key: tuple[str, str], layer: Any) -> None:
+        base = layer.get_base_layer()
+        undo = self._undo.pop(key, None)
+        if undo is not None:
+            undo.apply(base.weight)
         saved = self._backups.get(key)
-        if saved is not None and key in self._dirty:
-            base = layer.get_base_layer()
+        if saved is not None and key in self._dirty and undo is None:
             base.weight.copy_(saved[0], non_blocking=True)
             if saved[1] is not None:
                 base.bias.copy_(saved[1], non_blocking=True)
         self._dirty.discard(key)
+
+    def bookkeeping_bytes(self) -> int:
+        """Bytes held to undo the current fuse (for memory reports and tests)."""
+        full = sum(t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None)
+        return full + sum(u.nbytes for u in self._undo.values())
 
     def _fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
         """Write ``original + Σ scale_i · B_i A_i`` into every layer that carries an active adapter
@@ -435,7 +521,6 @@ class LoraStack:
         self._fused_state = state
 
     def _write_fused(self, key: tuple[str, str], layer: Any, adapters: list[str]) -> None:
-        import torch
 
         base = layer.get_base_layer()
         weight = base.weight
@@ -448,26 +533,10 @@ class LoraStack:
             layer.merge(adapter_names=adapters)
             self._dirty.add(key)
             return
-        saved_w = self._backup(key, base)[0]
-        out = weight.shape[0]
-        downs = [layer.lora_A[a].weight.reshape(layer.r[a], -1) for a in adapters]
-        ups = [layer.lora_B[a].weight.reshape(out, -1) * layer.scaling[a] for a in adapters]
-        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
-        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
+        self._restore(key, layer)  # back to the exact base weight before the new ΔW
+        factors = [(layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters]
+        self._undo[key] = _Undo.fuse(weight, factors)
         self._dirty.add(key)
-        fast_dtype = weight.device.type != "cpu" or weight.dtype == torch.float32
-        if weight.is_contiguous() and fast_dtype and down.dtype == weight.dtype:
-            flat = weight.view(out, -1)
-            if saved_w.device == weight.device:
-                torch.addmm(saved_w.view(out, -1), up, down, out=flat)  # restore + fuse, one pass
-            else:
-                weight.copy_(saved_w, non_blocking=True)
-                flat.addmm_(up, down)
-        else:  # CPU half precision: add in float32, then round once
-            merged = torch.addmm(
-                saved_w.to(weight.device, torch.float32).reshape(out, -1), up.float(), down.float()
-            )
-            weight.copy_(merged.view_as(weight))
 
     def unfuse(self) -> None:
         """Undo ``fuse`` (no-op when nothing is fused), restoring the exact original weights."""
