@@ -521,14 +521,13 @@ class LoraStack:
         self._fused_state = state
 
     def _write_fused(self, key: tuple[str, str], layer: Any, adapters: list[str]) -> None:
-
         base = layer.get_base_layer()
         weight = base.weight
         if not _plain_lora(layer, base, adapters):
             # DoRA, LoRA bias, grouped convs, quantized weights …: PEFT's own merge, on top of the
             # restored original (weight and bias are both kept for these).
+            self._restore(key, layer)  # first: the copy must be of the unfused weight
             self._backup(key, base, with_bias=True)
-            self._restore(key, layer)
             layer.merged_adapters = []
             layer.merge(adapter_names=adapters)
             self._dirty.add(key)
