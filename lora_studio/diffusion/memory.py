@@ -1,9 +1,8 @@
 """Fitting a model on a small card: low-precision base weights, block swapping, bytes held.
 
 * ``store_base_weights(module, kind, compute_dtype)`` keeps a frozen model's weights in fp8
-  (``float8_e4m3fn``, cast to the compute dtype one layer at a time by diffusers' layerwise-casting
-  hooks) or quantised by bitsandbytes (8-bit or 4-bit NF4, QLoRA style). LoRA adapters added
-  afterwards wrap these layers and keep their own weights in fp32.
+  (``float8_e4m3fn``, cast to the compute dtype one layer at a time, see :func:`store_fp8`) or
+  quantised by bitsandbytes (8-bit or 4-bit NF4, QLoRA style). LoRA weights stay in fp32.
 * :class:`BlockSwapper` keeps N blocks of a model in system memory and moves each to the device
   just before it runs, in the forward pass and again in the backward pass.
 * ``held_bytes(module)`` adds up the bytes a model's tensors really hold (quantised storage and its
@@ -25,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 FP8_DTYPE = torch.float8_e4m3fn
-# Layers kept at full precision: normalisations and embeddings are tiny and precision-sensitive;
-# the UNet's first/last convolutions and the time embedding see every step of every sample.
+# Layers kept at full precision (regular expressions on module names): normalisations and
+# embeddings are tiny and precision-sensitive; the UNet's first/last convolutions and the time
+# embedding see every step of every sample.
 _KEEP_FULL = ("norm", "embed", "conv_in", "conv_out", "time_emb", "proj_in$", "proj_out$")
 
 
@@ -37,26 +37,88 @@ def _skip(name: str) -> bool:
 def store_base_weights(module: torch.nn.Module, kind: BaseWeights | str, compute_dtype: torch.dtype) -> None:
     """Store the frozen weights of ``module`` as ``kind`` (in place, on the module's device).
 
-    Call before LoRA adapters are added, so the adapters wrap the low-precision layers and their
-    own weights are never converted.
+    bitsandbytes kinds: call before LoRA adapters are added (peft wraps the quantised layers).
+    fp8: call after (adapter layers are skipped by name, so their weights are never converted).
     """
     kind = BaseWeights(kind)
     if kind == BaseWeights.FULL:
         return
     if kind == BaseWeights.FP8:
-        from diffusers.hooks import apply_layerwise_casting
-
-        # diffusers' hooks work on any nn.Module (UNets, FLUX transformers and transformers' CLIP
-        # text models alike): weights rest in fp8 and are cast to the compute dtype for the
-        # duration of each layer's forward only.
-        apply_layerwise_casting(
-            module,
-            storage_dtype=FP8_DTYPE,
-            compute_dtype=compute_dtype,
-            skip_modules_pattern=_KEEP_FULL,
-        )
+        store_fp8(module, compute_dtype)
         return
     quantize_linears(module, kind, compute_dtype)
+
+
+class _Fp8Linear(torch.autograd.Function):
+    """``linear(x, fp8 weight)`` computed in ``dtype``; only the fp8 weight is kept for the
+    backward pass, which casts it again (no compute-dtype copy lives between the passes)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Any, dtype: torch.dtype
+    ) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        ctx.x_dtype, ctx.dtype = x.dtype, dtype
+        b = None if bias is None else bias.to(dtype)
+        return torch.nn.functional.linear(x.to(dtype), weight.to(dtype), b)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        (weight,) = ctx.saved_tensors
+        grad_x = grad.to(ctx.dtype) @ weight.to(ctx.dtype)
+        return grad_x.to(ctx.x_dtype), None, None, None
+
+
+class _Fp8Conv(torch.autograd.Function):
+    """``conv2d(x, fp8 weight)`` computed in ``dtype``, the same way as :class:`_Fp8Linear`."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Any, conv: Any, dtype: torch.dtype
+    ) -> Any:
+        ctx.save_for_backward(weight)
+        ctx.x_dtype, ctx.x_shape, ctx.dtype, ctx.conv = x.dtype, x.shape, dtype, conv
+        b = None if bias is None else bias.to(dtype)
+        return conv._conv_forward(x.to(dtype), weight.to(dtype), b)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        (weight,) = ctx.saved_tensors
+        c = ctx.conv
+        grad_x = torch.nn.grad.conv2d_input(
+            ctx.x_shape, weight.to(ctx.dtype), grad.to(ctx.dtype), c.stride, c.padding, c.dilation, c.groups
+        )
+        return grad_x.to(ctx.x_dtype), None, None, None, None
+
+
+def store_fp8(module: torch.nn.Module, compute_dtype: torch.dtype) -> int:
+    """Keep every frozen Linear / Conv2d weight of ``module`` in float8_e4m3fn and compute each layer
+    in ``compute_dtype``. Returns the number of layers converted.
+
+    Our own small version rather than diffusers' layerwise-casting hooks: those swap each layer's
+    weight to the compute dtype and back around its forward (made for inference), so under
+    gradient checkpointing the recomputed layers see fp8 where the forward saw bf16 and torch
+    refuses the backward; and without checkpointing the backward keeps a bf16 copy of every
+    Linear weight alive. Here the stored weight never changes dtype, and the backward re-casts it.
+    """
+    converted = 0
+    for name, child in module.named_modules():
+        if type(child) not in (torch.nn.Linear, torch.nn.Conv2d) or _skip(name) or ".lora_" in name:
+            continue
+        if child.weight.requires_grad or getattr(child, "padding_mode", "zeros") != "zeros":
+            continue
+        child.weight.data = child.weight.data.to(FP8_DTYPE)
+        if child.bias is not None:
+            child.bias.data = child.bias.data.to(compute_dtype)
+        child.forward = _fp8_forward(child, compute_dtype)  # type: ignore[method-assign]
+        converted += 1
+    return converted
+
+
+def _fp8_forward(layer: torch.nn.Module, dtype: torch.dtype) -> Any:
+    if isinstance(layer, torch.nn.Linear):
+        return lambda x: _Fp8Linear.apply(x, layer.weight, layer.bias, dtype)
+    return lambda x: _Fp8Conv.apply(x, layer.weight, layer.bias, layer, dtype)
 
 
 def quantize_linears(module: torch.nn.Module, kind: BaseWeights, compute_dtype: torch.dtype) -> int:

@@ -94,7 +94,9 @@ class TrainingSession:
                 hint="Use fp8 base weights with block swapping, or turn block swapping off.",
             )
         pipe.unet.to(self.device, weight_dtype)
-        store_base_weights(pipe.unet, mem.unet_weights, weight_dtype)
+        quantized = mem.unet_weights in (BaseWeights.INT8, BaseWeights.NF4)
+        if quantized:  # before the adapters: peft wraps the bitsandbytes layers
+            store_base_weights(pipe.unet, mem.unet_weights, weight_dtype)
         # Text encoders whose outputs are all cached up front never go to the device: they encode
         # the captions once in system memory and are freed before the first step.
         te_device = torch.device("cpu") if self.text_cache_complete() else self.device
@@ -107,6 +109,8 @@ class TrainingSession:
         self.targets["unet"] = unet_targets(pipe.unet, cfg.network.target)
         add_lora(pipe.unet, self.targets["unet"], cfg.network)
         self.trained["unet"] = pipe.unet
+        if not quantized:  # fp8 after the adapters, which keep their own weights in fp32
+            store_base_weights(pipe.unet, mem.unet_weights, weight_dtype)
         if cfg.trains_text_encoder:
             for name, te in zip(self.te_names, self.text_encoders):
                 self.targets[name] = text_encoder_targets(te)

@@ -18,7 +18,7 @@ from lora_studio.training.trainer import run_training
 from .conftest import make_dataset, tiny_config
 
 # Stated tolerance: every step's loss within 5 % of the full-precision run's (same seed, same
-# data, bf16 compute). Measured on the tiny SD1 model: fp8 0.4 %, int8 0.1 %, nf4 1.7 %.
+# data, bf16 compute). Measured on the tiny SD1 model: each well under 2 %.
 LOSS_TOLERANCE = 0.05
 
 _BF16 = {"run.precision": "bf16", "run.epochs": 2}
@@ -53,7 +53,8 @@ def _renders_differ(model_dir: Path, lora: Path) -> float:
 
 
 def _linear_weight(unet: torch.nn.Module) -> torch.nn.Parameter:
-    layer = unet.down_blocks[0].attentions[0].transformer_blocks[0].ff.net[2]
+    """The first feed-forward output Linear of the UNet's transformer blocks."""
+    layer = next(m for n, m in unet.named_modules() if n.endswith("ff.net.2"))
     return getattr(layer, "base_layer", layer).weight
 
 
@@ -243,3 +244,48 @@ def test_text_encoders_stay_for_sampling(tmp_path: Path, tiny_sd1_dir: Path) -> 
     )
     result = run_training(cfg, dataset=ds)
     assert len(result.samples) == 1 and result.samples[0].is_file()
+
+
+def test_fp8_layers_keep_only_fp8_weights_for_the_backward_pass() -> None:
+    """The backward pass re-casts the fp8 weight instead of keeping a bf16 copy alive, and its
+    gradients match the bf16 layer's."""
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.Conv2d(96, 32, 3, padding=1)).bfloat16()
+    ref.requires_grad_(False)
+    low = torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.Conv2d(96, 32, 3, padding=1))
+    low.load_state_dict(ref.state_dict())
+    low.requires_grad_(False)
+    assert M.store_fp8(low, torch.bfloat16) == 2
+    assert {p.dtype for n, p in low.named_parameters() if n.endswith("weight")} == {torch.float8_e4m3fn}
+
+    def run(model):
+        x = torch.randn(2, 5, 5, 64, generator=torch.Generator().manual_seed(1)).bfloat16().requires_grad_()
+        saved: list[torch.Tensor] = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            h = model[0](x).permute(0, 3, 1, 2)
+            out = model[1](h)
+        out.float().square().mean().backward()
+        return x.grad, saved
+
+    grad_ref, _ = run(ref)
+    grad_low, saved = run(low)
+    weight_shapes = {tuple(p.shape) for p in low.parameters() if p.dim() > 1}
+    copies = [t for t in saved if tuple(t.shape) in weight_shapes and t.dtype != torch.float8_e4m3fn]
+    assert not copies  # no compute-dtype weight copy waits for the backward pass
+    assert torch.allclose(grad_low.float(), grad_ref.float(), rtol=0.1, atol=2e-3)
+
+
+def test_fp8_with_gradient_checkpointing_on_sdxl(tmp_path: Path, tiny_sdxl_dir: Path) -> None:
+    ds = make_dataset(tmp_path / "ds", 2)
+    opts = {"run.gradient_checkpointing": True, "run.max_steps": 3}
+    full = _run(tiny_sdxl_dir, tmp_path / "a", ds, **opts)
+    low = _run(
+        tiny_sdxl_dir,
+        tmp_path / "b",
+        ds,
+        **{**opts, "memory.unet_weights": "fp8", "memory.blocks_to_swap": 2},
+    )
+    assert len(low.losses) == 3
+    for ours, ref in zip(low.losses, full.losses):
+        assert abs(ours - ref) <= LOSS_TOLERANCE * ref
+    assert _linear_weight(low.pipeline.unet).dtype == torch.float8_e4m3fn
