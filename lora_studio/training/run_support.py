@@ -42,6 +42,11 @@ def oom_error(exc: BaseException, config: TrainConfig) -> TrainingError:
         tips.append("cache latents")
     if config.network.train_text_encoder:
         tips.append("train the UNet only (no text encoder)")
+    mem = config.memory
+    if mem.unet_weights == "full":
+        tips.append("keep the model weights in fp8")
+    elif mem.unet_weights in ("fp8", "int8") and mem.blocks_to_swap == 0:
+        tips.append("keep some blocks in system memory (block swapping), or 4-bit NF4 weights")
     return TrainingError(
         "Training ran out of GPU memory.",
         hint="Lower one of these and start again (a state was saved if possible): " + "; ".join(tips) + ".",

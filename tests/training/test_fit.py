@@ -228,3 +228,15 @@ def test_engine_memory_report_equals_the_tensors_it_holds(
         add(pooled)
     assert s.text_encoders_released  # their weights no longer count
     assert reported * 2**20 == pytest.approx(sum(storages.values()), abs=0.5)
+
+
+def test_out_of_memory_advice_names_the_memory_settings(tmp_path: Path) -> None:
+    from lora_studio.training.run_support import oom_error
+
+    cfg = tiny_config(tmp_path, tmp_path, **{"run.gradient_checkpointing": True})
+    assert "fp8" in oom_error(RuntimeError("oom"), cfg).hint
+    fp8 = update(cfg, **{"memory.unet_weights": BaseWeights.FP8})
+    assert "block swapping" in oom_error(RuntimeError("oom"), fp8).hint
+    nf4 = update(cfg, **{"memory.unet_weights": BaseWeights.NF4})
+    hint = oom_error(RuntimeError("oom"), nf4).hint
+    assert "fp8" not in hint and "block swapping" not in hint
