@@ -170,8 +170,13 @@ def test_block_swapping_refuses_quantised_base(tmp_path: Path, tiny_sd1_dir: Pat
 
 @pytest.mark.parametrize(
     "setting",
-    [{"memory.unet_weights": "fp8"}, {"memory.unet_weights": "nf4"}, {"memory.blocks_to_swap": 2}],
-    ids=["fp8", "nf4", "swap"],
+    [
+        {"memory.unet_weights": "fp8"},
+        {"memory.unet_weights": "int8"},
+        {"memory.unet_weights": "nf4"},
+        {"memory.blocks_to_swap": 2},
+    ],
+    ids=["fp8", "int8", "nf4", "swap"],
 )
 def test_resume_is_bit_identical(setting: dict, tmp_path: Path, tiny_sd1_dir: Path) -> None:
     ds = make_dataset(tmp_path / "ds", 3)
