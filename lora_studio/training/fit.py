@@ -210,6 +210,37 @@ def run_probe(
     return Measurement(device.peak_bytes(), per_step, spilled=spilled)
 
 
+def measure_fit(
+    config: TrainConfig,
+    *,
+    dataset: Any = None,
+    device: DeviceMemory | None = None,
+    steps: int = 4,
+    margin: float = DEFAULT_MARGIN,
+    report: Callable[[str], None] = lambda _text: None,
+) -> FitChoice:
+    """Probe ``config`` on the CUDA card (or ``device``) and return the cheapest settings that fit."""
+    if device is None:
+        import torch
+
+        if not torch.cuda.is_available() or config.run.device in ("cpu", "mps"):
+            raise TrainingError(
+                "Measuring the memory fit needs an NVIDIA graphics card (CUDA); none was found, "
+                "or the run is set to another device.",
+                hint="Train without measuring: the memory shown is then the formula's estimate.",
+            )
+        index = torch.device(config.run.device).index if config.run.device.startswith("cuda") else None
+        device = CudaMemory(index or 0)
+    dev = device
+    return choose_fit(
+        config,
+        dev,
+        lambda candidate: run_probe(candidate, dev, dataset=dataset, steps=steps),
+        margin=margin,
+        report=report,
+    )
+
+
 def _is_oom(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:

@@ -240,3 +240,27 @@ def test_out_of_memory_advice_names_the_memory_settings(tmp_path: Path) -> None:
     nf4 = update(cfg, **{"memory.unet_weights": BaseWeights.NF4})
     hint = oom_error(RuntimeError("oom"), nf4).hint
     assert "fp8" not in hint and "block swapping" not in hint
+
+
+def test_measure_fit_probes_real_steps_on_the_given_device(tmp_path: Path, tiny_sd1_dir: Path) -> None:
+    class Roomy(FakeDevice):
+        def peak_bytes(self) -> int:  # the probe's tensors (CPU run) stand in for the card's peak
+            return int(3.5 * GB)
+
+    ds = make_dataset(tmp_path / "ds", 2)
+    texts: list[str] = []
+    choice = F.measure_fit(
+        tiny_config(tiny_sd1_dir, tmp_path), dataset=ds, device=Roomy(16), report=texts.append
+    )
+    assert choice.fits and choice.step_name == "as set" and texts == ["Measuring memory: as set"]
+    assert choice.summary().startswith("fits: 3.5 of 16 GB, ")
+
+
+def test_cli_fit_without_a_card_says_so(tmp_path: Path, tiny_sd1_dir: Path, capsys) -> None:
+    from lora_studio.cli.main import main
+    from lora_studio.training.config import save_config
+
+    save_config(tiny_config(tiny_sd1_dir, tmp_path), tmp_path / "t.toml")
+    assert main(["train", str(tmp_path / "t.toml"), "--fit"]) == 2
+    err = capsys.readouterr().err
+    assert "NVIDIA graphics card" in err
