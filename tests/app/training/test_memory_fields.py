@@ -36,3 +36,34 @@ def test_sdxl_presets_use_low_precision_weights_on_small_cards(panel) -> None:
     assert preset(Purpose.CHARACTER, ModelFamily.SDXL, 24).memory.unet_weights == BaseWeights.FULL
     panel.form.set_config(preset(Purpose.CHARACTER, ModelFamily.SDXL, 8))
     assert panel.form.editors["memory.unet_weights"].widget.currentText() == "8-bit float (fp8)"
+
+
+def test_measure_fit_button_shows_the_measurement_and_applies_it(panel, qtbot, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from PySide6.QtCore import Qt
+
+    from lora_studio.training import fit as F
+
+    gb = 1024**3
+    seen: list = []
+
+    def fake_measure_fit(config, *, report=lambda _t: None, **_kw):
+        seen.append(config)
+        report("Measuring memory: as set")
+        chosen = update(config, **{"memory.unet_weights": BaseWeights.FP8})
+        return F.FitChoice(chosen, "fp8 base weights", F.Measurement(int(13.8 * gb), 1.9), 16 * gb)
+
+    monkeypatch.setattr(F, "measure_fit", fake_measure_fit)
+    button = panel.preflight.fit_button
+    panel._on_device_changed(SimpleNamespace(summary="Processor only (no NVIDIA card)", details=""))
+    assert not button.isEnabled() and "NVIDIA" in button.toolTip()
+    panel._on_device_changed(SimpleNamespace(summary="RTX 4080, 16 GB", details=""))
+    assert button.isEnabled()
+    panel.set_config(preset(Purpose.CHARACTER, ModelFamily.SDXL, 16))
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "fits: 13.8 of 16 GB, 1.9 s/step" in panel.preflight.fit_label.text(), timeout=15000)
+    assert seen and seen[0].memory.unet_weights == BaseWeights.FULL
+    assert panel.config().memory.unet_weights == BaseWeights.FP8  # the measured choice is applied
+    # the formula estimate is now calibrated to the measurement
+    qtbot.waitUntil(lambda: "about 13.8 GB" in panel.preflight.vram_label.text(), timeout=5000)

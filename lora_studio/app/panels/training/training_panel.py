@@ -91,6 +91,8 @@ class TrainingPanel(QWidget):
         self._epochs = 0
         self._family: ModelFamily | None = None
         self._compare_worker: Worker | None = None
+        self._fit_worker: Worker | None = None
+        self._calibration = 1.0  # measured / formula, from the last memory fit
 
         self.form = SettingsForm()
         self.presets = PresetBar()
@@ -111,6 +113,7 @@ class TrainingPanel(QWidget):
         self.presets.apply_requested.connect(self.apply_preset)
         self.presets.automatic_steps_requested.connect(self.automatic_steps)
         self.preflight.field_requested.connect(self.focus_field)
+        self.preflight.fit_button.clicked.connect(self.measure_fit)
         self.monitor.stop_requested.connect(self.stop)
         self.monitor.pause_toggled.connect(self.set_paused)
         self.monitor.sample_now_requested.connect(lambda: self._send(Command.SAMPLE_NOW, "Sample pictures after this step…"))
@@ -248,6 +251,7 @@ class TrainingPanel(QWidget):
     def _on_device_changed(self, device: Any) -> None:
         self._vram_gb = vram_from_device(getattr(device, "summary", ""), getattr(device, "details", ""))
         self.presets.set_vram_tier(vram_tier(self._vram_gb))
+        self.preflight.set_fit_available(self._vram_gb is not None)
         self._check_timer.start()
 
     def _detect_family(self, path: str) -> ModelFamily | None:
@@ -301,7 +305,7 @@ class TrainingPanel(QWidget):
         self.preflight.show_issues(issues)
         self.form.mark_problems({i.field: i.message for i in issues if i.is_error})
         vram = getattr(self, "_vram_gb", None)
-        self.preflight.show_vram(estimate_vram(config, self._family, vram))
+        self.preflight.show_vram(estimate_vram(config, self._family, vram, calibration=self._calibration))
         self._step_counter.request(config, self.context.project)  # shown when counted (worker thread)
         return issues
 
@@ -513,19 +517,33 @@ class TrainingPanel(QWidget):
         except LoraStudioError as exc:
             show_error(ErrorInfo.from_exception(exc, title="Nothing to compare"), self)
             return
-        worker = Worker(lambda r, c: run_compare(request, r, c), name="Epoch comparison", gpu=True)
-        worker.event.connect(self._on_compare_event)
-        worker.finished.connect(self._on_compare_done)
-        worker.failed.connect(self._on_compare_failed)
-        worker.cancelled.connect(self._on_compare_failed)
-        try:
-            self.context.jobs.start(worker)
-        except JobBusyError as exc:
-            show_error(ErrorInfo.from_exception(exc, title="Comparison can't start yet"), self)
+        worker = self._start_side_job(
+            lambda r, c: run_compare(request, r, c),
+            "Epoch comparison",
+            self._on_compare_done,
+            self._on_compare_failed,
+            "Comparison can't start yet",
+        )
+        if worker is None:
             return
         self._compare_worker = worker
         self.monitor.set_status(f"Comparing {len(files)} saved files…")
         self._update_buttons()
+
+    def _start_side_job(self, fn: Any, name: str, on_done: Any, on_failed: Any, busy_title: str) -> Worker | None:
+        """Start a GPU job next to the run queue (comparison, memory fit); its status lines go to
+        the monitor. None (after telling the user) when another GPU job is running."""
+        worker = Worker(fn, name=name, gpu=True)
+        worker.event.connect(self._on_compare_event)
+        worker.finished.connect(on_done)
+        worker.failed.connect(on_failed)
+        worker.cancelled.connect(on_failed)
+        try:
+            self.context.jobs.start(worker)
+        except JobBusyError as exc:
+            show_error(ErrorInfo.from_exception(exc, title=busy_title), self)
+            return None
+        return worker
 
     @Slot(object)
     def _on_compare_event(self, event: Event) -> None:
@@ -545,6 +563,50 @@ class TrainingPanel(QWidget):
     def _on_compare_failed(self, info: ErrorInfo | None = None) -> None:
         self._compare_worker = None
         self._update_buttons()
+        if info is not None:
+            show_error(info, self)
+
+    # -- measured memory fit ---------------------------------------------------------------------
+    @Slot()
+    def measure_fit(self) -> None:
+        """Probe a few real steps on the card and switch to the cheapest settings that fit."""
+        config = self.form.config()
+
+        def job(reporter: Any, _control: Any) -> Any:
+            from lora_studio.training.fit import measure_fit
+
+            return measure_fit(config, report=lambda text: reporter(StatusChanged(text)))
+
+        worker = self._start_side_job(
+            job, "Memory fit", self._on_fit_done, self._on_fit_failed, "The memory fit can't start yet"
+        )
+        if worker is None:
+            return
+        self._fit_worker = worker
+        self.preflight.fit_button.setEnabled(False)
+        self.preflight.show_fit("Measuring memory on the graphics card…", True)
+
+    @Slot(object)
+    def _on_fit_done(self, choice: Any) -> None:
+        from lora_studio.training.fit import calibration
+
+        self._fit_worker = None
+        self.preflight.fit_button.setEnabled(True)
+        self.preflight.show_fit(choice.summary(), choice.fits)
+        if choice.fits:
+            formula = estimate_vram(choice.config, self._family, None)
+            self._calibration = calibration(choice.measurement.peak_bytes, formula.total_gb)
+            if choice.config != self.form.config():
+                self.form.set_config(choice.config)
+                self._on_settings_edited()
+                self._show_notice(f"Measured on the card ({choice.step_name}): {choice.summary()}.")
+        self._check_timer.start()
+
+    @Slot(object)
+    def _on_fit_failed(self, info: ErrorInfo | None = None) -> None:
+        self._fit_worker = None
+        self.preflight.fit_button.setEnabled(True)
+        self.preflight.show_fit("The memory fit did not finish.", False)
         if info is not None:
             show_error(info, self)
 
