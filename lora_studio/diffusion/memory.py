@@ -129,7 +129,16 @@ def quantize_linears(module: torch.nn.Module, kind: BaseWeights, compute_dtype: 
     single-file checkpoints. bitsandbytes itself quantises on CPU and CUDA. Returns the number of
     layers converted.
     """
-    import bitsandbytes as bnb
+    try:
+        import bitsandbytes as bnb
+    except ImportError as exc:  # not installed on macOS / ARM Linux (see pyproject.toml)
+        from lora_studio.core.errors import ConfigError
+
+        raise ConfigError(
+            "8-bit and 4-bit model weights need the bitsandbytes library, which is not available "
+            "on this computer.",
+            hint="Choose fp8 model weights instead: they save about as much memory as 8-bit.",
+        ) from exc
 
     replaced = 0
     for parent_name, parent in list(module.named_modules()):

@@ -294,3 +294,12 @@ def test_fp8_with_gradient_checkpointing_on_sdxl(tmp_path: Path, tiny_sdxl_dir: 
     for ours, ref in zip(low.losses, full.losses):
         assert abs(ours - ref) <= LOSS_TOLERANCE * ref
     assert _linear_weight(low.pipeline.unet).dtype == torch.float8_e4m3fn
+
+
+def test_quantised_weights_without_bitsandbytes_say_what_to_do(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # as on macOS, where it is not installed
+    with pytest.raises(ConfigError, match="bitsandbytes") as info:
+        M.store_base_weights(torch.nn.Sequential(torch.nn.Linear(4, 4)), "nf4", torch.bfloat16)
+    assert "fp8" in info.value.hint
