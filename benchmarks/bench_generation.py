@@ -39,26 +39,9 @@ def build_pipeline(device: str):
 
 def make_lora(path: Path, unet, seed: int, rank: int) -> Path:
     """A random kohya LoRA on every attention projection of the UNet (SD1.5: 128 modules)."""
-    from lora_studio.formats.lora_keys import kohya_name
-    from lora_studio.formats.safetensors_meta import write_safetensors
+    from random_models import make_lora as make_random_lora
 
-    gen = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for name, module in unet.named_modules():
-        if (
-            isinstance(module, torch.nn.Linear)
-            and name.rsplit(".", 1)[-1] in ("to_q", "to_k", "to_v")
-            or name.endswith("to_out.0")
-        ):
-            key = kohya_name("unet", name, "sd1")
-            tensors[f"{key}.lora_down.weight"] = (
-                torch.randn(rank, module.in_features, generator=gen).half() * 0.01
-            )
-            tensors[f"{key}.lora_up.weight"] = (
-                torch.randn(module.out_features, rank, generator=gen).half() * 0.01
-            )
-            tensors[f"{key}.alpha"] = torch.tensor(float(rank)).half()
-    return write_safetensors(path, tensors, {"ss_network_dim": str(rank)})
+    return make_random_lora(path, unet, "sd1", seed, rank)
 
 
 def step_time(pipe, latents, cond, timestep, reps: int) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training.config import (
     AlphaHandling,
+    BaseWeights,
     LatentCache,
     NetworkTarget,
     OptimizerKind,
@@ -50,9 +51,14 @@ GROUPS: dict[str, str] = {
     "run": "Run, saving and memory",
     "sample": "Sample pictures",
     "validation": "Validation",
+    "memory": "Fitting the graphics card",
 }
 
 ENUM_LABELS: dict[Any, str] = {
+    BaseWeights.FULL: "Full (the run's precision)",
+    BaseWeights.FP8: "8-bit float (fp8)",
+    BaseWeights.INT8: "8-bit integer (bitsandbytes)",
+    BaseWeights.NF4: "4-bit NF4 (bitsandbytes, QLoRA)",
     OptimizerKind.ADAMW: "AdamW (safe default)",
     OptimizerKind.ADAMW8BIT: "AdamW 8-bit (less memory)",
     OptimizerKind.PRODIGY: "Prodigy (finds its own learning rate)",
@@ -104,6 +110,7 @@ _TAGS = _when(lambda c: c.dataset.shuffle_tags or c.dataset.tag_dropout > 0, "On
 _WARMUP = _when(lambda c: c.scheduler.scheduler != SchedulerKind.CONSTANT, "The constant schedule has no warm-up.")
 _PROMPTS = _when(lambda c: bool(c.sample.prompts), "Add at least one sample prompt first.")
 _VALIDATION = _when(lambda c: c.validation.split > 0 or c.validation.size > 0, "Only used when some pictures are held out for validation.")
+_FROZEN_TE = _when(lambda c: not c.trains_text_encoder, "The text encoders are being trained, so they stay at full precision.")
 
 SPECS: dict[str, FieldSpec] = {
     # -- model
@@ -174,6 +181,9 @@ SPECS: dict[str, FieldSpec] = {
     "run.batch_size": FieldSpec("Batch size", "Pictures per step. Higher is faster per picture but needs more memory. Lower it first when you run out of memory.", basic=True, minimum=1, maximum=64),
     "run.grad_accumulation": FieldSpec("Gradient accumulation", "Acts like a bigger batch without the memory: updates once every N batches.", minimum=1, maximum=64),
     "run.gradient_checkpointing": FieldSpec("Save memory (gradient checkpointing)", "Roughly halves the memory needed, about 20% slower. Turn on for 6–12 GB cards."),
+    "memory.unet_weights": FieldSpec("Model weights", "How the base model is kept in memory while training. Full: as is. fp8: keeps the model in 8-bit: uses about half the memory, slightly slower, results almost the same. 8-bit integer: the same saving through bitsandbytes. 4-bit NF4: a quarter of the memory, slower and a little less exact; for 6 GB cards. Your LoRA itself always trains at full precision."),
+    "memory.text_encoder_weights": FieldSpec("Text encoder weights", "The same choice for the text encoders when they are not trained. With cached captions they only run once before training starts and are then freed, so this rarely matters.", rule=_FROZEN_TE),
+    "memory.blocks_to_swap": FieldSpec("Blocks kept in system memory", "Keeps this many of the model's blocks in the computer's memory and moves each onto the graphics card only while it runs. Same result, less graphics memory; each block costs some speed. 0 = off. Not with 8-bit integer or 4-bit weights.", minimum=0, maximum=64),
     "run.sdpa": FieldSpec("Fast attention (SDPA)", "PyTorch's fast attention. Leave on."),
     "run.precision": FieldSpec("Precision", "bf16 if the GPU supports it (RTX 30xx/40xx and newer); fp16 for older cards (watch for NaN loss); fp32 only for debugging.", basic=False),
     "run.save_precision": FieldSpec("File precision", "Number format of the saved LoRA file. fp16 is what every UI expects."),

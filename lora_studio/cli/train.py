@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
         help="continue from a training state file (or 'latest' for the run's newest state); the settings "
         "saved in the state are used, only more epochs or a higher --max-steps are taken over",
     )
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="first measure a few steps and switch on the cheapest memory savers that fit the card (CUDA)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only errors and the result")
     p.set_defaults(handler=run)
 
@@ -116,6 +121,14 @@ def run(args: argparse.Namespace) -> int:
     for issue in validate(config):
         if not issue.is_error:
             print(f"warning: [{issue.field}] {issue.message}", file=sys.stderr)
+    if args.fit:
+        from lora_studio.training.fit import measure_fit
+
+        choice = measure_fit(config, report=lambda text: print(text, file=sys.stderr))
+        print(choice.summary(), file=sys.stderr)
+        if not choice.fits:
+            return 1
+        config = choice.config
     control = RunControl()
 
     def on_stop(sig: int, _frame: Any) -> None:

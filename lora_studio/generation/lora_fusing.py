@@ -63,19 +63,97 @@ def _plain_lora(layer: Any, base: Any, adapters: list[str]) -> bool:
     return True
 
 
+class _Undo:
+    """Undoes ``W += ΔW`` exactly. ``ΔW = Σ scale_i · B_i A_i`` is recomputed from the adapters'
+    own LoRA weights (references, not copies: an adapter is never changed or deleted while fused)
+    and subtracted, then the elements where rounding made ``(W + ΔW) - ΔW != W`` get their
+    recorded original values back. ΔW is computed the same way (same device, dtype, shapes and
+    order) both times, so the result is the original bit for bit."""
+
+    def __init__(self, factors: list[tuple[Any, Any, float]], index: Any, values: Any) -> None:
+        self.factors, self.index, self.values = factors, index, values
+
+    @property
+    def nbytes(self) -> int:
+        """What the undo holds beyond the adapters: the rounding fix-ups."""
+        return sum(t.numel() * t.element_size() for t in (self.index, self.values))
+
+    @staticmethod
+    def _delta(weight: Any, factors: list[tuple[Any, Any, float]]) -> Any:
+        import torch
+
+        # float32 for half-precision weights (CPU has no fast half matmul; rounding once is exact
+        # enough), the weight's own dtype otherwise.
+        dtype = weight.dtype if weight.dtype in (torch.float32, torch.float64) else torch.float32
+        out = weight.shape[0]
+        downs = [down.reshape(down.shape[0], -1).to(weight.device, dtype) for down, _, _ in factors]
+        ups = [up.reshape(out, -1).to(weight.device, dtype) * scale for _, up, scale in factors]
+        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
+        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
+        return (up @ down).view(weight.shape)
+
+    @classmethod
+    def fuse(cls, weight: Any, factors: list[tuple[Any, Any, float]]) -> _Undo:
+        """Add ``Σ scale · up @ down`` to ``weight`` in place; return how to undo it."""
+        import torch
+
+        delta = cls._delta(weight, factors)
+        original = weight.detach().clone()  # one layer at a time, dropped on return
+        weight.copy_((weight.to(delta.dtype) + delta).to(weight.dtype))
+        back = (weight.to(delta.dtype) - delta).to(weight.dtype)
+        wrong = (back != original).view(-1)
+        bad = wrong.nonzero().view(-1)
+        if bad.numel() * 4 > wrong.numel() // 8:  # dense: a bit per element beats 4-byte indices
+            index = _pack_bits(wrong)
+        else:
+            index = bad.to(torch.int32) if original.numel() < 2**31 else bad
+        return cls(factors, index, original.view(-1)[bad].clone())
+
+    def apply(self, weight: Any) -> None:
+        import torch
+
+        delta = self._delta(weight, self.factors)
+        weight.copy_((weight.to(delta.dtype) - delta).to(weight.dtype))
+        if not self.values.numel():
+            return
+        index = self.index
+        if index.dtype == torch.uint8:
+            index = _unpack_bits(index, weight.numel()).nonzero().view(-1)
+        weight.view(-1)[index.long()] = self.values.to(weight.device)
+
+
+def _pack_bits(mask: Any) -> Any:
+    """A bool vector as uint8 bytes, 8 elements a byte."""
+    import torch
+
+    pad = (-mask.numel()) % 8
+    bits = torch.cat([mask, mask.new_zeros(pad)]).view(-1, 8).to(torch.uint8)
+    return (bits << torch.arange(8, dtype=torch.uint8, device=mask.device)).sum(1, dtype=torch.uint8)
+
+
+def _unpack_bits(packed: Any, n: int) -> Any:
+    import torch
+
+    shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
+    return ((packed[:, None] >> shifts) & 1).view(-1)[:n].bool()
+
+
 class PeftLayerFuser:
     """The LoRA layers of one pipeline's components, re-weighted and fused in place.
 
-    The original weights of every module ever fused are kept in CPU RAM (as A1111 does): unfusing
-    restores them bit-exactly instead of subtracting ΔW, so base outputs never drift.
+    Unfusing is exact without a copy of each fused weight: ΔW is recomputed from the adapters' own
+    weights and subtracted, and the few elements rounding changed get their recorded values back
+    (:class:`_Undo`), so the bookkeeping is a small fraction of the model and base outputs never
+    drift. Only modules PEFT merges itself (DoRA, LoRA bias, grouped convs …) keep a full copy.
     """
 
     def __init__(self, pipe: Any, components: tuple[str, ...]) -> None:
         self.pipe = pipe
         self.components = components
         self.fused_state: tuple[tuple[str, float, float], ...] | None = None
+        self._undo: dict[tuple[str, str], _Undo] = {}
         self._backups: dict[tuple[str, str], tuple[Any, Any]] = {}
-        self._dirty: set[tuple[str, str]] = set()  # modules whose weights differ from the backup
+        self._dirty: set[tuple[str, str]] = set()  # modules whose weights differ from the base
         self._fused_layers: dict[tuple[str, str], Any] = {}
         self._layers: list[tuple[tuple[str, str], Any]] | None = None
 
@@ -132,13 +210,21 @@ class PeftLayerFuser:
         return saved
 
     def _restore(self, key: tuple[str, str], layer: Any) -> None:
+        base = layer.get_base_layer()
+        undo = self._undo.pop(key, None)
+        if undo is not None:
+            undo.apply(base.weight)
         saved = self._backups.get(key)
-        if saved is not None and key in self._dirty:
-            base = layer.get_base_layer()
+        if saved is not None and key in self._dirty and undo is None:
             base.weight.copy_(saved[0], non_blocking=True)
             if saved[1] is not None:
                 base.bias.copy_(saved[1], non_blocking=True)
         self._dirty.discard(key)
+
+    def bookkeeping_bytes(self) -> int:
+        """Bytes held to undo the current fuse (for memory reports and tests)."""
+        full = sum(t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None)
+        return full + sum(u.nbytes for u in self._undo.values())
 
     def fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
         """Write ``original + Σ scale_i · B_i A_i`` into every layer that carries an active adapter
@@ -168,39 +254,21 @@ class PeftLayerFuser:
         self.fused_state = state
 
     def _write_fused(self, key: tuple[str, str], layer: Any, adapters: list[str]) -> None:
-        import torch
-
         base = layer.get_base_layer()
         weight = base.weight
         if not _plain_lora(layer, base, adapters):
             # DoRA, LoRA bias, grouped convs, quantized weights …: PEFT's own merge, on top of the
             # restored original (weight and bias are both kept for these).
+            self._restore(key, layer)  # first: the copy must be of the unfused weight
             self._backup(key, base, with_bias=True)
-            self._restore(key, layer)
             layer.merged_adapters = []
             layer.merge(adapter_names=adapters)
             self._dirty.add(key)
             return
-        saved_w = self._backup(key, base)[0]
-        out = weight.shape[0]
-        downs = [layer.lora_A[a].weight.reshape(layer.r[a], -1) for a in adapters]
-        ups = [layer.lora_B[a].weight.reshape(out, -1) * layer.scaling[a] for a in adapters]
-        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
-        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
+        self._restore(key, layer)  # back to the exact base weight before the new ΔW
+        factors = [(layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters]
+        self._undo[key] = _Undo.fuse(weight, factors)
         self._dirty.add(key)
-        fast_dtype = weight.device.type != "cpu" or weight.dtype == torch.float32
-        if weight.is_contiguous() and fast_dtype and down.dtype == weight.dtype:
-            flat = weight.view(out, -1)
-            if saved_w.device == weight.device:
-                torch.addmm(saved_w.view(out, -1), up, down, out=flat)  # restore + fuse, one pass
-            else:
-                weight.copy_(saved_w, non_blocking=True)
-                flat.addmm_(up, down)
-        else:  # CPU half precision: add in float32, then round once
-            merged = torch.addmm(
-                saved_w.to(weight.device, torch.float32).reshape(out, -1), up.float(), down.float()
-            )
-            weight.copy_(merged.view_as(weight))
 
     def unfuse(self) -> None:
         """Undo ``fuse`` (no-op when nothing is fused), restoring the exact original weights."""

@@ -8,8 +8,10 @@
   with every inactive adapter it keeps). Recently used state dicts stay in RAM for quick switching.
 - When the set and weights are fixed for a whole batch, the adapters are fused into the base
   weights (each step then costs what the base model costs): each LoRA module is written as
-  ``original + Σ scale_i·B_i A_i`` (one matmul) from a CPU copy of its original weight, so a weight
-  change costs one fuse and the base weights never drift.
+  ``W + ΔW`` with ``ΔW = Σ scale_i·B_i A_i`` (one matmul). Unfusing subtracts the same ΔW again
+  (recomputed from the LoRA weights, bit for bit the same) and then puts back the few elements that
+  rounding changed, which the fuse recorded: the base weights never drift, and the bookkeeping is
+  those elements (a few percent of the touched weights) instead of a second copy of the model.
 - Every file is checked before loading: LyCORIS-only layouts, LoRAs for another base family,
   corrupt files and LoRAs whose modules do not match the model give a clear error; a partial match
   is reported, never ignored.
@@ -152,6 +154,81 @@ def count_injected(pipe: Any, adapter: str, components: tuple[str, ...]) -> int:
             if lora_a is not None and adapter in lora_a:
                 n += 1
     return n
+
+
+class _Undo:
+    """Undoes ``W += ΔW`` exactly. ``ΔW = Σ scale_i · B_i A_i`` is recomputed from the adapters'
+    own LoRA weights (references, not copies: an adapter is never changed or deleted while fused)
+    and subtracted, then the elements where rounding made ``(W + ΔW) - ΔW != W`` get their
+    recorded original values back. ΔW is computed the same way (same device, dtype, shapes and
+    order) both times, so the result is the original bit for bit."""
+
+    def __init__(self, factors: list[tuple[Any, Any, float]], index: Any, values: Any) -> None:
+        self.factors, self.index, self.values = factors, index, values
+
+    @property
+    def nbytes(self) -> int:
+        """What the undo holds beyond the adapters: the rounding fix-ups."""
+        return sum(t.numel() * t.element_size() for t in (self.index, self.values))
+
+    @staticmethod
+    def _delta(weight: Any, factors: list[tuple[Any, Any, float]]) -> Any:
+        import torch
+
+        # float32 for half-precision weights (CPU has no fast half matmul; rounding once is exact
+        # enough), the weight's own dtype otherwise.
+        dtype = weight.dtype if weight.dtype in (torch.float32, torch.float64) else torch.float32
+        out = weight.shape[0]
+        downs = [down.reshape(down.shape[0], -1).to(weight.device, dtype) for down, _, _ in factors]
+        ups = [up.reshape(out, -1).to(weight.device, dtype) * scale for _, up, scale in factors]
+        down = downs[0] if len(downs) == 1 else torch.cat(downs, 0)
+        up = ups[0] if len(ups) == 1 else torch.cat(ups, 1)
+        return (up @ down).view(weight.shape)
+
+    @classmethod
+    def fuse(cls, weight: Any, factors: list[tuple[Any, Any, float]]) -> _Undo:
+        """Add ``Σ scale · up @ down`` to ``weight`` in place; return how to undo it."""
+        import torch
+
+        delta = cls._delta(weight, factors)
+        original = weight.detach().clone()  # one layer at a time, dropped on return
+        weight.copy_((weight.to(delta.dtype) + delta).to(weight.dtype))
+        back = (weight.to(delta.dtype) - delta).to(weight.dtype)
+        wrong = (back != original).view(-1)
+        bad = wrong.nonzero().view(-1)
+        if bad.numel() * 4 > wrong.numel() // 8:  # dense: a bit per element beats 4-byte indices
+            index = _pack_bits(wrong)
+        else:
+            index = bad.to(torch.int32) if original.numel() < 2**31 else bad
+        return cls(factors, index, original.view(-1)[bad].clone())
+
+    def apply(self, weight: Any) -> None:
+        import torch
+
+        delta = self._delta(weight, self.factors)
+        weight.copy_((weight.to(delta.dtype) - delta).to(weight.dtype))
+        if not self.values.numel():
+            return
+        index = self.index
+        if index.dtype == torch.uint8:
+            index = _unpack_bits(index, weight.numel()).nonzero().view(-1)
+        weight.view(-1)[index.long()] = self.values.to(weight.device)
+
+
+def _pack_bits(mask: Any) -> Any:
+    """A bool vector as uint8 bytes, 8 elements a byte."""
+    import torch
+
+    pad = (-mask.numel()) % 8
+    bits = torch.cat([mask, mask.new_zeros(pad)]).view(-1, 8).to(torch.uint8)
+    return (bits << torch.arange(8, dtype=torch.uint8, device=mask.device)).sum(1, dtype=torch.uint8)
+
+
+def _unpack_bits(packed: Any, n: int) -> Any:
+    import torch
+
+    shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
+    return ((packed[:, None] >> shifts) & 1).view(-1)[:n].bool()
 
 
 class LoraStack:
@@ -375,6 +452,10 @@ class LoraStack:
     @property
     def fused(self) -> bool:
         return self._fuser.fused_state is not None
+
+    def bookkeeping_bytes(self) -> int:
+        """Bytes held to undo the current fuse (for memory reports and tests)."""
+        return self._fuser.bookkeeping_bytes()
 
     def clear(self) -> None:
         """Remove every adapter (base model again)."""

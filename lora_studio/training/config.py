@@ -15,6 +15,7 @@ from typing import Any
 
 from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.core.serialization import dumps_toml, from_toml_dict, load_toml, save_toml
+from lora_studio.diffusion.base_weights import BaseWeights
 
 SCHEMA_VERSION = 1
 
@@ -198,6 +199,15 @@ class RunConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MemoryConfig:
+    """Settings that trade speed for memory so a run fits the card (see diffusion/memory.py)."""
+
+    unet_weights: BaseWeights = BaseWeights.FULL  # kohya fp8_base / fp8_base_unet
+    text_encoder_weights: BaseWeights = BaseWeights.FULL  # only text encoders that are not trained
+    blocks_to_swap: int = 0  # kohya blocks_to_swap: transformer blocks kept in system memory
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     schema_version: int = SCHEMA_VERSION
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -209,6 +219,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
     @property
     def unet_lr(self) -> float:

@@ -103,6 +103,10 @@ class TextCache:
         self._memo: OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
         self.hits = 0
 
+    def held(self) -> list[torch.Tensor]:
+        """The cached conditioning tensors (for memory accounting)."""
+        return [t for pair in self._memo.values() for t in pair if t is not None]
+
     @torch.no_grad()
     def encode(self, captions: list[str]) -> Conditioning:
         missing = list(dict.fromkeys(c for c in captions if c not in self._memo))
@@ -160,6 +164,10 @@ class LatentStore:
     def _path(self, key: str) -> Path:
         assert self.folder is not None
         return self.folder / key[:2] / f"{key}.safetensors"
+
+    def held(self) -> list[torch.Tensor]:
+        """The latents kept in memory (for memory accounting)."""
+        return list(self._memory.values())
 
     def get(self, key: str) -> torch.Tensor | None:
         if key in self._memory:

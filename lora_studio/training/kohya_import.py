@@ -20,6 +20,7 @@ from typing import Any
 
 from lora_studio.core.errors import ConfigError
 from lora_studio.core.families import ModelFamily, Prediction
+from lora_studio.diffusion.base_weights import BaseWeights
 from lora_studio.training.config import (
     LatentCache,
     NetworkTarget,
@@ -198,6 +199,7 @@ _COMMON: dict[str, tuple[str, Any]] = {
     "sample_every_n_steps": ("sample.every_n_steps", _int),
     "sample_every_n_epochs": ("sample.every_n_epochs", _int),
     "sample_at_first": ("sample.at_start", _bool),
+    "blocks_to_swap": ("memory.blocks_to_swap", _int),
 }
 
 # Keys that are understood but need no field, or are covered another way.
@@ -229,6 +231,9 @@ _HANDLED_ELSEWHERE = {
     "sample_sampler",
     "text_encoder_lr",
     "dataset_config",
+    "fp8_base",
+    "fp8_base_unet",
+    "cpu_offload_checkpointing",
 }
 _IGNORED_QUIETLY = {"file_path", "save_as", "headless", "print_only", "model_list", "save_as_bool"}
 _NETWORK_MODULES = {"networks.lora"}
@@ -297,9 +302,29 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
         notes.append(
             f"Regularization images: add the folder {reg} to the dataset as a regularization concept."
         )
+    _memory_settings(flat, changes, notes)
     stop_te = flat.get("stop_text_encoder_training")
     if not _blank(stop_te) and _int(stop_te) > 0:
         unsupported.append("stop_text_encoder_training: not supported")
+
+
+def _memory_settings(flat: dict[str, Any], changes: dict[str, Any], notes: list[str]) -> None:
+    """kohya ``fp8_base`` keeps the UNet and the text encoders in fp8, ``fp8_base_unet`` the UNet
+    only; ``cpu_offload_checkpointing`` becomes gradient checkpointing (the activations it keeps
+    are small next to the weights that block swapping and fp8 take off the card)."""
+    if _bool(flat.get("fp8_base", False)):
+        changes["memory.unet_weights"] = BaseWeights.FP8
+        changes["memory.text_encoder_weights"] = BaseWeights.FP8
+    if _bool(flat.get("fp8_base_unet", False)):
+        changes["memory.unet_weights"] = BaseWeights.FP8
+        if not _bool(flat.get("fp8_base", False)):
+            changes["memory.text_encoder_weights"] = BaseWeights.FULL
+    if _bool(flat.get("cpu_offload_checkpointing", False)):
+        changes["run.gradient_checkpointing"] = True
+        notes.append(
+            "cpu_offload_checkpointing: imported as gradient checkpointing; the checkpointed "
+            "activations stay on the graphics card."
+        )
 
 
 def parse_prompt_line(line: str) -> SamplePrompt | None:

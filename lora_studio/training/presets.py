@@ -11,6 +11,7 @@ from typing import Any
 
 from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import (
+    BaseWeights,
     LatentCache,
     NetworkTarget,
     OptimizerKind,
@@ -90,7 +91,9 @@ _FAMILY: dict[ModelFamily, dict[str, Any]] = {
 
 
 def _vram(family: ModelFamily, vram_gb: int) -> dict[str, Any]:
-    """Memory ladder (performance-reliability.md §2/§3): GC -> cache TE -> 8-bit optimizer -> batch."""
+    """Memory ladder (performance-reliability.md §2/§3): GC -> cache TE -> 8-bit optimizer -> batch,
+    then the base weights: SDXL keeps its UNet in fp8 on 8 GB cards and in 4-bit NF4 on 6 GB cards
+    (SDXL's bf16 UNet alone is 5.1 GB)."""
     xl = family == ModelFamily.SDXL
     tiers: dict[int, dict[str, Any]] = {
         6: {
@@ -99,6 +102,7 @@ def _vram(family: ModelFamily, vram_gb: int) -> dict[str, Any]:
             "optimizer.optimizer": OptimizerKind.ADAMW8BIT,
             "network.train_text_encoder": False,
             "dataset.latent_cache": LatentCache.DISK,
+            "memory.unet_weights": BaseWeights.NF4 if xl else BaseWeights.FULL,
         },
         8: {
             "run.batch_size": 1,
@@ -106,6 +110,7 @@ def _vram(family: ModelFamily, vram_gb: int) -> dict[str, Any]:
             "optimizer.optimizer": OptimizerKind.ADAMW8BIT,
             "network.train_text_encoder": False if xl else True,
             "dataset.latent_cache": LatentCache.DISK,
+            "memory.unet_weights": BaseWeights.FP8 if xl else BaseWeights.FULL,
         },
         12: {
             "run.batch_size": 1 if xl else 2,

@@ -26,6 +26,11 @@ def oom_error(exc: BaseException, config: TrainConfig) -> TrainingError:
         tips.append("cache latents")
     if config.network.train_text_encoder:
         tips.append("train the UNet only (no text encoder)")
+    mem = config.memory
+    if mem.unet_weights == "full":
+        tips.append("keep the model weights in fp8")
+    elif mem.unet_weights in ("fp8", "int8") and mem.blocks_to_swap == 0:
+        tips.append("keep some blocks in system memory (block swapping), or 4-bit NF4 weights")
     return TrainingError(
         "Training ran out of GPU memory.",
         hint="Lower one of these and start again (a state was saved if possible): " + "; ".join(tips) + ".",
@@ -50,9 +55,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def memory_mb(device: torch.device) -> float:
+def memory_mb(device: torch.device, held: Any = None) -> float:
+    """Memory figure for progress reports: on CUDA the peak the allocator handed out; elsewhere
+    the bytes of the tensors ``held()`` yields (the session's models, optimizer and caches), or
+    the process's resident memory when no such accounting is given."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    if held is not None:
+        from lora_studio.diffusion.memory import storage_bytes
+
+        return storage_bytes(held()) / 2**20
     try:
         import psutil
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ from typing import Any
 import torch
 
 from lora_studio.core import paths
+from lora_studio.core.errors import ConfigError
 from lora_studio.core.events import Progress, Reporter
 from lora_studio.core.families import ModelFamily, Prediction
+from lora_studio.diffusion.base_weights import BaseWeights
+from lora_studio.diffusion.memory import store_base_weights, swap_blocks
 from lora_studio.training import data as D
 from lora_studio.training.buckets import cover_resize
 from lora_studio.training.config import LatentCache, Precision, TrainConfig
@@ -48,6 +52,8 @@ class TrainingSession:
     text: TextEncoder | None = None
     text_cache: TextCache | None = None
     latents: LatentStore | None = None
+    swapper: Any = None  # diffusion.memory.BlockSwapper when blocks are swapped
+    text_encoders_released: bool = False
 
     # -- set-up ------------------------------------------------------------------------------------
     @property
@@ -81,14 +87,30 @@ class TrainingSession:
         for module in (pipe.vae, pipe.unet, *self.text_encoders):
             module.requires_grad_(False)
             module.eval()
+        mem = cfg.memory
+        if mem.blocks_to_swap > 0 and mem.unet_weights in (BaseWeights.INT8, BaseWeights.NF4):
+            raise ConfigError(
+                "Block swapping cannot be combined with 8-bit or 4-bit base weights.",
+                hint="Use fp8 base weights with block swapping, or turn block swapping off.",
+            )
         pipe.unet.to(self.device, weight_dtype)
+        quantized = mem.unet_weights in (BaseWeights.INT8, BaseWeights.NF4)
+        if quantized:  # before the adapters: peft wraps the bitsandbytes layers
+            store_base_weights(pipe.unet, mem.unet_weights, weight_dtype)
+        # Text encoders whose outputs are all cached up front never go to the device: they encode
+        # the captions once in system memory and are freed before the first step.
+        te_device = torch.device("cpu") if self.text_cache_complete() else self.device
         for te in self.text_encoders:
-            te.to(self.device, weight_dtype)
+            te.to(te_device, weight_dtype)
+            if not cfg.trains_text_encoder:
+                store_base_weights(te, mem.text_encoder_weights, weight_dtype)
         vae_dtype = torch.float32 if weight_dtype == torch.float16 else weight_dtype
         pipe.vae.to(self.device, vae_dtype)
         self.targets["unet"] = unet_targets(pipe.unet, cfg.network.target)
         add_lora(pipe.unet, self.targets["unet"], cfg.network)
         self.trained["unet"] = pipe.unet
+        if not quantized:  # fp8 after the adapters, which keep their own weights in fp32
+            store_base_weights(pipe.unet, mem.unet_weights, weight_dtype)
         if cfg.trains_text_encoder:
             for name, te in zip(self.te_names, self.text_encoders):
                 self.targets[name] = text_encoder_targets(te)
@@ -116,6 +138,7 @@ class TrainingSession:
             for name in self.te_names:
                 if name in self.trained:
                     self.trained[name].gradient_checkpointing_enable()  # type: ignore[operator]  # a transformers text encoder
+        self.swapper = swap_blocks(pipe.unet, mem.blocks_to_swap, self.device)
         if not run.sdpa:
             from diffusers.models.attention_processor import AttnProcessor
 
@@ -123,6 +146,39 @@ class TrainingSession:
         self.noise_scheduler = make_noise_scheduler(
             dict(pipe.scheduler.config), self.prediction, cfg.model.zero_terminal_snr
         )
+
+    def text_cache_complete(self) -> bool:
+        """Whether every caption's conditioning is encoded once before training (frozen text
+        encoders, cached outputs, captions that never change)."""
+        cfg, d = self.config, self.config.dataset
+        return (
+            not cfg.trains_text_encoder
+            and d.cache_text_encoder_outputs
+            and not d.shuffle_tags
+            and d.caption_dropout == 0
+            and d.tag_dropout == 0
+        )
+
+    def release_text_encoders(self) -> None:
+        """Free the frozen text encoders' weights (their outputs are all cached)."""
+        for te in self.text_encoders:
+            for t in [*te.parameters(), *te.buffers()]:
+                # Emptied in place (not module.to("meta"): quantised parameters cannot be rebuilt
+                # that way); any later use fails on the empty shape instead of computing garbage.
+                t.data = torch.empty(0, dtype=t.dtype, device=t.device)
+        self.text_encoders_released = True
+
+    @contextlib.contextmanager
+    def text_encoders_on(self, device: torch.device) -> Any:
+        """Move text encoders kept in system memory to ``device`` for the block (sampling)."""
+        moved = [te for te in self.text_encoders if next(te.parameters()).device != device]
+        for te in moved:
+            te.to(device)
+        try:
+            yield
+        finally:
+            for te in moved:
+                te.to("cpu")
 
     def setup_encoders(self) -> None:
         cfg = self.config
@@ -177,8 +233,7 @@ class TrainingSession:
     def fill_text_cache(self, reporter: Reporter) -> None:
         """Encode every caption up front when captions never change (no shuffle or dropout), so
         the text encoders do no work during training; otherwise the cache fills as captions appear."""
-        d = self.config.dataset
-        if self.text_cache is None or d.shuffle_tags or d.caption_dropout > 0 or d.tag_dropout > 0:
+        if self.text_cache is None or not self.text_cache_complete():
             return
         plain = _plain(self.config)
         captions = list(
@@ -304,6 +359,24 @@ class TrainingSession:
                 smp = D.Sample(src.index, False, 0)
                 losses.append(float(self.batch_loss([smp], sources, gen, augment=False)))
         return sum(losses) / max(1, len(losses))
+
+    def held_tensors(self, optimizer: Any = None) -> Iterator[torch.Tensor]:
+        """Every tensor the session holds: the models (LoRA included), the optimizer's state and
+        gradients, and the latent and text caches."""
+        from lora_studio.diffusion.memory import module_tensors
+
+        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+            module = getattr(self.pipeline, name, None)
+            if isinstance(module, torch.nn.Module):
+                yield from module_tensors(module)
+                yield from (p.grad for p in module.parameters() if p.grad is not None)
+        if optimizer is not None:
+            for state in optimizer.state.values():
+                yield from (v for v in state.values() if isinstance(v, torch.Tensor))
+        if self.latents is not None:
+            yield from self.latents.held()
+        if self.text_cache is not None:
+            yield from self.text_cache.held()
 
     def lora_state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         from peft.utils import get_peft_model_state_dict

@@ -20,17 +20,20 @@ log = logging.getLogger(__name__)
 
 
 def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamily, Prediction]:
-    """The base pipeline (on CPU, fp32), its family and prediction type."""
+    """The base pipeline (on CPU, already in the run's weight dtype: no fp32 copy is ever made
+    of a bf16/fp16 run's model), its family and prediction type."""
     from lora_studio.diffusion.loading import load_pipeline
+    from lora_studio.training.session import torch_dtype
 
     m = config.model
+    dtype = torch_dtype(config.run.precision)
     reporter(StatusChanged(f"Loading {Path(m.base_model).name}"))
     loaded = load_pipeline(
         m.base_model,
         family=m.family,
         prediction=m.prediction,
         device="cpu",
-        dtype=torch.float32,
+        dtype=dtype,
         reporter=reporter,
     )
     pipe = loaded.pipeline
@@ -38,10 +41,13 @@ def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamil
         from diffusers import AutoencoderKL
 
         vae_path = Path(m.vae)
+        vae_dtype = torch.float32 if dtype == torch.float16 else dtype  # fp16 VAEs overflow
         vae = (
-            AutoencoderKL.from_pretrained(vae_path, local_files_only=True, use_safetensors=True)
+            AutoencoderKL.from_pretrained(
+                vae_path, local_files_only=True, use_safetensors=True, torch_dtype=vae_dtype
+            )
             if vae_path.is_dir()
-            else AutoencoderKL.from_single_file(vae_path, local_files_only=True)
+            else AutoencoderKL.from_single_file(vae_path, local_files_only=True, torch_dtype=vae_dtype)
         )
         pipe.vae = vae
     return pipe, ModelFamily(loaded.family), Prediction(m.prediction or loaded.prediction)

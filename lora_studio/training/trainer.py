@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -140,6 +141,8 @@ class _Loop:
         self.s = build_session(cfg, dataset, self.accel.device, self.report)
         self.s.fill_latent_cache(self.report)
         self.s.fill_text_cache(self.report)
+        if self.s.text_cache_complete() and not cfg.sample.prompts and not keep_pipeline:
+            self.s.release_text_encoders()
         world, rank = self.accel.num_processes, self.accel.process_index
         # The same counting as the app's step maths (lora_studio.training.steps).
         self.batches_per_epoch = -(-steps.batch_count(self.s.sources, cfg.run.batch_size) // world)
@@ -292,12 +295,27 @@ class _Loop:
                     lr=float(self.sched.get_last_lr()[0]),
                     it_per_s=it_s,
                     eta_s=(self.total - self.step) / it_s if it_s > 0 else 0.0,
-                    memory_mb=memory_mb(self.accel.device),
+                    memory_mb=memory_mb(self.accel.device, lambda: self.s.held_tensors(self.opt)),
                     lrs=tuple(float(lr) for lr in self.sched.get_last_lr()),
                 )
             )
+            self._check_spill()
             self._after_step(epoch, epoch_losses)
         self._finish()
+
+    def _check_spill(self) -> None:
+        """Windows only: stop with a clear message when the run spills into shared memory."""
+        if self.accel.device.type != "cuda" or not sys.platform.startswith("win"):
+            return
+        from lora_studio.training.fit import CudaMemory, spill_message
+
+        message = spill_message(CudaMemory(self.accel.device.index or 0))
+        if message:
+            raise TrainingError(
+                message,
+                hint="Turn on fp8 base weights or block swapping, lower the batch size or the "
+                "resolution, or let LoRA Studio measure a fit (a state was saved to resume from).",
+            )
 
     def _pixel_loader(self, plan: list[list[D.Sample]], start: int) -> Iterator[torch.Tensor | None]:
         """Decoded pixels from worker processes when latents are not cached and num_workers > 0."""
@@ -390,15 +408,17 @@ class _Loop:
 
         self.report(StatusChanged("Generating samples"))
         modules = [getattr(m, "module", m) for m in self.s.trained.values()]
-        for idx, prompt, path in generate_samples(
-            self.s.pipeline,
-            self.cfg,
-            self.out_dir / "samples",
-            step=self.step,
-            epoch=epoch,
-            trained_modules=modules,
-            text_encoder=self.s.text,
-        ):
+        with self.s.text_encoders_on(self.s.device):
+            samples = generate_samples(
+                self.s.pipeline,
+                self.cfg,
+                self.out_dir / "samples",
+                step=self.step,
+                epoch=epoch,
+                trained_modules=modules,
+                text_encoder=self.s.text,
+            )
+        for idx, prompt, path in samples:
             self.result.samples.append(path)
             self.report(
                 SampleReady(path=str(path), step=self.step, epoch=epoch, prompt=prompt, prompt_index=idx)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from lora_studio.core.families import ModelFamily
-from lora_studio.training.config import NetworkTarget, OptimizerKind, Precision, TrainConfig
+from lora_studio.training.config import BaseWeights, NetworkTarget, OptimizerKind, Precision, TrainConfig
 
 _UNET = {ModelFamily.SD1: 1.72, ModelFamily.SD2: 1.73, ModelFamily.SDXL: 5.13}
 _TE = {ModelFamily.SD1: 0.25, ModelFamily.SD2: 0.70, ModelFamily.SDXL: 1.64}
@@ -33,6 +33,9 @@ _VAE = 0.17
 _CONTEXT = 0.8
 _PARAMS_PER_RANK = {ModelFamily.SD1: 0.40e6, ModelFamily.SD2: 0.45e6, ModelFamily.SDXL: 1.45e6}
 _ACT = {ModelFamily.SD1: (3.5, 1.0), ModelFamily.SD2: (4.5, 1.3), ModelFamily.SDXL: (10.5, 3.0)}
+# Share of the bf16 UNet size held with low-precision base weights (convolutions and norms of
+# bitsandbytes models stay bf16, so 4-bit keeps about 30 %).
+_BASE_WEIGHTS = {BaseWeights.FULL: 1.0, BaseWeights.FP8: 0.5, BaseWeights.INT8: 0.5, BaseWeights.NF4: 0.3}
 _TARGET_FACTOR = {NetworkTarget.ATTENTION: 1.0, NetworkTarget.ATTENTION_FF: 2.0, NetworkTarget.ATTENTION_FF_CONV: 2.6}
 
 
@@ -59,12 +62,15 @@ class VramEstimate:
         return text + (" — tight, but should fit." if self.tight else " — fits.")
 
 
-def estimate_vram(config: TrainConfig, family: ModelFamily | None, available_gb: float | None = None) -> VramEstimate:
+def estimate_vram(
+    config: TrainConfig, family: ModelFamily | None, available_gb: float | None = None, *, calibration: float = 1.0
+) -> VramEstimate:
+    """``calibration``: measured / estimated from a probe (``training.fit.calibration``)."""
     fam = config.model.family or family or ModelFamily.SD1
     n, r, d = config.network, config.run, config.dataset
     scale = 2.0 if r.precision == Precision.FP32 else 1.0
     frozen_te = not n.train_text_encoder
-    weights = _UNET[fam] * scale
+    weights = _UNET[fam] * scale * _BASE_WEIGHTS[config.memory.unet_weights]
     if not (frozen_te and d.cache_text_encoder_outputs):
         weights += _TE[fam] * scale
     if d.latent_cache.value == "none":
@@ -82,6 +88,7 @@ def estimate_vram(config: TrainConfig, family: ModelFamily | None, available_gb:
         act *= 1.6
     batch = r.batch_size * act
     parts = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
+    parts = tuple((name, gb * calibration) for name, gb in parts)
     return VramEstimate(sum(v for _, v in parts), parts, available_gb)
 
 

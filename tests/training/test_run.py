@@ -33,7 +33,7 @@ class _FakeState:
 @dataclass
 class _Recorded:
     config: TrainConfig | None = None
-    resume_from: Path | None = None
+    resume_from: _FakeState | None = None
     read: list[Path] = field(default_factory=list)
 
 
@@ -66,7 +66,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _Recorded:
         return _FakeState(config_to_toml(saved))
 
     def run_training(
-        config: TrainConfig, reporter: Any, control: Any, resume_from: Path | None = None
+        config: TrainConfig, reporter: Any, control: Any, resume_from: _FakeState | None = None
     ) -> TrainResult:
         recorded.config, recorded.resume_from = config, resume_from
         return TrainResult(final_lora=Path(config.run.output_dir) / "t.safetensors", steps=3)
@@ -93,7 +93,9 @@ def test_app_resume_uses_the_newest_state_and_its_settings(tmp_path: Path, engin
     wanted = _saved_config(tmp_path, **{"optimizer.learning_rate": 5e-3, "run.epochs": 8})
     events: list[Event] = []
     assert run_request(RunRequest(wanted, resume=True), events.append, RunControl()).steps == 3
-    assert engine.resume_from is not None and engine.resume_from.name == state_filename("t", 20)
+    # the newest state is read once, and the trainer gets what was read (not the file to read again)
+    assert [p.name for p in engine.read] == [state_filename("t", 20)]
+    assert isinstance(engine.resume_from, _FakeState)
     assert engine.config is not None
     assert engine.config.optimizer.learning_rate == 1e-4 and engine.config.run.epochs == 8
     assert any(isinstance(e, HistoryLoaded) and e.losses == (0.5, 0.4) for e in events)
@@ -106,10 +108,11 @@ def test_cli_resume_means_the_same_as_the_app(tmp_path: Path, engine: _Recorded)
     save_config(wanted, tmp_path / "train.toml")
     assert main(["train", str(tmp_path / "train.toml"), "--resume", "latest", "--quiet"]) == 0
     assert engine.config == from_app  # the same settings reach the trainer
-    assert engine.resume_from is not None and engine.resume_from.name == state_filename("t", 20)
+    assert [p.name for p in engine.read] == [state_filename("t", 20)] * 2
+    assert isinstance(engine.resume_from, _FakeState)
     state = tmp_path / "out" / STATE_DIR / state_filename("t", 10)
     assert main(["train", str(tmp_path / "train.toml"), "--resume", str(state), "--quiet"]) == 0
-    assert engine.resume_from == state and engine.read[-1] == state
+    assert engine.read[-1] == state and len(engine.read) == 3
 
 
 def test_resume_without_a_state_says_so(tmp_path: Path, engine: _Recorded) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation import jobs as jobs
 from lora_studio.generation.request import GenerationResult
 from tests.app.generation.conftest import set_small

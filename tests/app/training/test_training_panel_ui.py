@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lora_studio.app.panels.training.run_queue import RunStatus
 from lora_studio.core.control import Command
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import NetworkTarget, update
 from lora_studio.training.config_files import LoadedConfig, load_toml_config, save_toml_config
 from lora_studio.training.presets import Purpose

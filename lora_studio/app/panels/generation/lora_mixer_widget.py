@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.panels.generation.lora_row_widget import LoraRowWidget
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.model_library import LoraItem
 
 ROW_STYLE = """

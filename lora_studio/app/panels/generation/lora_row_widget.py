@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.observable import ObservableState, Prop, bind
-from lora_studio.diffusion.families import ModelFamily
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation.model_library import LoraItem
 from lora_studio.generation.request import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN
 

@@ -16,8 +16,8 @@ from lora_studio.app.state import DeviceInfo
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.step_counter import StepCounter
 from lora_studio.core.errors import LoraStudioError
+from lora_studio.core.families import ModelFamily
 from lora_studio.dataset import project as proj
-from lora_studio.diffusion.families import ModelFamily
 from lora_studio.training import step_plan
 from lora_studio.training.config import TrainConfig, update
 from lora_studio.training.config_files import (
@@ -54,6 +54,7 @@ class FormController(QObject):
         self.settings = view.context.training
         self.family: ModelFamily | None = None
         self.vram_gb: float | None = None
+        self.calibration = 1.0  # measured / formula memory, set by the last memory fit (FitController)
         self.step_counter = StepCounter(self)
         self.step_counter.counted.connect(
             lambda count, _config: view.presets.steps_label.setText(step_plan.summary_line(count))
@@ -154,7 +155,7 @@ class FormController(QObject):
             issues = [Issue(Severity.ERROR, "dataset.path", f"The settings could not be checked: {exc}")]
         view.preflight.show_issues(issues)
         view.form.mark_problems({i.field: i.message for i in issues if i.is_error})
-        view.preflight.show_vram(estimate_vram(config, self.family, self.vram_gb))
+        view.preflight.show_vram(estimate_vram(config, self.family, self.vram_gb, calibration=self.calibration))
         self.step_counter.request(config, view.context.project)  # shown when counted (worker thread)
         return issues
 

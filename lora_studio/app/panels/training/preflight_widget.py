@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QStyle, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lora_studio.app.field_specs import spec_for
 from lora_studio.training.vram_estimate import VramEstimate
@@ -31,7 +40,16 @@ class PreflightWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
+        # A measured fit (a few real steps on the card) replaces the formula's guess.
+        self.fit_label = QLabel()
+        self.fit_label.setWordWrap(True)
+        self.fit_button = QPushButton("Measure fit")
+        self.set_fit_available(False)
+        fit_row = QHBoxLayout()
+        fit_row.addWidget(self.fit_label, 1)
+        fit_row.addWidget(self.fit_button)
         layout.addWidget(self.vram_label)
+        layout.addLayout(fit_row)
         layout.addWidget(self.list)
         self.issues: list[Issue] = []
 
@@ -62,6 +80,19 @@ class PreflightWidget(QWidget):
             text += "<br>Turn on “Save memory”, lower the batch size or resolution, or use AdamW 8-bit."
         self.vram_label.setText(text)
         self.vram_label.setToolTip(f"Rough estimate (±30%): {parts} GB.")
+
+    def set_fit_available(self, available: bool) -> None:
+        self.fit_button.setEnabled(available)
+        self.fit_button.setToolTip(
+            "Train a few steps on the graphics card, measure memory and speed, and switch on the "
+            "cheapest memory savers that fit (fp8 weights, block swapping, …)."
+            if available
+            else "Needs an NVIDIA graphics card: without one the memory shown is the formula's estimate."
+        )
+
+    def show_fit(self, text: str, fits: bool) -> None:
+        color = "#2ea36b" if fits else "#cf222e"
+        self.fit_label.setText(f'<span style="color:{color}; font-weight:600">{text}</span>')
 
     def _on_activated(self, item: QListWidgetItem) -> None:
         key = item.data(Qt.ItemDataRole.UserRole)

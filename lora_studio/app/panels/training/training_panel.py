@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.panels.training.fit_controller import FitController
 from lora_studio.app.panels.training.form_controller import FormController
 from lora_studio.app.panels.training.loss_plot_widget import LossPlotWidget
 from lora_studio.app.panels.training.monitor_controller import MonitorController
@@ -58,6 +59,7 @@ class TrainingPanel(QWidget):
         self.monitor_control = MonitorController(self)
         self.runs = RunController(self)
         self.form_control = FormController(self)
+        self.fit_control = FitController(self)
         self.form_control.on_project_changed(context.project)
 
     # -- layout --------------------------------------------------------------------------------
