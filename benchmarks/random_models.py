@@ -106,12 +106,13 @@ def make_lora(path: Path, unet: torch.nn.Module, family: str, seed: int, rank: i
 
     gen = torch.Generator().manual_seed(seed)
     tensors = {}
+    layout = dict(unet.config)  # SDXL names follow this UNet's own block numbers (kohya's layout)
     for name, module in unet.named_modules():
         leaf = name.rsplit(".", 1)[-1]
         if isinstance(module, torch.nn.Linear) and (
             leaf in ("to_q", "to_k", "to_v") or name.endswith("to_out.0")
         ):
-            key = kohya_name("unet", name, family)
+            key = kohya_name("unet", name, family, layout)
             tensors[f"{key}.lora_down.weight"] = (
                 torch.randn(rank, module.in_features, generator=gen).half() * 0.01
             )

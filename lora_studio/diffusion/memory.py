@@ -85,7 +85,7 @@ class _Fp8Conv(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> Any:
         (weight,) = ctx.saved_tensors
         c = ctx.conv
-        grad_x = torch.nn.grad.conv2d_input(
+        grad_x = torch.nn.grad.conv2d_input(  # type: ignore[attr-defined]  # torch.nn.grad is not in the stubs
             ctx.x_shape, weight.to(ctx.dtype), grad.to(ctx.dtype), c.stride, c.padding, c.dilation, c.groups
         )
         return grad_x.to(ctx.x_dtype), None, None, None, None
@@ -110,7 +110,7 @@ def store_fp8(module: torch.nn.Module, compute_dtype: torch.dtype) -> int:
         child.weight.data = child.weight.data.to(FP8_DTYPE)
         if child.bias is not None:
             child.bias.data = child.bias.data.to(compute_dtype)
-        child.forward = _fp8_forward(child, compute_dtype)  # type: ignore[method-assign]
+        child.forward = _fp8_forward(child, compute_dtype)
         converted += 1
     return converted
 
@@ -273,7 +273,7 @@ class BlockSwapper:
         self._forwards: list[Any] = []
         pin = self.device.type == "cuda"
         for block in blocks:
-            entries = []
+            entries: list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]] = []
             for mod in block.modules():
                 for name, p in list(mod.named_parameters(recurse=False)):
                     if p.requires_grad:
@@ -291,7 +291,7 @@ class BlockSwapper:
                     entries.append((None, name, mod, home))
             self._home.append(entries)
             self._forwards.append(block.forward)
-            block.forward = self._wrapped(len(self._home) - 1)  # type: ignore[method-assign]
+            block.forward = self._wrapped(len(self._home) - 1)
 
     def _wrapped(self, index: int) -> Any:
         from torch.utils.checkpoint import checkpoint
@@ -331,8 +331,9 @@ class BlockSwapper:
                 mod._buffers[name] = home
 
     def is_offloaded(self, index: int) -> bool:
+        """Whether block ``index`` is in system memory now (every tensor at its home copy)."""
         return all(
-            (p.data if p is not None else mod._buffers[name]).data_ptr() == home.data_ptr()
+            _current(p, name, mod).data_ptr() == home.data_ptr()
             for p, name, mod, home in self._home[index]
         )
 
@@ -340,7 +341,7 @@ class BlockSwapper:
         """Put every block on the device for good and restore its own forward."""
         for i, block in enumerate(self.blocks):
             self.onload(i)
-            block.forward = self._forwards[i]  # type: ignore[method-assign]
+            block.forward = self._forwards[i]
         self._home = []
 
 
@@ -350,3 +351,12 @@ def swap_blocks(model: torch.nn.Module, count: int, device: torch.device | str) 
         return None
     blocks = swappable_blocks(model)
     return BlockSwapper(blocks[: min(count, len(blocks))], device)
+
+
+def _current(param: torch.nn.Parameter | None, name: str, module: torch.nn.Module) -> torch.Tensor:
+    """The tensor a swapped entry holds now: a parameter's data, or the module's buffer."""
+    if param is not None:
+        return param.data
+    buffer = module._buffers[name]
+    assert buffer is not None  # None buffers are never swapped
+    return buffer

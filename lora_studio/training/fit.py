@@ -191,7 +191,9 @@ def run_probe(
     """Train ``steps`` real steps of ``config`` and measure the device's peak and the speed (the
     first step, which warms up kernels and caches, is left out of the speed)."""
     if train is None:
-        from lora_studio.training.trainer import run_training as train
+        from lora_studio.training.trainer import run_training
+
+        train = run_training
     times: list[float] = []
 
     def on_event(event: Any) -> None:

@@ -87,8 +87,8 @@ def estimate_vram(
     if r.precision == Precision.FP32:
         act *= 1.6
     batch = r.batch_size * act
-    parts = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
-    parts = tuple((name, gb * calibration) for name, gb in parts)
+    formula = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
+    parts = tuple((name, gb * calibration) for name, gb in formula)
     return VramEstimate(sum(v for _, v in parts), parts, available_gb)
 
 

@@ -13,7 +13,7 @@ from lora_studio.generation.request import LoraSpec
 def _touched_bytes(stack: LoraStack) -> int:
     return sum(
         layer.get_base_layer().weight.numel() * layer.get_base_layer().weight.element_size()
-        for _, layer in stack._fused_layers.items()
+        for _, layer in stack._fuser._fused_layers.items()
     )
 
 

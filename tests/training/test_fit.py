@@ -165,10 +165,9 @@ def test_windows_spill_is_spotted_only_on_windows() -> None:
 
 
 def test_calibration_scales_the_formula(tmp_path: Path) -> None:
-    from lora_studio.app.panels.training.vram_estimate import estimate_vram
-
     from lora_studio.core.families import ModelFamily
     from lora_studio.training.presets import Purpose, preset
+    from lora_studio.training.vram_estimate import estimate_vram
 
     cfg = preset(Purpose.CHARACTER, ModelFamily.SDXL, 12)
     raw = estimate_vram(cfg, ModelFamily.SDXL)

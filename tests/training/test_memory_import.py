@@ -25,7 +25,7 @@ def test_fp8_flags(tmp_path: Path, flags: dict, unet: BaseWeights, te: BaseWeigh
     p.write_text(json.dumps({"network_dim": 8, **flags}), encoding="utf-8")
     r = import_kohya_gui_json(p)
     assert r.config.memory.unet_weights == unet and r.config.memory.text_encoder_weights == te
-    assert not any(u.startswith("fp8") for u in r.unsupported)
+    assert not any(u.startswith("fp8") for u in r.not_understood)
 
 
 def test_sd_scripts_toml_block_swap_lowram_offload_checkpointing(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_sd_scripts_toml_block_swap_lowram_offload_checkpointing(tmp_path: Path)
     c = r.config
     assert c.memory.blocks_to_swap == 6 and c.memory.unet_weights == BaseWeights.FP8
     assert c.run.gradient_checkpointing
-    assert r.unsupported == []
+    assert r.not_understood == ()
     assert any("cpu_offload_checkpointing" in n for n in r.notes)
 
 

@@ -12,7 +12,7 @@ from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled, ConfigError
 from lora_studio.core.events import StepFinished
 from lora_studio.diffusion import memory as M
-from lora_studio.training import checkpoints as C
+from lora_studio.training import run_files
 from lora_studio.training.trainer import run_training
 
 from .conftest import make_dataset, tiny_config
@@ -191,7 +191,7 @@ def test_resume_is_bit_identical(setting: dict, tmp_path: Path, tiny_sd1_dir: Pa
     cfg_b = tiny_config(tiny_sd1_dir, tmp_path / "b", **opts)
     with pytest.raises(Cancelled):
         run_training(cfg_b, stop_at_2, control, dataset=ds)
-    state = C.latest_state(cfg_b.run.output_dir, "t")
+    state = run_files.latest_state(cfg_b.run.output_dir, "t")
     assert state is not None and state.name == "t-state-s000002.pt"
     resumed = run_training(cfg_b, dataset=ds, resume_from=state)
     assert resumed.losses == full.losses
