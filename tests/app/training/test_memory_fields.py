@@ -66,3 +66,11 @@ def test_measure_fit_button_shows_the_measurement_and_applies_it(panel, qtbot, m
     assert panel.config().memory.unet_weights == BaseWeights.FP8  # the measured choice is applied
     # the formula estimate is now calibrated to the measurement
     qtbot.waitUntil(lambda: "about 13.8 GB" in panel.preflight.vram_label.text(), timeout=5000)
+
+
+def test_run_memory_is_shown_in_mb_below_one_gb() -> None:
+    from lora_studio.app.panels.training.run_monitor_widget import memory_text
+
+    assert memory_text(37.4) == "37 MB"  # a tiny demo model: not "0.0 GB"
+    assert memory_text(13.8 * 1024) == "13.8 GB"
+    assert memory_text(None) == "–" and memory_text(0) == "–"

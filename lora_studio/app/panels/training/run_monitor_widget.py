@@ -145,7 +145,7 @@ class RunMonitorWidget(QWidget):
         v["epoch"].setText(f"{e.epoch} / {epochs}" if epochs else str(e.epoch))
         v["speed"].setText(f"{e.it_per_s:.2f} it/s" if e.it_per_s >= 0.1 else f"{1 / e.it_per_s:.1f} s/it" if e.it_per_s else "–")
         v["eta"].setText(format_duration(e.eta_s))
-        v["memory"].setText(f"{e.memory_mb / 1024:.1f} GB" if e.memory_mb else "–")
+        v["memory"].setText(memory_text(e.memory_mb))
         v["loss"].setText(f"{e.avg_loss:.4f}")
 
     def set_elapsed_before(self, seconds: float) -> None:
@@ -171,3 +171,10 @@ class RunMonitorWidget(QWidget):
     def _on_pause(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_toggled.emit(paused)
+
+
+def memory_text(mb: float | None) -> str:
+    """What the run holds: GB from 1 GB up, MB below (a tiny demo model holds a few MB, not "0.0 GB")."""
+    if not mb:
+        return "–"
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
