@@ -79,6 +79,15 @@ VIAddVersionKey /LANG=1033 "CompanyName" "${PUBLISHER}"
 VIAddVersionKey /LANG=1033 "LegalCopyright" "MIT License"
 
 !define MUI_ABORTWARNING
+; Our icon and pictures (made by resources/sources/make_icons.py; paths are relative to this file).
+!define MUI_ICON "resources\icons\lora-studio.ico"
+!define MUI_UNICON "resources\icons\lora-studio.ico"
+!define MUI_HEADERIMAGE
+!define MUI_HEADERIMAGE_RIGHT
+!define MUI_HEADERIMAGE_BITMAP "resources\installer\header.bmp"
+!define MUI_HEADERIMAGE_UNBITMAP "resources\installer\header.bmp"
+!define MUI_WELCOMEFINISHPAGE_BITMAP "resources\installer\welcome.bmp"
+!define MUI_UNWELCOMEFINISHPAGE_BITMAP "resources\installer\welcome.bmp"
 !define MUI_COMPONENTSPAGE_SMALLDESC
 !define MUI_FINISHPAGE_RUN "$INSTDIR\${APP_EXE}"
 !define MUI_FINISHPAGE_RUN_TEXT "Start ${APP_NAME}"
