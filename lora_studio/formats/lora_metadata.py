@@ -57,8 +57,6 @@ KOHYA_OFF_FEATURES = {
     "ss_debiased_estimation": "False",
     "ss_noise_offset_random_strength": "False",
     "ss_ip_noise_gamma_random_strength": "False",
-    "ss_fp8_base": "False",
-    "ss_fp8_base_unet": "False",
     "ss_max_validation_steps": "None",
     "ss_resize_interpolation": "None",
 }
@@ -124,6 +122,8 @@ class LoraTrainingInfo:
     noise_offset: float | None = None
     min_snr_gamma: float | None = None
     zero_terminal_snr: bool | None = None
+    fp8_base: bool = False  # sd-scripts' --fp8_base: UNet and text encoders stored in fp8
+    fp8_base_unet: bool = False  # sd-scripts' --fp8_base_unet: the UNet only
     prior_loss_weight: float | None = None
     shuffle_caption: bool | None = None
     keep_tokens: int | None = None
@@ -289,6 +289,8 @@ def build_metadata(info: LoraTrainingInfo) -> dict[str, str]:
         "ss_seed": info.seed,
         "ss_noise_offset": _off(info.noise_offset),
         "ss_zero_terminal_snr": info.zero_terminal_snr,
+        "ss_fp8_base": info.fp8_base,
+        "ss_fp8_base_unet": info.fp8_base_unet,
         "ss_training_comment": info.comment or None,
         "ss_optimizer": info.optimizer or None,
         "ss_max_grad_norm": info.max_grad_norm,
@@ -503,6 +505,8 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "ss_noise_offset": ("noise_offset", _to_float),
     "ss_min_snr_gamma": ("min_snr_gamma", _to_float),
     "ss_zero_terminal_snr": ("zero_terminal_snr", _to_bool),
+    "ss_fp8_base": ("fp8_base", _to_bool),
+    "ss_fp8_base_unet": ("fp8_base_unet", _to_bool),
     "ss_prior_loss_weight": ("prior_loss_weight", _to_float),
     "ss_shuffle_caption": ("shuffle_caption", _to_bool),
     "ss_keep_tokens": ("keep_tokens", _to_int),

@@ -9,7 +9,7 @@ from typing import Any
 
 from lora_studio.core import paths  # noqa: F401 - keeps the cache folder import cheap and early
 from lora_studio.training.checkpoints import save_lora_file
-from lora_studio.training.config import LatentCache, Precision, TrainConfig
+from lora_studio.training.config import BaseWeights, LatentCache, Precision, TrainConfig
 from lora_studio.training.network import alpha_lookup
 from lora_studio.training.session import TrainingSession, torch_dtype
 
@@ -153,6 +153,9 @@ def training_info(
         noise_offset=cfg.loss.noise_offset,
         min_snr_gamma=cfg.loss.min_snr_gamma,
         zero_terminal_snr=cfg.model.zero_terminal_snr,
+        # sd-scripts' fp8 flags, as its importer reads them back (#14): both parts fp8, or the UNet only
+        fp8_base=cfg.memory.unet_weights == BaseWeights.FP8 and cfg.memory.text_encoder_weights == BaseWeights.FP8,
+        fp8_base_unet=cfg.memory.unet_weights == BaseWeights.FP8 and cfg.memory.text_encoder_weights != BaseWeights.FP8,
         prior_loss_weight=cfg.loss.prior_loss_weight,
         shuffle_caption=d.shuffle_tags,
         keep_tokens=d.keep_tokens,

@@ -12,6 +12,7 @@ from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled, ConfigError
 from lora_studio.core.events import StepFinished
 from lora_studio.diffusion import memory as M
+from lora_studio.formats.safetensors_meta import read_header
 from lora_studio.training import run_files
 from lora_studio.training.trainer import run_training
 
@@ -107,6 +108,9 @@ def test_low_precision_base_trains_close_to_full_precision(
     assert lora and all(p.dtype == torch.float32 and p.requires_grad for p in lora)
     assert len(result.lora_files) >= 2
     assert _renders_differ(tiny_sd1_dir, result.final_lora) > 1e-3
+    # the file says so as sd-scripts would (its fp8 flag; int8/NF4 have no sd-scripts key)
+    meta = read_header(result.final_lora).metadata
+    assert meta["ss_fp8_base"] == str(kind == "fp8") and meta["ss_fp8_base_unet"] == "False"
 
 
 def test_held_bytes_adds_up_every_tensor(tmp_path: Path, tiny_sd1_dir: Path, full_run) -> None:
