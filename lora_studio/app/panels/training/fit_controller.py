@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 
 from lora_studio.app.dialogs.error_dialog import show_error
+from lora_studio.app.panels.training.side_job import start_side_job
 from lora_studio.app.state import DeviceInfo
 from lora_studio.app.workers.error_info import ErrorInfo
-from lora_studio.app.workers.job_runner import JobBusyError
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import RunControl
-from lora_studio.core.events import Event, Progress, Reporter, StatusChanged
+from lora_studio.core.events import Reporter, StatusChanged
 from lora_studio.training.vram_estimate import estimate_vram, vram_from_device
 
 if TYPE_CHECKING:
@@ -47,24 +47,19 @@ class FitController(QObject):
 
             return measure_fit(config, report=lambda text: reporter(StatusChanged(text)))
 
-        worker = Worker(job, name="Memory fit", gpu=True)
-        worker.event.connect(self._on_event)
-        worker.finished.connect(self._on_done)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_failed)
-        try:
-            view.context.jobs.start(worker)
-        except JobBusyError as exc:
-            show_error(ErrorInfo.from_exception(exc, title="The memory fit can't start yet"), view)
+        worker = start_side_job(
+            view,
+            job,
+            "Memory fit",
+            on_done=self._on_done,
+            on_failed=self._on_failed,
+            busy_title="The memory fit can't start yet",
+        )
+        if worker is None:
             return
         self.worker = worker
         view.preflight.fit_button.setEnabled(False)
         view.preflight.show_fit("Measuring memory on the graphics card…", True)
-
-    @Slot(Event)
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, (StatusChanged, Progress)):
-            self.view.monitor.set_status(event.text)
 
     @Slot(object)
     def _on_done(self, choice: FitChoice) -> None:

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QTabWidget, QVBoxLay
 
 from lora_studio.app.dialogs.error_dialog import show_error
 from lora_studio.app.panels.training.run_queue import QueueEntry
+from lora_studio.app.panels.training.side_job import start_side_job
 from lora_studio.app.workers.error_info import ErrorInfo
-from lora_studio.app.workers.job_runner import JobBusyError
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.core.events import (
@@ -103,24 +103,19 @@ class MonitorController(QObject):
         except LoraStudioError as exc:
             show_error(ErrorInfo.from_exception(exc, title="Nothing to compare"), view)
             return
-        worker = Worker(lambda r, c: run_compare(request, r, c), name="Epoch comparison", gpu=True)
-        worker.event.connect(self._on_compare_event)
-        worker.finished.connect(self._on_compare_done)
-        worker.failed.connect(self._on_compare_failed)
-        worker.cancelled.connect(self._on_compare_failed)
-        try:
-            view.context.jobs.start(worker)
-        except JobBusyError as exc:
-            show_error(ErrorInfo.from_exception(exc, title="Comparison can't start yet"), view)
+        worker = start_side_job(
+            view,
+            lambda r, c: run_compare(request, r, c),
+            "Epoch comparison",
+            on_done=self._on_compare_done,
+            on_failed=self._on_compare_failed,
+            busy_title="Comparison can't start yet",
+        )
+        if worker is None:
             return
         self.compare_worker = worker
         view.monitor.set_status(f"Comparing {len(files)} saved files…")
         view.runs.update_buttons()
-
-    @Slot(Event)
-    def _on_compare_event(self, event: Event) -> None:
-        if isinstance(event, (StatusChanged, Progress)):
-            self.view.monitor.set_status(event.text)
 
     @Slot(GridResult)
     def _on_compare_done(self, result: GridResult) -> None:
