@@ -257,6 +257,7 @@ class DatasetPanel(QWidget):
         self.concepts.set_counts(counts)
         if self._counts is not None and counts != self._counts:
             self._notify_modified()  # pictures were added or removed: other panels' step maths change
+            self.check.mark_stale()
         self._counts = counts
         self.grid.refilter()
         current, selected = self._restore

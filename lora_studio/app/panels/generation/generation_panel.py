@@ -37,7 +37,7 @@ from lora_studio.app.panels.generation.request_controller import RequestControll
 from lora_studio.app.panels.generation.tab_jobs import TabJobs
 from lora_studio.app.state import AppContext
 from lora_studio.generation.generation_memory import GenerationMemory
-from lora_studio.generation.request import GenerationRequest
+from lora_studio.generation.request import GenerationRequest, strip_lora_tags
 
 GRID_TIP = "Make a labelled grid across epochs, strengths, seeds, prompts …"
 BAKE_TIP = "Save a copy of the model with the LoRAs in use built in"
@@ -191,6 +191,13 @@ class GenerationPanel(QWidget):
         self.memory_save()
         self.state.memory = GenerationMemory.load(self.context.project_path)
         self.prompt_editor.set_history(self.state.memory.history)
+        # The previous project's LoRAs are not this one's: take their tags out of the prompt (the
+        # mixer follows the prompt), keep the words.
+        text = self.prompt_editor.prompt.text
+        if strip_lora_tags(text) != text:
+            self.prompt_editor.set_prompt(strip_lora_tags(text), notify=True)
+            self.prompt_editor.flush()
+        self.state.status = "Ready."
         self.models.refresh_library()
         self.gallery.clear()
         self.gallery_control.load_history()

@@ -99,6 +99,7 @@ class FormController(QObject):
     @Slot(object)
     def on_project_changed(self, project: proj.Project | None = None) -> None:
         view, root = self.view, self.view.context.project_path
+        view.show_notice("")  # notes about the previous project's settings are not about this one
         view.project_label.setText(
             f"Project: {view.context.project_name}"
             if project is not None
@@ -154,6 +155,8 @@ class FormController(QObject):
             log.exception("Checking the training settings failed")
             issues = [Issue(Severity.ERROR, "dataset.path", f"The settings could not be checked: {exc}")]
         view.preflight.show_issues(issues)
+        if not any(i.is_error for i in issues) and view.notice.text().startswith("Fix the "):
+            view.show_notice("")  # the problems it named are fixed: don't contradict the list
         view.form.mark_problems({i.field: i.message for i in issues if i.is_error})
         view.preflight.show_vram(estimate_vram(config, self.family, self.vram_gb, calibration=self.calibration))
         self.step_counter.request(config, view.context.project)  # shown when counted (worker thread)

@@ -44,6 +44,20 @@ class MonitorController(QObject):
         view.queue.run_event.connect(self.on_run_event)
         view.compare_button.clicked.connect(self.compare_epochs)
         view.open_button.clicked.connect(self.open_output)
+        view.context.project_changed.connect(self.on_project_changed)
+
+    @Slot(object)
+    def on_project_changed(self, _project: object = None) -> None:
+        """Another project: the last run's plot, samples, log and numbers belong to the old one.
+        A run still going on stays shown (it is true: that run is training)."""
+        view = self.view
+        if view.runs.worker is not None:
+            return
+        view.runs.last_entry = None
+        view.plot.clear()
+        view.gallery.clear()
+        view.monitor.reset()
+        view.runs.update_buttons()
 
     @Slot(QueueEntry, Event)
     def on_run_event(self, entry: QueueEntry, event: Event) -> None:

@@ -54,7 +54,8 @@ class RunController(QObject):
         issues = view.form_control.refresh_checks()
         errors = [i for i in issues if i.is_error]
         if errors:
-            view.show_notice(f"Fix the {len(errors)} problem(s) listed below first, then start again.")
+            n = len(errors)
+            view.show_notice(f"Fix the {'problem' if n == 1 else f'{n} problems'} listed below first, then start again.")
             return False
         config = view.config()
         view.context.training.save()
