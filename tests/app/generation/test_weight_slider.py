@@ -76,3 +76,17 @@ def test_wheel_and_arrow_keys_move_by_0_05_and_double_click_resets(qtbot, tmp_pa
     row.spin.setValue(-1.2)
     qtbot.keyClick(slider, Qt.Key.Key_Right)
     assert row.spin.value() == -1.15
+
+
+def test_a_long_name_is_elided_but_shown_whole_on_hover(qtbot, tmp_path):
+    from lora_studio.app.panels.generation.lora_row_widget import LoraRowWidget
+
+    name = "zorb-the-orange-mascot-standing-on-the-beach-2"
+    row = LoraRowWidget(LoraItem(tmp_path / f"{name}.safetensors", ModelFamily.SD1, "folder"), 1.0)
+    qtbot.addWidget(row)
+    row.resize(300, 40)
+    row.show()
+    qtbot.waitExposed(row)
+    assert row.name_label.width() < row.name_label.fontMetrics().horizontalAdvance(name)  # elided
+    assert row.name_label.toolTip().splitlines()[0] == name
+    assert row.details_label.toolTip().splitlines()[0] == name

@@ -45,3 +45,29 @@ def test_opening_another_project_clears_the_last_run(panel, qtbot, context, tmp_
     assert panel.monitor.values["step"].text() == "–"
     assert len(panel.plot.buffer.loss) == 0
     assert not panel.compare_button.isEnabled()
+
+
+def test_resume_follows_the_numbered_name_a_run_took(panel, qtbot, tmp_path) -> None:
+    from lora_studio.core.events import OutputRenamed
+    from lora_studio.training.run_files import STATE_DIR, state_filename
+
+    out = tmp_path / "out"
+    panel.set_config(update(panel.config(), **{"run.output_dir": str(out), "run.output_name": "zorb"}))
+
+    def factory(request):
+        def job(reporter, control):
+            reporter(OutputRenamed("zorb", "zorb-2"))
+            (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            (out / STATE_DIR / state_filename("zorb-2", 5)).write_bytes(b"state")
+            return None
+
+        return job
+
+    panel.queue.make_job = factory
+    qtbot.mouseClick(panel.queue_button, Qt.MouseButton.LeftButton)
+    panel.queue.start()
+    qtbot.waitUntil(lambda: not panel.queue.is_running and not panel.queue.waiting(), timeout=20000)
+    panel.runs.update_buttons()
+    assert panel.resume_button.isEnabled()  # zorb has no state; the run's zorb-2 has one
+    assert panel.runs.resume_config(panel.config()).run.output_name == "zorb-2"
+    assert panel.config().run.output_name == "zorb"  # the form keeps the wanted name

@@ -124,7 +124,7 @@ class LoraRowWidget(QWidget):
         self.check = QCheckBox()
         self.check.setToolTip("Use this LoRA")
         self.name_label = ElidedLabel(item.name)
-        self.name_label.setToolTip(str(item.path))
+        self.name_label.setToolTip(f"{item.name}\n{item.path}")  # the whole name, however narrow the row
         font = self.name_label.font()
         font.setBold(True)
         self.name_label.setFont(font)
@@ -134,6 +134,7 @@ class LoraRowWidget(QWidget):
         if item.source == "project":
             details.append("from this project")
         self.details_label = ElidedLabel(" · ".join(details))
+        self.details_label.setToolTip(self.name_label.toolTip())
         self.details_label.setProperty("muted", True)
         small = self.details_label.font()
         small.setPointSizeF(small.pointSizeF() * 0.9)

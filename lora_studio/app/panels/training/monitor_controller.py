@@ -22,6 +22,7 @@ from lora_studio.core.events import (
     Event,
     HistoryLoaded,
     LogLine,
+    OutputRenamed,
     Progress,
     SampleReady,
     StatusChanged,
@@ -92,6 +93,8 @@ class MonitorController(QObject):
                 monitor.append_log(f"{event.text}: {event.total} done.")
         elif isinstance(event, LogLine):
             monitor.append_log(f"[{event.level}] {event.text}")
+        elif isinstance(event, OutputRenamed):
+            entry.output_name = event.name  # Resume and Compare follow this run's files
         elif isinstance(event, HistoryLoaded):
             plot.add_history(event.losses)
             for step, value in event.validation:
