@@ -66,3 +66,22 @@ def test_log_copy_button_confirms(window, qtbot):
     qtbot.mouseClick(window.log_widget.copy_button, Qt.MouseButton.LeftButton)
     assert window.log_widget.copy_button.text() == "Copied ✓"
     qtbot.waitUntil(lambda: window.log_widget.copy_button.text() == "Copy", timeout=5000)
+
+
+def test_busy_message_goes_when_the_other_job_ends(qtbot, context, tmp_path):
+    import threading
+
+    from lora_studio.app.panels.generation.generation_panel import GenerationPanel
+    from lora_studio.app.workers.worker import Worker
+
+    panel = GenerationPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.jobs.idle, timeout=20000)
+    release = threading.Event()
+    worker = Worker(lambda reporter, control: release.wait(10), name="Epoch comparison", gpu=True)
+    context.jobs.start(worker)
+    qtbot.waitUntil(lambda: "busy: Epoch comparison" in panel.status.text(), timeout=5000)
+    release.set()
+    qtbot.waitUntil(lambda: not context.jobs.is_busy, timeout=10000)
+    qtbot.waitUntil(lambda: "busy" not in panel.status.text(), timeout=5000)

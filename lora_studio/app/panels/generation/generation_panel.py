@@ -39,6 +39,7 @@ from lora_studio.app.state import AppContext
 from lora_studio.generation.generation_memory import GenerationMemory
 from lora_studio.generation.request import GenerationRequest, strip_lora_tags
 
+BUSY_PREFIX = "The graphics card is busy: "
 GRID_TIP = "Make a labelled grid across epochs, strengths, seeds, prompts …"
 BAKE_TIP = "Save a copy of the model with the LoRAs in use built in"
 
@@ -180,7 +181,9 @@ class GenerationPanel(QWidget):
         elif not no_model and self.state.status.startswith("No base model yet"):
             self.state.status = "Ready."
         if other and (job := self.context.jobs.current_gpu_job()) is not None:
-            self.state.status = f"The graphics card is busy: {job.name}. Generate is available when it ends."
+            self.state.status = f"{BUSY_PREFIX}{job.name}. Generate is available when it ends."
+        elif not other and self.state.status.startswith(BUSY_PREFIX):
+            self.state.status = "Ready."  # that job has ended: don't keep saying it runs
 
     def _on_selection_changed(self) -> None:
         self.save_timer.start()  # the weights are remembered
