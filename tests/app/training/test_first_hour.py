@@ -71,3 +71,14 @@ def test_resume_follows_the_numbered_name_a_run_took(panel, qtbot, tmp_path) -> 
     assert panel.resume_button.isEnabled()  # zorb has no state; the run's zorb-2 has one
     assert panel.runs.resume_config(panel.config()).run.output_name == "zorb-2"
     assert panel.config().run.output_name == "zorb"  # the form keeps the wanted name
+
+
+def test_memory_line_says_what_it_means_without_a_graphics_card(panel, qtbot, context) -> None:
+    from lora_studio.app.state import DeviceInfo
+
+    context.set_device(DeviceInfo("Processor only (no NVIDIA graphics card found)"))
+    qtbot.waitUntil(lambda: "no NVIDIA card" in panel.preflight.vram_label.text(), timeout=5000)
+    text = panel.preflight.vram_label.text()
+    assert "processor" in text and "not checked yet" not in text
+    context.set_device(DeviceInfo("NVIDIA GeForce RTX 3060, 12 GB"))
+    qtbot.waitUntil(lambda: "of 12 GB graphics memory" in panel.preflight.vram_label.text(), timeout=5000)
