@@ -106,3 +106,17 @@ def test_auto_caption_start_says_why_it_is_disabled(panel: DatasetPanel, qtbot, 
     assert "No captioning model yet" in dialog.start_button.toolTip()
     assert "No captioning model yet" in dialog.status.text()
     dialog.close()
+
+
+def test_add_pictures_says_which_concept_they_go_to(panel: DatasetPanel, qtbot, tmp_path):
+    from .conftest import make_picture
+
+    lst = panel.concepts.list
+    qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(lst.item(0)).center())
+    assert "new concept" in panel.add_button.toolTip()  # "All pictures": a new concept is made
+    qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(lst.item(1)).center())
+    assert panel.concepts.current_concept() == "zorb"
+    assert "“zorb”" in panel.add_button.toolTip()
+    panel.imports.import_files([make_picture(tmp_path / "more" / "one.png", 3)], "zorb")
+    qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 4, timeout=20000)
+    assert panel.job_label.text().startswith("Added 1 picture to “zorb”")

@@ -48,6 +48,17 @@ class ImportController(QObject):
         view.kohya_export_action.triggered.connect(self.export_kohya_dialog)
         view.concepts.files_dropped.connect(self._on_files_dropped)
         view.grid.remove_requested.connect(self.remove_pictures)
+        self._target = ""  # the concept the running import adds to
+        view.concepts.concept_selected.connect(self._show_target)
+        self._show_target(view.concepts.current_concept())
+
+    def _show_target(self, concept: str | None) -> None:
+        """Say where Add pictures puts them, before anyone presses it."""
+        self.view.add_button.setToolTip(
+            f"Add pictures to the concept “{concept}” (pick another concept on the left first to add there)"
+            if concept
+            else "Add pictures as a new concept (pick a concept on the left first to add to it)"
+        )
 
     def _on_files_dropped(self, concept: str | None, paths: list[Path]) -> None:
         self.import_files(paths, concept)
@@ -87,7 +98,8 @@ class ImportController(QObject):
             return proj.add_images(snapshot, target, paths, copy=copy, reporter=reporter, control=control)
 
         view.concepts.select(concept)
-        return view.jobs.start(run, "Adding pictures", self._on_added)
+        self._target = concept
+        return view.jobs.start(run, f"Adding pictures to “{concept}”", self._on_added)
 
     def _snapshot(self, project: proj.Project) -> proj.Project:
         """A copy for the worker to add to; :meth:`_adopt` takes its additions in afterwards."""
@@ -104,7 +116,7 @@ class ImportController(QObject):
     def _on_added(self, result: proj.AddResult) -> None:
         view = self.view
         self._adopt()
-        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''}."
+        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''} to “{self._target}”."
         if result.skipped:
             first = result.skipped[0]
             text += f" Skipped {len(result.skipped)} (for example {first[0].name}: {first[1]})."
