@@ -82,3 +82,12 @@ def test_memory_line_says_what_it_means_without_a_graphics_card(panel, qtbot, co
     assert "processor" in text and "not checked yet" not in text
     context.set_device(DeviceInfo("NVIDIA GeForce RTX 3060, 12 GB"))
     qtbot.waitUntil(lambda: "of 12 GB graphics memory" in panel.preflight.vram_label.text(), timeout=5000)
+
+
+def test_the_panel_fits_1280_by_720_without_cutting_the_preset(panel, qtbot) -> None:
+    assert panel.minimumSizeHint().width() <= 1280
+    panel.resize(1280, 720)
+    qtbot.wait(50)
+    combo = panel.presets.purpose
+    widest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
+    assert combo.width() > widest  # "Character / subject" is not cut to "Character / subje"
