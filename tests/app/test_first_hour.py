@@ -85,3 +85,11 @@ def test_busy_message_goes_when_the_other_job_ends(qtbot, context, tmp_path):
     release.set()
     qtbot.waitUntil(lambda: not context.jobs.is_busy, timeout=10000)
     qtbot.waitUntil(lambda: "busy" not in panel.status.text(), timeout=5000)
+
+
+def test_every_tab_fits_1280_by_720(window):
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720
+    for i in range(window.tabs.count()):
+        tab = window.tabs.widget(i).minimumSizeHint()
+        assert tab.width() <= 1280 and tab.height() <= 720, window.tabs.tabText(i)
