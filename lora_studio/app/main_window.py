@@ -9,7 +9,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -54,6 +54,9 @@ def window_state_store() -> QSettings:
 
 
 class MainWindow(QMainWindow):
+    diagnostics_copied = Signal()
+    diagnostics_failed = Signal()
+
     def __init__(
         self,
         context: AppContext,
@@ -205,6 +208,8 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         dialog = AboutDialog(self.context, self)
         dialog.copy_diagnostics_requested.connect(self.copy_diagnostics)
+        self.diagnostics_copied.connect(dialog.show_copied)
+        self.diagnostics_failed.connect(dialog.show_copy_failed)
         dialog.exec()
 
     @Slot()
@@ -252,11 +257,13 @@ class MainWindow(QMainWindow):
         text = collect_diagnostics(self.context, device, torch_version, log_lines)
         QGuiApplication.clipboard().setText(text)
         self.statusBar().showMessage("Diagnostics copied. Paste them into your bug report.", 8000)
+        self.diagnostics_copied.emit()
 
     @Slot(ErrorInfo)
     def _on_diagnostics_failed(self, info: ErrorInfo) -> None:
         self._diagnostics_worker = None
         self.statusBar().clearMessage()
+        self.diagnostics_failed.emit()
         show_error(info, self)
 
     def _open_folder(self, folder: Path) -> None:

@@ -136,7 +136,7 @@ def bind(
     widget only shows the state, as a label does).
 
     The widget takes the state's current value first. ``to_widget``/``to_state`` convert between
-    the two when they differ (a slider counts in hundredths of the weight, for example); when
+    the two when they differ (a slider position stands for a weight, for example); when
     ``to_widget`` gives None the widget keeps what it shows (a state not set yet).
     """
     binding = Binding()

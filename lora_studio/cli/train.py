@@ -111,7 +111,7 @@ class _Printer:
 def run(args: argparse.Namespace) -> int:
     from lora_studio.core.control import RunControl
     from lora_studio.training.config import update
-    from lora_studio.training.run import start_run
+    from lora_studio.training.run import new_run_config, start_run
     from lora_studio.training.run_files import latest_state
     from lora_studio.training.validation import validate
 
@@ -139,6 +139,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"\nstopping after this step ({what})…", file=sys.stderr)
         control.cancel()
 
+    if not args.resume:  # never overwrite an earlier run's LoRA (zorb -> zorb-2); a resume keeps its name
+        wanted, config = config.run.output_name, new_run_config(config)
+        if config.run.output_name != wanted:
+            print(
+                f"{wanted}.safetensors is from an earlier run and is kept; this run is saved as "
+                f"{config.run.output_name}.",
+                file=sys.stderr,
+            )
     try:
         with stop_signals(on_stop, control):
             # Resume means what it means in the app: see lora_studio.training.run.

@@ -107,6 +107,14 @@ class HistoryLoaded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OutputRenamed(Event):
+    """A new run's files take a numbered name because LoRA files of the wanted one exist already."""
+
+    wanted: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class IssuesFound(Event):
     """A batch of problems found by a check (sent as they come)."""
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import TrainingError
-from lora_studio.core.events import HistoryLoaded, Reporter, StatusChanged
+from lora_studio.core.events import HistoryLoaded, OutputRenamed, Reporter, StatusChanged
 from lora_studio.training.config import TrainConfig, config_from_dict, update
 from lora_studio.training.process import Job
-from lora_studio.training.run_files import TrainResult, latest_state
+from lora_studio.training.run_files import TrainResult, free_output_name, latest_state
 
 LATEST = "latest"  # resume from the newest saved state of the run's output
 
@@ -66,6 +66,13 @@ def find_resume_state(config: TrainConfig, resume: str | Path) -> Path:
     return found
 
 
+def new_run_config(config: TrainConfig) -> TrainConfig:
+    """A new (not resumed) run's settings with an output name no earlier LoRA file uses: when
+    ``zorb.safetensors`` exists, the run is saved as ``zorb-2`` instead of overwriting it."""
+    name = free_output_name(config.run.output_dir, config.run.output_name)
+    return config if name == config.run.output_name else update(config, **{"run.output_name": name})
+
+
 def resumed_config(saved: TrainConfig, wanted: TrainConfig) -> TrainConfig:
     """The settings a resumed run uses: ``saved`` (from the state), made longer where ``wanted`` asks.
 
@@ -97,6 +104,17 @@ def start_run(
         saved, _unknown = config_from_dict(tomllib.loads(state.config_toml))
         config = resumed_config(saved, config)
         reporter(HistoryLoaded(tuple(state.losses), tuple(state.validation)))
+    else:  # a new run never overwrites the LoRA files of an earlier one; a resumed run keeps its name
+        wanted = config.run.output_name
+        config = new_run_config(config)
+        if config.run.output_name != wanted:
+            reporter(OutputRenamed(wanted, config.run.output_name))
+            reporter(
+                StatusChanged(
+                    f"{wanted}.safetensors is from an earlier run and is kept; "
+                    f"this run is saved as {config.run.output_name}."
+                )
+            )
     control.raise_if_cancelled()
     return trainer.run_training(config, reporter, control, resume_from=state)  # read once, above
 

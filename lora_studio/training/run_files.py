@@ -47,6 +47,22 @@ def state_files(output_dir: Path, output_name: str) -> list[Path]:
     return sorted((p for p in folder.glob(f"{output_name}-state-s*.pt") if pat.match(p.name)), key=step_of)
 
 
+def free_output_name(output_dir: str | Path, output_name: str) -> str:
+    """``output_name`` when no LoRA file of that name is in ``output_dir`` yet, else the first free
+    numbered one (``zorb-2``, ``zorb-3`` …): a new run never overwrites a finished LoRA."""
+    folder = Path(output_dir)
+
+    def taken(name: str) -> bool:
+        return (folder / lora_filename(name)).exists() or bool(intermediate_loras(folder, name))
+
+    if not taken(output_name):
+        return output_name
+    n = 2
+    while taken(f"{output_name}-{n}") or state_files(folder, f"{output_name}-{n}"):
+        n += 1
+    return f"{output_name}-{n}"
+
+
 def latest_state(output_dir: str | Path, output_name: str) -> Path | None:
     """The newest training state of a run (what "Resume" uses), or None."""
     files = state_files(Path(output_dir), output_name)

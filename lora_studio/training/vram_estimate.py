@@ -44,6 +44,7 @@ class VramEstimate:
     total_gb: float
     parts: tuple[tuple[str, float], ...]
     available_gb: float | None = None
+    no_card: bool = False  # the device was checked: this computer has no NVIDIA graphics card
 
     @property
     def fits(self) -> bool:
@@ -54,6 +55,11 @@ class VramEstimate:
         return self.available_gb is not None and self.fits and self.total_gb > self.available_gb * 0.8
 
     def summary(self) -> str:
+        if self.no_card:
+            return (
+                f"Would need about {self.total_gb:.1f} GB on a graphics card. This computer has no NVIDIA card, "
+                "so training runs on the processor: it works, but is very slow (fine for the demo)."
+            )
         if self.available_gb is None:
             return f"Needs about {self.total_gb:.1f} GB of graphics memory (card not checked yet)."
         text = f"Needs about {self.total_gb:.1f} GB of {self.available_gb:.0f} GB graphics memory"
@@ -63,7 +69,12 @@ class VramEstimate:
 
 
 def estimate_vram(
-    config: TrainConfig, family: ModelFamily | None, available_gb: float | None = None, *, calibration: float = 1.0
+    config: TrainConfig,
+    family: ModelFamily | None,
+    available_gb: float | None = None,
+    *,
+    calibration: float = 1.0,
+    no_card: bool = False,
 ) -> VramEstimate:
     """``calibration``: measured / estimated from a probe (``training.fit.calibration``)."""
     fam = config.model.family or family or ModelFamily.SD1
@@ -89,7 +100,7 @@ def estimate_vram(
     batch = r.batch_size * act
     formula = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
     parts = tuple((name, gb * calibration) for name, gb in formula)
-    return VramEstimate(sum(v for _, v in parts), parts, available_gb)
+    return VramEstimate(sum(v for _, v in parts), parts, available_gb, no_card=no_card)
 
 
 _GB_RE = re.compile(r"(\d+(?:\.\d+)?)\s*GB", re.IGNORECASE)
@@ -105,6 +116,12 @@ def vram_from_device(summary: str, details: str = "") -> float | None:
     if m := _GB_RE.search(summary):
         return float(m.group(1))
     return None
+
+
+def has_no_card(summary: str) -> bool:
+    """Whether ``DeviceInfo.summary`` says the computer has no NVIDIA graphics card."""
+    text = summary.lower()
+    return "processor only" in text or "no nvidia" in text
 
 
 def vram_tier(gb: float | None, tiers: tuple[int, ...] = (6, 8, 12, 16, 24)) -> int:

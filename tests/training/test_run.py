@@ -122,3 +122,32 @@ def test_resume_without_a_state_says_so(tmp_path: Path, engine: _Recorded) -> No
     assert engine.config is None
     save_config(other, tmp_path / "other.toml")
     assert main(["train", str(tmp_path / "other.toml"), "--resume", "latest"]) == 2
+
+
+def test_a_new_run_never_overwrites_an_earlier_lora(tmp_path: Path, engine: _Recorded, capsys) -> None:
+    from lora_studio.core.events import OutputRenamed, StatusChanged
+    from lora_studio.training.run_files import free_output_name, lora_filename
+
+    out = tmp_path / "out"
+    config = _saved_config(tmp_path)
+    # nothing finished yet under "t" (only resume states): the name is used as it is
+    assert free_output_name(out, "t") == "t"
+    (out / "t.safetensors").write_bytes(b"the first run's LoRA")
+    events: list[Event] = []
+    run_request(RunRequest(config), events.append, RunControl())
+    assert engine.config is not None and engine.config.run.output_name == "t-2"
+    assert OutputRenamed("t", "t-2") in events
+    assert any(isinstance(e, StatusChanged) and "saved as t-2" in e.text for e in events)
+    assert (out / "t.safetensors").read_bytes() == b"the first run's LoRA"
+    # an epoch file of t-2 counts as a finished LoRA too: the next run is t-3
+    (out / lora_filename("t-2", epoch=1, step=10)).write_bytes(b"epoch 1")
+    run_request(RunRequest(config), lambda _e: None, RunControl())
+    assert engine.config.run.output_name == "t-3"
+    # a resumed run keeps its name (it continues "t", whose states are there)
+    run_request(RunRequest(config, resume=True), lambda _e: None, RunControl())
+    assert engine.config.run.output_name == "t"
+    # the CLI does the same and says so
+    save_config(config, tmp_path / "train.toml")
+    assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
+    assert engine.config.run.output_name == "t-3"
+    assert "saved as t-3" in capsys.readouterr().err

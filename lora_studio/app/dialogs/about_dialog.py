@@ -62,10 +62,13 @@ class AboutDialog(QDialog):
             facts.addRow(_muted(name), label)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        copy_button = QPushButton("Copy diagnostics")
+        self.copy_button = copy_button = QPushButton("Copy diagnostics")
         copy_button.setToolTip("Copy versions, folders, the device and recent log lines, for a bug report")
-        copy_button.clicked.connect(self.copy_diagnostics_requested)
+        copy_button.clicked.connect(self._on_copy_clicked)
         buttons.addButton(copy_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_status = QLabel()
+        self.copy_status.setWordWrap(True)
+        self.copy_status.setVisible(False)
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
 
@@ -75,7 +78,25 @@ class AboutDialog(QDialog):
         layout.addLayout(top)
         layout.addLayout(facts)
         layout.addStretch(1)
+        layout.addWidget(self.copy_status)
         layout.addWidget(buttons)
+
+    def _on_copy_clicked(self) -> None:
+        self.copy_button.setEnabled(False)
+        self.show_copy_status("Gathering diagnostics…")
+        self.copy_diagnostics_requested.emit()
+
+    def show_copied(self) -> None:
+        self.copy_button.setEnabled(True)
+        self.show_copy_status("Copied to the clipboard. Paste it into your bug report.")
+
+    def show_copy_failed(self) -> None:
+        self.copy_button.setEnabled(True)
+        self.show_copy_status("Couldn't gather the diagnostics (see the message).")
+
+    def show_copy_status(self, text: str) -> None:
+        self.copy_status.setText(text)
+        self.copy_status.setVisible(True)
 
 
 def _muted(text: str) -> QLabel:

@@ -32,8 +32,6 @@ class EmptyStateWidget(QWidget):
         self.project_label = QLabel()
         self.project_label.setWordWrap(True)
         self.project_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_note = QLabel("This part of LoRA Studio is still being built.")
-        self.status_note.setProperty("muted", True)
 
         self.new_button = QPushButton("New project…")
         self.new_button.clicked.connect(context.new_project_requested)
@@ -63,8 +61,6 @@ class EmptyStateWidget(QWidget):
         column.addSpacing(8)
         column.addWidget(self.project_label)
         column.addWidget(self.buttons)
-        column.addSpacing(8)
-        column.addWidget(self.status_note)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(48, 40, 48, 40)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,7 +56,7 @@ class LogWidget(QWidget):
             self.level_box.addItem(label, level)
         self.level_box.setCurrentIndex(1)
         self.level_box.currentIndexChanged.connect(self._refilter)
-        copy_button = QPushButton("Copy")
+        self.copy_button = copy_button = QPushButton("Copy")
         copy_button.setToolTip("Copy the lines shown to the clipboard")
         copy_button.clicked.connect(self.copy_to_clipboard)
         clear_button = QPushButton("Clear")
@@ -131,6 +131,8 @@ class LogWidget(QWidget):
 
     def copy_to_clipboard(self) -> None:
         QGuiApplication.clipboard().setText(self.text())
+        self.copy_button.setText("Copied ✓")
+        QTimer.singleShot(2500, lambda: self.copy_button.setText("Copy"))
 
     def clear(self) -> None:
         self._lines.clear()

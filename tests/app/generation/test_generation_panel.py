@@ -51,7 +51,10 @@ def test_mixer_and_prompt_stay_in_sync(qtbot, panel):
     assert panel.prompt_editor.prompt.text == "a photo of a cat, <lora:alpha:1>"
     panel.mixer.row("alpha").spin.setValue(0.6)
     assert "<lora:alpha:0.6>" in panel.prompt_editor.prompt.text
-    panel.mixer.row("alpha").slider.setValue(-45)
+    slider = panel.mixer.row("alpha").slider
+    qtbot.keyClick(slider, Qt.Key.Key_Down)  # arrow keys step by 0.05
+    assert "<lora:alpha:0.55>" in panel.prompt_editor.prompt.text
+    panel.mixer.row("alpha").spin.setValue(-0.45)
     assert "<lora:alpha:-0.45>" in panel.prompt_editor.prompt.text
     # Typing a tag enables that LoRA at that weight; deleting it disables it.
     panel.prompt_editor.prompt.setPlainText("a cat <lora:beta:0.35>")

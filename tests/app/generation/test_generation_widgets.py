@@ -51,7 +51,7 @@ def test_row_warns_when_the_base_model_family_differs(qtbot, tmp_path):
     assert not row.has_mismatch
     seen = []
     row.changed.connect(lambda *a: seen.append(a))
-    row.slider.setValue(73)  # snaps to 0.05 steps and enables the LoRA
+    row.spin.setValue(0.75)  # typing a strength enables the LoRA
     assert seen[-1] == ("xl-style", True, 0.75) and row.enabled
 
 

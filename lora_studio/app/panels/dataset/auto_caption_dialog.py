@@ -146,7 +146,10 @@ class AutoCaptionDialog(QDialog):
 
         # Options: one page per kind of output
         self.options_stack = CaptionOptionsWidget()
-        self.exclude_tags, self.general_threshold = self.options_stack.exclude_tags, self.options_stack.general_threshold
+        self.exclude_tags, self.general_threshold = (
+            self.options_stack.exclude_tags,
+            self.options_stack.general_threshold,
+        )
         options_box = QGroupBox("Options")
         QVBoxLayout(options_box).addWidget(self.options_stack)
 
@@ -316,13 +319,28 @@ class AutoCaptionDialog(QDialog):
         if button is not None and button.isEnabled():
             button.setChecked(True)
 
-    def _update_start(self) -> None:
+    def start_blocked_reason(self) -> str:
+        """Why Start can't be pressed now, in plain words ("" when it can)."""
         folder = self.selected_folder()
         scope = self.scope()
-        running = self.running
-        self.start_button.setEnabled(
-            not running and folder is not None and folder.usable and scope is not None and bool(scope.rows)
+        if self.running:
+            return "Captioning is running; press Stop to end it."
+        if folder is None:
+            return "No captioning model yet: put one in the captioners folder (see the left), then press “Look again”."
+        if not folder.usable:
+            return f"This model can't be used yet: {folder.problem}"
+        if scope is None or not scope.rows:
+            return "Choose which pictures to caption (under “What to change”)."
+        return ""
+
+    def _update_start(self) -> None:
+        reason = self.start_blocked_reason()
+        self.start_button.setEnabled(not reason)
+        self.start_button.setToolTip(
+            reason or "Caption the chosen pictures; nothing is saved until it has finished"
         )
+        if reason and not self.running:
+            self.status.setText(reason)
 
     # -- running (CaptionRun does the work) --------------------------------------------------------
     def options(self) -> TaggerOptions | SentenceOptions:

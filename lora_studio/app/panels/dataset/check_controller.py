@@ -38,7 +38,7 @@ class CheckController(QObject):
     def clear(self) -> None:
         self.issues = []
         self.view.model.set_issues([])
-        self.view.check.set_issues([])
+        self.view.check.reset()
 
     def run_check(self) -> bool:
         view = self.view
@@ -75,7 +75,7 @@ class CheckController(QObject):
             row = view.model.resolve(issue.path)
             if row is not None and issue.path is not None:
                 names[issue.path] = f"{row.name} ({row.concept})"
-        view.check.set_issues(self.issues, names)
+        view.check.set_issues(self.issues, names, pictures=view.model.rowCount())
         view.grid.refilter()
 
     @Slot(Issue)

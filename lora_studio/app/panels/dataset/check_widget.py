@@ -50,6 +50,10 @@ def severity_icon(severity: Severity) -> QIcon:
     return QIcon(pm)
 
 
+NOT_CHECKED = "Finds broken, tiny, duplicate or uncaptioned pictures before you train."
+STALE = "The pictures changed since the last check; press “Check again” to see what is true now."
+
+
 class CheckWidget(QWidget):
     check_requested = Signal()
     cancel_requested = Signal()
@@ -66,7 +70,7 @@ class CheckWidget(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         self.progress.hide()
-        self.summary = QLabel("Finds broken, tiny, duplicate or uncaptioned pictures before you train.")
+        self.summary = QLabel(NOT_CHECKED)
         self.summary.setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
@@ -94,6 +98,7 @@ class CheckWidget(QWidget):
         layout.addWidget(self.tree, 1)
         layout.addLayout(bottom)
         self._running = False
+        self.checked = False  # True once a check has shown its result
 
     # -- running -------------------------------------------------------------------------------
     def _on_run(self) -> None:
@@ -120,8 +125,25 @@ class CheckWidget(QWidget):
         self.summary.setText(f"Checking picture {min(done + 1, total)} of {total}…")
 
     # -- results -------------------------------------------------------------------------------
-    def set_issues(self, issues: list[Issue], names: dict[Path, str] | None = None) -> None:
-        """Show ``issues``; ``names`` maps a path to the picture it belongs to (for grouping)."""
+    def reset(self) -> None:
+        """No check has run (a project was just opened): say what the check does, claim nothing."""
+        self.issues = []
+        self.tree.clear()
+        self.checked = False
+        self.summary.setText(NOT_CHECKED)
+        self.set_running(False)
+
+    def mark_stale(self) -> None:
+        """The pictures changed after the last check: its result is no longer the truth."""
+        if self.checked and not self._running:
+            self.summary.setText(STALE)
+
+    def set_issues(
+        self, issues: list[Issue], names: dict[Path, str] | None = None, pictures: int | None = None
+    ) -> None:
+        """Show ``issues``; ``names`` maps a path to the picture it belongs to (for grouping);
+        ``pictures`` is how many pictures were checked (0: there was nothing to check)."""
+        self.checked = True
         self.issues = list(issues)
         names = names or {}
         self.tree.clear()
@@ -148,7 +170,9 @@ class CheckWidget(QWidget):
             group.addChild(item)
         self.tree.expandAll()
         counts = {s: sum(1 for i in self.issues if i.severity == s) for s in Severity}
-        if not self.issues:
+        if not self.issues and pictures == 0:
+            self.summary.setText("There are no pictures to check yet. Add some first.")
+        elif not self.issues:
             self.summary.setText("No problems found. The dataset is ready to train.")
         else:
             parts = [

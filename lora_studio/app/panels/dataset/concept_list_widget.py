@@ -159,7 +159,8 @@ class ConceptListWidget(QWidget):
         self.list.itemChanged.connect(self._on_item_renamed)
         self.list.setToolTip("Drop pictures or folders on a concept to add them. Double-click to rename.")
         self.add_button = QPushButton("New concept")
-        self.add_button.clicked.connect(self.new_concept)
+        # clicked(bool) must not reach new_concept's name
+        self.add_button.clicked.connect(lambda _checked=False: self.new_concept())
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Moves the concept's folder to the project's .trash folder")
         self.remove_button.clicked.connect(self._remove_current)

@@ -73,6 +73,7 @@ class DatasetPanel(QWidget):
         self.loader = ThumbnailLoader(parent=self)
         self.model = ImageListModel(self.loader, self)
         self.rescan_pending = False
+        self.recheck_pending = False  # pictures changed after a check: run it again when idle
         self._restore: tuple[Path | None, list[Path]] = (None, [])
         self._counts: dict[str, int] | None = None  # pictures per concept at the last scan
         self._notifying = False
@@ -257,6 +258,9 @@ class DatasetPanel(QWidget):
         self.concepts.set_counts(counts)
         if self._counts is not None and counts != self._counts:
             self._notify_modified()  # pictures were added or removed: other panels' step maths change
+            if self.check.checked:  # the last check's result is about other pictures: check again
+                self.check.mark_stale()
+                self.recheck_pending = True
         self._counts = counts
         self.grid.refilter()
         current, selected = self._restore
@@ -270,6 +274,9 @@ class DatasetPanel(QWidget):
         if self.rescan_pending:
             self.rescan_pending = False
             self.rescan()
+        elif self.recheck_pending and not self.busy:
+            self.recheck_pending = False
+            self.checks.run_check()
 
     def steps_soon(self) -> None:
         self._steps_timer.start()

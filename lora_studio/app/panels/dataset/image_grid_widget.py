@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QRect,
     QRectF,
@@ -14,7 +16,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette
+from PySide6.QtGui import QAction, QColor, QFont, QKeyEvent, QPainter, QPainterPath, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -170,6 +172,7 @@ class ImageGridWidget(QWidget):
     current_changed = Signal(object)  # ImageRow or None
     selection_changed = Signal(list)  # list[ImageRow]
     tag_filter_cleared = Signal()
+    remove_requested = Signal(list)  # list[ImageRow]: "Remove from project" (menu or Delete key)
 
     def __init__(self, model: ImageListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -218,6 +221,18 @@ class ImageGridWidget(QWidget):
         self.view.setModel(self.proxy)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         self.view.selectionModel().currentChanged.connect(self._on_current)
+        # Right-click offers what can be done to the selected pictures; Delete does the same.
+        self.remove_action = QAction("Remove from project…", self.view)
+        self.remove_action.setShortcut(Qt.Key.Key_Delete)
+        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.remove_action.setToolTip(
+            "Take the selected pictures out of the project; the originals are untouched"
+        )
+        self.remove_action.triggered.connect(lambda _checked=False: self._request_remove())
+        self.view.addAction(self.remove_action)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.view.installEventFilter(self)
+        self.remove_action.setEnabled(False)
 
         self.count_label = QLabel()
         self.count_label.setProperty("muted", True)
@@ -237,7 +252,12 @@ class ImageGridWidget(QWidget):
         bar.addWidget(self.count_label)
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
-        for sig in (self.proxy.modelReset, self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved):
+        for sig in (
+            self.proxy.modelReset,
+            self.proxy.layoutChanged,
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+        ):
             sig.connect(self._update_count)
         self._update_count()
 
@@ -279,13 +299,26 @@ class ImageGridWidget(QWidget):
         index = self.proxy.mapFromSource(source)
         if not index.isValid():
             return False
-        self.view.selectionModel().setCurrentIndex(
-            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-        )
+        self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.view.scrollTo(index)
         return True
 
+    def _request_remove(self) -> None:
+        rows = self.selected_rows()
+        if rows:
+            self.remove_requested.emit(rows)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Delete / Backspace on the grid removes the selection (asked first, by the panel)."""
+        if watched is self.view and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.remove_action.isEnabled():
+                self.remove_action.trigger()
+                return True
+        return super().eventFilter(watched, event)
+
     def _on_selection(self, *_: object) -> None:
+        self.remove_action.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
         self._update_count()
         self.selection_changed.emit(self.selected_rows())
 

@@ -1,5 +1,6 @@
 """The Dataset tab's imports: adding pictures and folders (copied or linked), dropped files, pictures
-sent from the Generation tab, and kohya folders in and out.
+sent from the Generation tab, and kohya folders in and out; and taking pictures out again
+("Remove from project": the project's copies go to its .trash folder, originals are never touched).
 
 Adding pictures runs on a worker over a snapshot of the project; the new records are taken into
 the open project on the GUI thread when the worker is done.
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from lora_studio.app.observable import bind
 from lora_studio.core.control import RunControl
@@ -24,9 +25,11 @@ from lora_studio.dataset.kohya import ExportResult, ProjectImport, export_kohya,
 
 if TYPE_CHECKING:
     from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
+    from lora_studio.dataset.scan import ImageRow
 
 
 log = logging.getLogger(__name__)
+
 
 class ImportController(QObject):
     def __init__(self, view: DatasetPanel) -> None:
@@ -44,6 +47,18 @@ class ImportController(QObject):
         view.kohya_import_action.triggered.connect(self.import_kohya_dialog)
         view.kohya_export_action.triggered.connect(self.export_kohya_dialog)
         view.concepts.files_dropped.connect(self._on_files_dropped)
+        view.grid.remove_requested.connect(self.remove_pictures)
+        self._target = ""  # the concept the running import adds to
+        view.concepts.concept_selected.connect(self._show_target)
+        self._show_target(view.concepts.current_concept())
+
+    def _show_target(self, concept: str | None) -> None:
+        """Say where Add pictures puts them, before anyone presses it."""
+        self.view.add_button.setToolTip(
+            f"Add pictures to the concept “{concept}” (pick another concept on the left first to add there)"
+            if concept
+            else "Add pictures as a new concept (pick a concept on the left first to add to it)"
+        )
 
     def _on_files_dropped(self, concept: str | None, paths: list[Path]) -> None:
         self.import_files(paths, concept)
@@ -83,7 +98,8 @@ class ImportController(QObject):
             return proj.add_images(snapshot, target, paths, copy=copy, reporter=reporter, control=control)
 
         view.concepts.select(concept)
-        return view.jobs.start(run, "Adding pictures", self._on_added)
+        self._target = concept
+        return view.jobs.start(run, f"Adding pictures to “{concept}”", self._on_added)
 
     def _snapshot(self, project: proj.Project) -> proj.Project:
         """A copy for the worker to add to; :meth:`_adopt` takes its additions in afterwards."""
@@ -100,7 +116,7 @@ class ImportController(QObject):
     def _on_added(self, result: proj.AddResult) -> None:
         view = self.view
         self._adopt()
-        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''}."
+        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''} to “{self._target}”."
         if result.skipped:
             first = result.skipped[0]
             text += f" Skipped {len(result.skipped)} (for example {first[0].name}: {first[1]})."
@@ -119,6 +135,42 @@ class ImportController(QObject):
         dest = proj.send_to_dataset(project, concept, path, caption)
         self.view.rescan()
         return dest
+
+    # -- removing -------------------------------------------------------------------------------
+    def remove_pictures(self, rows: list[ImageRow]) -> bool:
+        """Ask, then take ``rows`` out of the project. Copies made on import (with their captions and
+        masks) move to the project's .trash folder; linked originals stay where they are."""
+        view = self.view
+        project = view.project
+        if project is None or not rows:
+            return False
+        if view.jobs.busy:
+            view.jobs.set_status("Wait for the current job to finish, then remove the pictures.")
+            return False
+        n = len(rows)
+        what = f"“{rows[0].path.name}”" if n == 1 else f"these {n} pictures"
+        answer = QMessageBox.question(
+            view,
+            "Remove from project?",
+            f"Remove {what} from the project?\n\n"
+            "Your original files are not touched. The project's copies, captions and masks move to the "
+            "project's .trash folder, so nothing is deleted.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        by_concept: dict[str, list[str]] = {}
+        for row in rows:
+            by_concept.setdefault(row.concept, []).append(row.key)
+        try:
+            for concept, keys in by_concept.items():
+                proj.remove_items(project, concept, keys)
+        except (OSError, DatasetError) as exc:
+            view.rescan()
+            view.jobs.show_exception(DatasetError(f"Couldn't remove the pictures: {exc}"))
+            return False
+        view.jobs.set_status(f"Removed {n} picture{'s' if n != 1 else ''} from the project (kept in .trash).")
+        view.rescan()
+        return True
 
     # -- kohya ---------------------------------------------------------------------------------
     def import_kohya_dialog(self) -> None:
@@ -151,7 +203,9 @@ class ImportController(QObject):
         if result.skipped_files:
             names = ", ".join(p.name for p, _ in result.skipped_files[:5])
             more = " …" if len(result.skipped_files) > 5 else ""
-            extra = f" Skipped {len(result.skipped_files)} file(s) ({names}{more}); the log says why for each."
+            extra = (
+                f" Skipped {len(result.skipped_files)} file(s) ({names}{more}); the log says why for each."
+            )
         self.view.jobs.set_status(f"Imported {added} pictures from kohya folders.{extra}")
         self.view.concepts.reload()
         self.view.rescan_pending = True

@@ -37,7 +37,11 @@ from lora_studio.app.panels.generation.request_controller import RequestControll
 from lora_studio.app.panels.generation.tab_jobs import TabJobs
 from lora_studio.app.state import AppContext
 from lora_studio.generation.generation_memory import GenerationMemory
-from lora_studio.generation.request import GenerationRequest
+from lora_studio.generation.request import GenerationRequest, strip_lora_tags
+
+BUSY_PREFIX = "The graphics card is busy: "
+GRID_TIP = "Make a labelled grid across epochs, strengths, seeds, prompts …"
+BAKE_TIP = "Save a copy of the model with the LoRAs in use built in"
 
 
 class GenerationPanel(QWidget):
@@ -53,9 +57,9 @@ class GenerationPanel(QWidget):
         self.model_picker = ModelPickerWidget()
         self.mixer = LoraMixerWidget()
         self.grid_button = QPushButton("Compare in a grid…")
-        self.grid_button.setToolTip("Make a labelled grid across epochs, strengths, seeds, prompts …")
+        self.grid_button.setToolTip(GRID_TIP)
         self.bake_button = QPushButton("Bake into model…")
-        self.bake_button.setToolTip("Save a copy of the model with the LoRAs in use built in")
+        self.bake_button.setToolTip(BAKE_TIP)
         left = QWidget()
         left_column = QVBoxLayout(left)
         left_column.setContentsMargins(10, 10, 6, 10)
@@ -150,14 +154,36 @@ class GenerationPanel(QWidget):
     def update_buttons(self, *_: object) -> None:
         mine = self.jobs.is_generating()
         other = self.context.jobs.is_busy and not mine
-        free = not mine and not other and self.model_picker.current() is not None
+        no_model = self.model_picker.current() is None
+        free = not mine and not other and not no_model
+        if no_model:
+            reason = (
+                "No base model yet: put a model file (.safetensors or a diffusers folder) in a model folder "
+                "(Edit › Settings › Model folders), then choose it above."
+            )
+        elif mine:
+            reason = "Pictures are being made; press Cancel to stop."
+        elif other:
+            reason = "The graphics card is busy with another job; this is available when it ends."
+        else:
+            reason = ""
         self.generate_button.setEnabled(free)
+        self.generate_button.setToolTip(reason or "Make pictures (Ctrl+Enter)")
         self.cancel_button.setEnabled(mine)
         self.model_picker.set_busy(mine or other)
         self.grid_button.setEnabled(free)
-        self.bake_button.setEnabled(free and bool(self.mixer.enabled_rows()))
+        self.grid_button.setToolTip(reason or GRID_TIP)
+        bake_ready = free and bool(self.mixer.enabled_rows())
+        self.bake_button.setEnabled(bake_ready)
+        self.bake_button.setToolTip(reason or (BAKE_TIP if bake_ready else "Tick a LoRA in the list first"))
+        if no_model and self.state.status == "Ready.":
+            self.state.status = "No base model yet, so nothing can be generated (hover Generate for what to do)."
+        elif not no_model and self.state.status.startswith("No base model yet"):
+            self.state.status = "Ready."
         if other and (job := self.context.jobs.current_gpu_job()) is not None:
-            self.state.status = f"The graphics card is busy: {job.name}. Generate is available when it ends."
+            self.state.status = f"{BUSY_PREFIX}{job.name}. Generate is available when it ends."
+        elif not other and self.state.status.startswith(BUSY_PREFIX):
+            self.state.status = "Ready."  # that job has ended: don't keep saying it runs
 
     def _on_selection_changed(self) -> None:
         self.save_timer.start()  # the weights are remembered
@@ -168,6 +194,13 @@ class GenerationPanel(QWidget):
         self.memory_save()
         self.state.memory = GenerationMemory.load(self.context.project_path)
         self.prompt_editor.set_history(self.state.memory.history)
+        # The previous project's LoRAs are not this one's: take their tags out of the prompt (the
+        # mixer follows the prompt), keep the words.
+        text = self.prompt_editor.prompt.text
+        if strip_lora_tags(text) != text:
+            self.prompt_editor.set_prompt(strip_lora_tags(text), notify=True)
+            self.prompt_editor.flush()
+        self.state.status = "Ready."
         self.models.refresh_library()
         self.gallery.clear()
         self.gallery_control.load_history()

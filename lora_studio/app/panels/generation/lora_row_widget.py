@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -22,8 +22,68 @@ from lora_studio.core.families import ModelFamily
 from lora_studio.generation.model_library import LoraItem
 from lora_studio.generation.request import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN
 
-SLIDER_SCALE = 100  # slider units per 1.0 of weight
-WEIGHT_STEP = 0.05
+WEIGHT_STEP = 0.05  # one wheel notch or arrow key
+FINE_RANGE = (-0.5, 1.5)  # where people actually set a LoRA: the slider moves in 0.05 steps here
+COARSE_STEP = 0.25  # and in quarter steps out to LORA_WEIGHT_MIN/MAX
+
+
+def _weight_ticks() -> tuple[float, ...]:
+    """The weights the slider's positions stand for: fine near the useful range, coarse outside it,
+    so most of the slider's length covers 0..1 and a small drag is a small change."""
+    low, high = FINE_RANGE
+    below = [LORA_WEIGHT_MIN + i * COARSE_STEP for i in range(round((low - LORA_WEIGHT_MIN) / COARSE_STEP))]
+    fine = [low + i * WEIGHT_STEP for i in range(round((high - low) / WEIGHT_STEP) + 1)]
+    above = [high + (i + 1) * COARSE_STEP for i in range(round((LORA_WEIGHT_MAX - high) / COARSE_STEP))]
+    return tuple(round(w, 2) for w in below + fine + above)
+
+
+WEIGHT_TICKS = _weight_ticks()
+
+
+def weight_to_position(weight: float) -> int:
+    return min(range(len(WEIGHT_TICKS)), key=lambda i: abs(WEIGHT_TICKS[i] - weight))
+
+
+def position_to_weight(position: int) -> float:
+    return WEIGHT_TICKS[max(0, min(len(WEIGHT_TICKS) - 1, position))]
+
+
+class WeightSlider(QSlider):
+    """The strength slider: positions are :data:`WEIGHT_TICKS`; the wheel and the arrow keys ask for
+    ±0.05 (``nudged``) and a double-click asks for the trained strength 1 (``reset_requested``)."""
+
+    nudged = Signal(float)
+    reset_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setRange(0, len(WEIGHT_TICKS) - 1)
+        self.setSingleStep(1)
+        self.setPageStep(5)
+        self.setFocusPolicy(Qt.FocusPolicy.WheelFocus)
+        self._wheel_rest = 0
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        self._wheel_rest += event.angleDelta().y() or event.angleDelta().x()
+        notches = int(self._wheel_rest / 120)
+        self._wheel_rest -= notches * 120
+        if notches:
+            self.nudged.emit(notches * WEIGHT_STEP)
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        step = {Qt.Key.Key_Right: 1, Qt.Key.Key_Up: 1, Qt.Key.Key_Left: -1, Qt.Key.Key_Down: -1}.get(
+            Qt.Key(event.key())
+        )
+        if step is None:
+            super().keyPressEvent(event)
+            return
+        self.nudged.emit(step * WEIGHT_STEP)
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        self.reset_requested.emit()
+        event.accept()
 
 
 class ElidedLabel(QLabel):
@@ -51,11 +111,6 @@ class LoraRowState(ObservableState):
     weight = Prop(1.0)
 
 
-def _snapped(slider_value: int) -> float:
-    step = int(WEIGHT_STEP * SLIDER_SCALE)
-    return round(slider_value / step) * step / SLIDER_SCALE
-
-
 class LoraRowWidget(QWidget):
     changed = Signal(str, bool, float)  # name, enabled, weight — only for the user's own edits
     info_requested = Signal(LoraItem)  # LoraItem
@@ -69,7 +124,7 @@ class LoraRowWidget(QWidget):
         self.check = QCheckBox()
         self.check.setToolTip("Use this LoRA")
         self.name_label = ElidedLabel(item.name)
-        self.name_label.setToolTip(str(item.path))
+        self.name_label.setToolTip(f"{item.name}\n{item.path}")  # the whole name, however narrow the row
         font = self.name_label.font()
         font.setBold(True)
         self.name_label.setFont(font)
@@ -79,6 +134,7 @@ class LoraRowWidget(QWidget):
         if item.source == "project":
             details.append("from this project")
         self.details_label = ElidedLabel(" · ".join(details))
+        self.details_label.setToolTip(self.name_label.toolTip())
         self.details_label.setProperty("muted", True)
         small = self.details_label.font()
         small.setPointSizeF(small.pointSizeF() * 0.9)
@@ -90,13 +146,13 @@ class LoraRowWidget(QWidget):
         )
         self.warning.setVisible(False)
 
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(int(LORA_WEIGHT_MIN * SLIDER_SCALE), int(LORA_WEIGHT_MAX * SLIDER_SCALE))
-        self.slider.setSingleStep(int(WEIGHT_STEP * SLIDER_SCALE))
-        self.slider.setPageStep(25)
+        self.slider = WeightSlider()
         self.slider.setMinimumWidth(70)
-        self.slider.setMaximumWidth(110)
-        self.slider.setToolTip("Strength: 1 = as trained, 0 = off, below 0 = the opposite")
+        self.slider.setMaximumWidth(140)
+        self.slider.setToolTip(
+            "Strength: 1 = as trained, 0 = off, below 0 = the opposite. "
+            "Wheel or arrow keys: ±0.05; double-click: back to 1"
+        )
         self.spin = QDoubleSpinBox()
         self.spin.setRange(LORA_WEIGHT_MIN, LORA_WEIGHT_MAX)
         self.spin.setSingleStep(WEIGHT_STEP)
@@ -127,7 +183,16 @@ class LoraRowWidget(QWidget):
         self.set_state(False, weight)
         bind(self.state, "enabled", self.check, "checked")
         bind(self.state, "weight", self.spin, "value")
-        bind(self.state, "weight", self.slider, "value", to_widget=lambda w: round(w * SLIDER_SCALE), to_state=_snapped)
+        bind(
+            self.state,
+            "weight",
+            self.slider,
+            "value",
+            to_widget=weight_to_position,
+            to_state=position_to_weight,
+        )
+        self.slider.nudged.connect(lambda delta: self._set_weight(self.state.weight + delta))
+        self.slider.reset_requested.connect(lambda: self._set_weight(1.0))
         self.state.enabled_changed.connect(self._on_toggled)
         self.state.weight_changed.connect(self._on_weight)
         self.info_button.clicked.connect(lambda: self.info_requested.emit(self.item))
@@ -171,6 +236,9 @@ class LoraRowWidget(QWidget):
         return not self.warning.isHidden()
 
     # -- user edits ------------------------------------------------------------------------------
+    def _set_weight(self, weight: float) -> None:
+        self.state.weight = round(max(LORA_WEIGHT_MIN, min(LORA_WEIGHT_MAX, weight)), 2)
+
     def _on_toggled(self, enabled: bool) -> None:
         self._update_look()
         if not self._quiet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Slot
 
 from lora_studio.app.panels.generation.lora_selection import LoraChoice
 from lora_studio.generation import jobs as jobs
@@ -26,6 +26,12 @@ class ModelController(QObject):
         view.mixer.info_requested.connect(self.show_lora_info)
         view.mixer.refresh_requested.connect(self.refresh_library)
         view.context.settings_changed.connect(self._on_settings_changed)
+        # New or removed files in the model and LoRA folders (a run just saved a LoRA) update the
+        # lists by themselves, once the folder has been quiet for a moment.
+        self.watcher = QFileSystemWatcher(self)
+        self.rescan_timer = QTimer(self, singleShot=True, interval=1500)
+        self.rescan_timer.timeout.connect(self._rescan_when_free)
+        self.watcher.directoryChanged.connect(lambda _path: self.rescan_timer.start())
 
     def lora_dirs(self) -> list[Path]:
         dirs = list(self.view.context.settings.lora_folders())
@@ -46,10 +52,34 @@ class ModelController(QObject):
         fn = jobs.scan_job(settings.checkpoint_folders(), settings.lora_folders(), self.view.context.project_path)
         self.view.jobs.start("scan", fn, "Looking for models", self._on_library)
 
+    def _rescan_when_free(self) -> None:
+        if "scan" in self.view.jobs.workers:
+            self.rescan_timer.start()  # one is running: look again after it
+        else:
+            self.refresh_library()
+
+    def watched_folders(self) -> list[Path]:
+        """The folders whose changes re-scan the library: the settings' model and LoRA folders,
+        the folders the LoRAs were found in, and the open project with its output folder."""
+        settings, project = self.view.context.settings, self.view.context.project_path
+        folders = [*settings.checkpoint_folders(), *self.lora_dirs()]
+        if project is not None:
+            folders += [project, project / "output"]
+        return [f for f in dict.fromkeys(folders) if f.is_dir()]
+
+    def _watch(self) -> None:
+        wanted = {str(f) for f in self.watched_folders()}
+        current = set(self.watcher.directories())
+        if current - wanted:
+            self.watcher.removePaths(sorted(current - wanted))
+        if wanted - current:
+            self.watcher.addPaths(sorted(wanted - current))
+
     @Slot(Library)
     def _on_library(self, library: Library) -> None:
         view = self.view
         self.state.library = library
+        self._watch()
         view.mixer.set_loras(library.loras, self.state.memory.weight)
         prefer = view.model_picker.current()
         project_models = [m for m in library.models if m.source == "project"]

@@ -30,7 +30,7 @@ from lora_studio.training.config_files import (
 )
 from lora_studio.training.presets import Purpose, preset
 from lora_studio.training.validation import Issue, Severity
-from lora_studio.training.vram_estimate import estimate_vram, vram_from_device, vram_tier
+from lora_studio.training.vram_estimate import estimate_vram, has_no_card, vram_from_device, vram_tier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,6 +54,7 @@ class FormController(QObject):
         self.settings = view.context.training
         self.family: ModelFamily | None = None
         self.vram_gb: float | None = None
+        self.no_card = False  # the device check found no NVIDIA card
         self.calibration = 1.0  # measured / formula memory, set by the last memory fit (FitController)
         self.step_counter = StepCounter(self)
         self.step_counter.counted.connect(
@@ -99,6 +100,7 @@ class FormController(QObject):
     @Slot(object)
     def on_project_changed(self, project: proj.Project | None = None) -> None:
         view, root = self.view, self.view.context.project_path
+        view.show_notice("")  # notes about the previous project's settings are not about this one
         view.project_label.setText(
             f"Project: {view.context.project_name}"
             if project is not None
@@ -118,6 +120,7 @@ class FormController(QObject):
     @Slot(DeviceInfo)
     def _on_device_changed(self, device: DeviceInfo) -> None:
         self.vram_gb = vram_from_device(device.summary, device.details)
+        self.no_card = self.vram_gb is None and has_no_card(device.summary)
         self.view.presets.set_vram_tier(vram_tier(self.vram_gb))
         self.check_timer.start()
 
@@ -154,8 +157,10 @@ class FormController(QObject):
             log.exception("Checking the training settings failed")
             issues = [Issue(Severity.ERROR, "dataset.path", f"The settings could not be checked: {exc}")]
         view.preflight.show_issues(issues)
+        if not any(i.is_error for i in issues) and view.notice.text().startswith("Fix the "):
+            view.show_notice("")  # the problems it named are fixed: don't contradict the list
         view.form.mark_problems({i.field: i.message for i in issues if i.is_error})
-        view.preflight.show_vram(estimate_vram(config, self.family, self.vram_gb, calibration=self.calibration))
+        view.preflight.show_vram(estimate_vram(config, self.family, self.vram_gb, calibration=self.calibration, no_card=self.no_card))
         self.step_counter.request(config, view.context.project)  # shown when counted (worker thread)
         return issues
 

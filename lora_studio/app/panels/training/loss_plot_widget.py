@@ -90,12 +90,15 @@ class LossPlotWidget(QWidget):
         self.loss_plot.addItem(self.cursor, ignoreBounds=True)
         self.readout = QLabel("Hover over the curve to read values. Drag to pan, wheel to zoom.")
         self.readout.setProperty("muted", True)
+        self.readout.setWordWrap(True)  # wraps instead of making the window wider than the screen
+        self.readout.setMinimumWidth(120)
         self._mouse = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(90)
-        self.smoothing.setFixedWidth(140)
+        self.smoothing.setMinimumWidth(70)
+        self.smoothing.setMaximumWidth(140)
         self.smoothing.setToolTip("How much the smoothed line averages over recent steps (0 = none, 0.99 = a lot).")
         self.smoothing_value = QLabel("0.90")
         self.smoothing.valueChanged.connect(self._on_smoothing)

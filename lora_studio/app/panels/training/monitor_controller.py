@@ -22,6 +22,7 @@ from lora_studio.core.events import (
     Event,
     HistoryLoaded,
     LogLine,
+    OutputRenamed,
     Progress,
     SampleReady,
     StatusChanged,
@@ -44,6 +45,20 @@ class MonitorController(QObject):
         view.queue.run_event.connect(self.on_run_event)
         view.compare_button.clicked.connect(self.compare_epochs)
         view.open_button.clicked.connect(self.open_output)
+        view.context.project_changed.connect(self.on_project_changed)
+
+    @Slot(object)
+    def on_project_changed(self, _project: object = None) -> None:
+        """Another project: the last run's plot, samples, log and numbers belong to the old one.
+        A run still going on stays shown (it is true: that run is training)."""
+        view = self.view
+        if view.runs.worker is not None:
+            return
+        view.runs.last_entry = None
+        view.plot.clear()
+        view.gallery.clear()
+        view.monitor.reset()
+        view.runs.update_buttons()
 
     @Slot(QueueEntry, Event)
     def on_run_event(self, entry: QueueEntry, event: Event) -> None:
@@ -78,6 +93,8 @@ class MonitorController(QObject):
                 monitor.append_log(f"{event.text}: {event.total} done.")
         elif isinstance(event, LogLine):
             monitor.append_log(f"[{event.level}] {event.text}")
+        elif isinstance(event, OutputRenamed):
+            entry.output_name = event.name  # Resume and Compare follow this run's files
         elif isinstance(event, HistoryLoaded):
             plot.add_history(event.losses)
             for step, value in event.validation:

@@ -56,13 +56,13 @@ class PresetBar(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(6)
         grid.addWidget(QLabel("Preset"), 0, 0)
-        grid.addWidget(self.purpose, 0, 1)
-        grid.addWidget(self.family, 0, 2)
-        grid.addWidget(self.vram, 0, 3)
-        grid.addWidget(self.apply_button, 0, 4)
-        grid.addWidget(self.steps_label, 1, 0, 1, 4)
-        grid.addWidget(self.auto_button, 1, 4, Qt.AlignmentFlag.AlignTop)
-        grid.setColumnStretch(1, 2)
+        grid.addWidget(self.purpose, 0, 1, 1, 4)  # a row of its own: the purpose names are long
+        grid.addWidget(self.family, 1, 1)
+        grid.addWidget(self.vram, 1, 2)
+        grid.addWidget(self.apply_button, 1, 3, 1, 2)
+        grid.addWidget(self.steps_label, 2, 0, 1, 4)
+        grid.addWidget(self.auto_button, 2, 4, Qt.AlignmentFlag.AlignTop)
+        grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
 
     def set_family(self, family: ModelFamily | None) -> None:

@@ -11,7 +11,7 @@ from lora_studio.app.panels.training.run_queue import QueueEntry, RunStatus
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import Command
-from lora_studio.training.config import TrainConfig
+from lora_studio.training.config import TrainConfig, update
 from lora_studio.training.run import RunRequest
 from lora_studio.training.run_files import latest_state
 
@@ -54,16 +54,25 @@ class RunController(QObject):
         issues = view.form_control.refresh_checks()
         errors = [i for i in issues if i.is_error]
         if errors:
-            view.show_notice(f"Fix the {len(errors)} problem(s) listed below first, then start again.")
+            n = len(errors)
+            view.show_notice(f"Fix the {'problem' if n == 1 else f'{n} problems'} listed below first, then start again.")
             return False
         config = view.config()
         view.context.training.save()
         self.queue.add(self._request(config))
         return self._start_queue()
 
+    def resume_config(self, config: TrainConfig) -> TrainConfig:
+        """The form's settings, under the name the last run really saved as (``zorb-2`` when the
+        form says ``zorb`` but that name was taken by an earlier run's files)."""
+        entry = self.last_entry
+        if entry is not None and entry.output_name and latest_state(config.run.output_dir, entry.output_name):
+            return update(config, **{"run.output_name": entry.output_name})
+        return config
+
     @Slot()
     def resume(self) -> bool:
-        config = self.view.config()
+        config = self.resume_config(self.view.config())
         if latest_state(config.run.output_dir, config.run.output_name) is None:
             self.view.show_notice("There is nothing to resume: no saved state for this output name yet.")
             return False
@@ -146,7 +155,7 @@ class RunController(QObject):
 
     def update_buttons(self) -> None:
         view = self.view
-        config = view.context.training.current()
+        config = self.resume_config(view.context.training.current())
         has_state = latest_state(config.run.output_dir, config.run.output_name) is not None
         view.resume_button.setEnabled(has_state and not self.queue.is_running)
         view.resume_button.setToolTip(

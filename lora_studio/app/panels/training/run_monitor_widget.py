@@ -22,6 +22,9 @@ from lora_studio.core.events import StepFinished
 MAX_LOG_LINES = 5000
 
 
+IDLE_TEXT = "Not training. Check the settings on the left, then press Start training."
+
+
 def format_duration(seconds: float) -> str:
     if seconds <= 0 or seconds != seconds:
         return "–"
@@ -41,7 +44,7 @@ class RunMonitorWidget(QWidget):
         super().__init__(parent)
         self._started = 0.0
         self._elapsed_before = 0.0
-        self.status = QLabel("Not training. Check the settings on the left, then press Start training.")
+        self.status = QLabel(IDLE_TEXT)
         self.status.setWordWrap(True)
         font = self.status.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
@@ -124,6 +127,17 @@ class RunMonitorWidget(QWidget):
             self._clock.stop()
         else:
             self._clock.start()
+
+    def reset(self) -> None:
+        """Show no run at all (another project was opened)."""
+        self.set_running(False)
+        self._elapsed_before = 0.0
+        for label in self.values.values():
+            label.setText("–")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.log_view.clear()
+        self.set_status(IDLE_TEXT)
 
     def start_run(self, name: str) -> None:
         self._started = time.monotonic()

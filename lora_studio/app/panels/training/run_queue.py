@@ -44,6 +44,7 @@ class QueueEntry:
     error: ErrorInfo | None = None
     lora_files: list[str] = field(default_factory=list)
     final_lora: str = ""
+    output_name: str = ""  # the numbered name a new run took (zorb-2) when the wanted one was used
 
     @property
     def name(self) -> str:
