@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 
+from lora_studio.app.panels.generation.library_watcher import LibraryWatcher
 from lora_studio.app.panels.generation.lora_selection import LoraChoice
 from lora_studio.generation import jobs as jobs
 from lora_studio.generation.model_library import Library, LoraItem, ModelItem
@@ -26,6 +27,9 @@ class ModelController(QObject):
         view.mixer.info_requested.connect(self.show_lora_info)
         view.mixer.refresh_requested.connect(self.refresh_library)
         view.context.settings_changed.connect(self._on_settings_changed)
+        self.watcher = LibraryWatcher(self)  # new or removed files re-list the library by themselves
+        self.watcher.changed.connect(self.refresh_library)
+        self._rescan = False  # the folders changed while a scan ran: scan again when it ends
 
     def lora_dirs(self) -> list[Path]:
         dirs = list(self.view.context.settings.lora_folders())
@@ -39,11 +43,27 @@ class ModelController(QObject):
         """The names of ``choices`` that no file in the LoRA folders has."""
         return [c.name for c in choices if self.view.mixer.row(c.name) is None]
 
+    def watched_folders(self) -> list[Path]:
+        """The model and LoRA folders, the open project and its training output folder."""
+        context = self.view.context
+        folders = [*context.settings.checkpoint_folders(), *context.settings.lora_folders()]
+        if (root := context.project_path) is not None:
+            folders.append(root)
+            config = context.training.config
+            output = Path(config.run.output_dir) if config is not None else Path("output")
+            folders.append(output if output.is_absolute() else root / output)
+        return folders
+
     def refresh_library(self) -> None:
         if "scan" in self.view.jobs.workers:
+            self._rescan = True
             return
+        self._rescan = False
+        self.watcher.watch(self.watched_folders())
         settings = self.view.context.settings
-        fn = jobs.scan_job(settings.checkpoint_folders(), settings.lora_folders(), self.view.context.project_path)
+        fn = jobs.scan_job(
+            settings.checkpoint_folders(), settings.lora_folders(), self.view.context.project_path
+        )
         self.view.jobs.start("scan", fn, "Looking for models", self._on_library)
 
     @Slot(Library)
@@ -58,6 +78,8 @@ class ModelController(QObject):
         )
         self.report_unknown()
         view.update_buttons()
+        if self._rescan:
+            QTimer.singleShot(0, self.refresh_library)  # after this job has left the running list
 
     def report_unknown(self) -> None:
         unknown = self.unknown_loras(self.state.selection.choices)
