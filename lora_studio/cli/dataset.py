@@ -14,7 +14,12 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("check", help="list every problem of a project or kohya folder")
     p.add_argument("dir", help="a LoRA Studio project or a kohya folder (img/10_name …)")
-    p.add_argument("--resolution", type=int, default=512, help="training resolution (default 512)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="training resolution (default: the project's training.toml, else the default settings' 512)",
+    )
     p.add_argument("--token-limit", type=int, default=75, help="caption token limit (default 75)")
     p.add_argument("--caption-extension", default=".txt", help="caption file extension for kohya folders")
     p.add_argument("--json", action="store_true", help="print the issues as JSON")
@@ -54,11 +59,27 @@ def register(subparsers: Any) -> None:
     add_caption_parser(sub)
 
 
+def _training_resolution(args: argparse.Namespace) -> tuple[int, str]:
+    """The resolution to check at and where it came from: --resolution, else the project's own
+    training settings (training.toml, as the app uses them), else the default settings."""
+    from pathlib import Path
+
+    from lora_studio.training.config_files import PROJECT_CONFIG, default_settings, project_settings
+
+    if args.resolution is not None:
+        return args.resolution, "--resolution"
+    saved = project_settings(args.dir) if Path(args.dir).is_dir() else None
+    if saved is not None:
+        return saved.dataset.resolution, f"from the project's {PROJECT_CONFIG}"
+    return default_settings().dataset.resolution, f"the default; no {PROJECT_CONFIG} in this folder"
+
+
 def _check(args: argparse.Namespace) -> int:
     from lora_studio.core.issues import Severity
     from lora_studio.dataset.validate import check_path
 
-    issues = check_path(args.dir, args.resolution, args.token_limit, caption_extension=args.caption_extension)
+    resolution, source = _training_resolution(args)
+    issues = check_path(args.dir, resolution, args.token_limit, caption_extension=args.caption_extension)
     if args.json:
         rows = [
             {
@@ -74,6 +95,7 @@ def _check(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
+        print(f"Training resolution {resolution} ({source}).")
         for i in issues:
             print(f"{i.severity.upper():8} {i.code:24} {i.message}")
         errors = sum(i.severity == Severity.ERROR for i in issues)

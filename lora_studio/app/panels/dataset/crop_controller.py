@@ -15,6 +15,7 @@ from lora_studio.dataset import project as proj
 from lora_studio.dataset.items import CropBox
 from lora_studio.dataset.ops import buckets_for, center_crop_box, nearest_bucket
 from lora_studio.dataset.scan import ImageRow
+from lora_studio.training.config import update
 
 if TYPE_CHECKING:
     from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
@@ -31,6 +32,26 @@ class CropController(QObject):
         view.crop_editor.crop_changed.connect(self.set_crop)
         view.crop_editor.batch_requested.connect(self._on_batch_crop)
         view.grid.selection_changed.connect(lambda rows: view.crop_editor.set_selection_count(len(rows)))
+        # One training resolution per project: the Training settings' (training.toml), shown and
+        # changed here; the dataset check reads it from the crop editor.
+        view.crop_editor.resolution_chosen.connect(self._on_resolution_chosen)
+        view.context.training.config_changed.connect(self._on_training_settings)
+        view.context.project_changed.connect(self.show_training_resolution)
+        self.show_training_resolution()
+
+    def _on_training_settings(self, config: object) -> None:
+        if config is not None:  # None: a project was opened, project_changed follows
+            self.show_training_resolution()
+
+    def show_training_resolution(self, *_: object) -> None:
+        resolution = self.view.context.training.current().dataset.resolution
+        if resolution != self.view.crop_editor.train_resolution():
+            self.view.crop_editor.set_train_resolution(resolution)
+
+    def _on_resolution_chosen(self, resolution: int) -> None:
+        training = self.view.context.training
+        if resolution != training.current().dataset.resolution:
+            training.edit(update(training.current(), **{"dataset.resolution": resolution}))
 
     # -- the picture in the editors --------------------------------------------------------------
     def show_row(self, row: ImageRow | None) -> None:
@@ -42,7 +63,11 @@ class CropController(QObject):
     def load_preview_if_needed(self) -> None:
         view = self.view
         row = view.grid.current_row()
-        if row is None or row.error or view.editors.currentWidget() not in (view.crop_editor, view.mask_painter):
+        if (
+            row is None
+            or row.error
+            or view.editors.currentWidget() not in (view.crop_editor, view.mask_painter)
+        ):
             return
         if self._preview_for == row.path:
             return

@@ -72,6 +72,7 @@ RESOLUTIONS = {512: "512 (SD 1.5)", 768: "768 (SD 2)", 1024: "1024 (SDXL)"}
 class CropEditorWidget(QWidget):
     crop_changed = Signal(object, object)  # ImageRow, CropBox or None
     batch_requested = Signal(str, object, int)  # "centre" | "fit", aspect or None, resolution
+    resolution_chosen = Signal(int)  # the person picked another training resolution
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,8 +100,10 @@ class CropEditorWidget(QWidget):
         self.resolution = QComboBox()
         for r, label in RESOLUTIONS.items():
             self.resolution.addItem(label, r)
-        self.resolution.setCurrentIndex(self.resolution.findData(1024))
+        self.resolution.setToolTip("The project's training resolution (the Training tab's setting)")
+        self.set_train_resolution(512)
         self.resolution.currentIndexChanged.connect(lambda _: self._update_info())
+        self.resolution.activated.connect(lambda _: self.resolution_chosen.emit(self.train_resolution()))
 
         self.zoom_label = QLabel()
         self.zoom_label.setMinimumWidth(44)
@@ -152,7 +155,9 @@ class CropEditorWidget(QWidget):
         help_text.setProperty("muted", True)
 
         self.batch_centre = QPushButton("Centre-crop the selected pictures")
-        self.batch_centre.setToolTip("Every selected picture gets the largest centred box of the chosen shape")
+        self.batch_centre.setToolTip(
+            "Every selected picture gets the largest centred box of the chosen shape"
+        )
         self.batch_centre.clicked.connect(lambda: self._batch("centre"))
         self.batch_fit = QPushButton("Trim selected to their nearest training shape")
         self.batch_fit.setToolTip(
@@ -201,9 +206,13 @@ class CropEditorWidget(QWidget):
         self._selection = n
         for b in (self.batch_centre, self.batch_fit):
             b.setEnabled(n > 0)
-        self.batch_centre.setText(f"Centre-crop {n} selected" if n > 1 else "Centre-crop the selected picture")
+        self.batch_centre.setText(
+            f"Centre-crop {n} selected" if n > 1 else "Centre-crop the selected picture"
+        )
         self.batch_fit.setText(
-            f"Trim {n} selected to their nearest training shape" if n > 1 else "Trim to the nearest training shape"
+            f"Trim {n} selected to their nearest training shape"
+            if n > 1
+            else "Trim to the nearest training shape"
         )
 
     def preset(self) -> CropPreset:
@@ -217,12 +226,18 @@ class CropEditorWidget(QWidget):
     def train_resolution(self) -> int:
         return int(self.resolution.currentData())
 
+    def set_train_resolution(self, resolution: int) -> None:
+        """Show the project's training resolution (added to the list when it is not a usual one)."""
+        index = self.resolution.findData(resolution)
+        if index < 0:
+            self.resolution.addItem(str(resolution), resolution)
+            index = self.resolution.count() - 1
+        self.resolution.setCurrentIndex(index)
+
     # -- actions -------------------------------------------------------------------------------
     def _on_shape(self) -> None:
         p = self.preset()
         self.canvas.set_aspect(p.aspect)
-        if p.resolution:
-            self.resolution.setCurrentIndex(self.resolution.findData(p.resolution))
         if p.aspect and self.canvas.has_image():
             w, h = self.canvas.full_size.width(), self.canvas.full_size.height()
             current = self.canvas.crop
@@ -235,7 +250,9 @@ class CropEditorWidget(QWidget):
         if not self.canvas.has_image():
             return
         w, h = self.canvas.full_size.width(), self.canvas.full_size.height()
-        aspect = self.preset().aspect or (self.canvas.crop.width / self.canvas.crop.height if self.canvas.crop else 1.0)
+        aspect = self.preset().aspect or (
+            self.canvas.crop.width / self.canvas.crop.height if self.canvas.crop else 1.0
+        )
         self.set_crop(center_crop_box(w, h, aspect))
 
     def clear_crop(self) -> None:
@@ -271,7 +288,11 @@ class CropEditorWidget(QWidget):
         crop = self.canvas.crop if self.canvas.has_image() else row.crop
         res = self.train_resolution()
         ts = effective_training_size((row.width, row.height), res, crop, buckets_for(res))
-        used = f"Crop {crop.width} × {crop.height} px" if crop else f"Whole picture, {row.width} × {row.height} px"
+        used = (
+            f"Crop {crop.width} × {crop.height} px"
+            if crop
+            else f"Whole picture, {row.width} × {row.height} px"
+        )
         change = "enlarged" if ts.upscaled else "reduced"
         factor = f"{ts.scale:.2f}×" if abs(ts.scale - 1) > 0.005 else "kept at full size"
         scale_text = factor if factor == "kept at full size" else f"{change} {factor}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 
+from lora_studio.app.panels.generation.library_watcher import LibraryWatcher
 from lora_studio.app.panels.generation.lora_selection import LoraChoice
 from lora_studio.generation import jobs as jobs
 from lora_studio.generation.model_library import Library, LoraItem, ModelItem
@@ -26,12 +27,9 @@ class ModelController(QObject):
         view.mixer.info_requested.connect(self.show_lora_info)
         view.mixer.refresh_requested.connect(self.refresh_library)
         view.context.settings_changed.connect(self._on_settings_changed)
-        # New or removed files in the model and LoRA folders (a run just saved a LoRA) update the
-        # lists by themselves, once the folder has been quiet for a moment.
-        self.watcher = QFileSystemWatcher(self)
-        self.rescan_timer = QTimer(self, singleShot=True, interval=1500)
-        self.rescan_timer.timeout.connect(self._rescan_when_free)
-        self.watcher.directoryChanged.connect(lambda _path: self.rescan_timer.start())
+        self.watcher = LibraryWatcher(self)  # new or removed files re-list the library by themselves
+        self.watcher.changed.connect(self.refresh_library)
+        self._rescan = False  # the folders changed while a scan ran: scan again when it ends
 
     def lora_dirs(self) -> list[Path]:
         dirs = list(self.view.context.settings.lora_folders())
@@ -45,41 +43,33 @@ class ModelController(QObject):
         """The names of ``choices`` that no file in the LoRA folders has."""
         return [c.name for c in choices if self.view.mixer.row(c.name) is None]
 
+    def watched_folders(self) -> list[Path]:
+        """The model and LoRA folders, the open project and its training output folder."""
+        context = self.view.context
+        folders = [*context.settings.checkpoint_folders(), *context.settings.lora_folders()]
+        if (root := context.project_path) is not None:
+            folders.append(root)
+            config = context.training.config
+            output = Path(config.run.output_dir) if config is not None else Path("output")
+            folders.append(output if output.is_absolute() else root / output)
+        return folders
+
     def refresh_library(self) -> None:
         if "scan" in self.view.jobs.workers:
+            self._rescan = True
             return
+        self._rescan = False
+        self.watcher.watch(self.watched_folders())
         settings = self.view.context.settings
-        fn = jobs.scan_job(settings.checkpoint_folders(), settings.lora_folders(), self.view.context.project_path)
+        fn = jobs.scan_job(
+            settings.checkpoint_folders(), settings.lora_folders(), self.view.context.project_path
+        )
         self.view.jobs.start("scan", fn, "Looking for models", self._on_library)
-
-    def _rescan_when_free(self) -> None:
-        if "scan" in self.view.jobs.workers:
-            self.rescan_timer.start()  # one is running: look again after it
-        else:
-            self.refresh_library()
-
-    def watched_folders(self) -> list[Path]:
-        """The folders whose changes re-scan the library: the settings' model and LoRA folders,
-        the folders the LoRAs were found in, and the open project with its output folder."""
-        settings, project = self.view.context.settings, self.view.context.project_path
-        folders = [*settings.checkpoint_folders(), *self.lora_dirs()]
-        if project is not None:
-            folders += [project, project / "output"]
-        return [f for f in dict.fromkeys(folders) if f.is_dir()]
-
-    def _watch(self) -> None:
-        wanted = {str(f) for f in self.watched_folders()}
-        current = set(self.watcher.directories())
-        if current - wanted:
-            self.watcher.removePaths(sorted(current - wanted))
-        if wanted - current:
-            self.watcher.addPaths(sorted(wanted - current))
 
     @Slot(Library)
     def _on_library(self, library: Library) -> None:
         view = self.view
         self.state.library = library
-        self._watch()
         view.mixer.set_loras(library.loras, self.state.memory.weight)
         prefer = view.model_picker.current()
         project_models = [m for m in library.models if m.source == "project"]
@@ -88,6 +78,8 @@ class ModelController(QObject):
         )
         self.report_unknown()
         view.update_buttons()
+        if self._rescan:
+            QTimer.singleShot(0, self.refresh_library)  # after this job has left the running list
 
     def report_unknown(self) -> None:
         unknown = self.unknown_loras(self.state.selection.choices)
