@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -28,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.field_specs import ENUM_LABELS, NONE_LABELS, FieldSpec
-from lora_studio.training.config import SamplePrompt
+from lora_studio.app.panels.training.sample_prompts_editor import SamplePromptsEditor
 
 
 class SciSpinBox(QDoubleSpinBox):
@@ -210,51 +209,10 @@ def _path_editor(spec: FieldSpec, parent: QWidget | None) -> FieldEditor:
     return editor
 
 
-# -- sample prompts: one per line, kohya's --n/--w/--h/--s/--l/--d options -------------------------
-_PROMPT_FLAGS = {"n": "negative", "w": "width", "h": "height", "s": "steps", "l": "cfg", "d": "seed"}
-_FLAG_RE = re.compile(r"\s--([nwhsld])\s")
-
-
-def parse_prompt_line(line: str) -> SamplePrompt | None:
-    """``a cat --n blurry --s 20`` → SamplePrompt; None for empty or comment lines."""
-    text = line.strip()
-    if not text or text.startswith("#"):
-        return None
-    pieces = _FLAG_RE.split(" " + text + " ")
-    values: dict[str, Any] = {"prompt": pieces[0].strip()}
-    for flag, value in zip(pieces[1::2], pieces[2::2]):
-        name = _PROMPT_FLAGS[flag]
-        value = value.strip()
-        try:
-            values[name] = value if name == "negative" else (float(value) if name == "cfg" else int(value))
-        except ValueError:
-            continue
-    return SamplePrompt(**values)
-
-
-def format_prompt(p: SamplePrompt) -> str:
-    default = SamplePrompt(prompt="")
-    out = [p.prompt]
-    for flag, name in _PROMPT_FLAGS.items():
-        value = getattr(p, name)
-        if value != getattr(default, name):
-            out.append(f"--{flag} {value:g}" if isinstance(value, float) else f"--{flag} {value}")
-    return " ".join(out)
-
-
 def _prompts_editor(parent: QWidget | None) -> FieldEditor:
-    edit = QPlainTextEdit(parent)
-    edit.setPlaceholderText("photo of mxstyle, a cat on a sofa\nmxstyle, a city street at night --n blurry")
-    edit.setFixedHeight(84)
-
-    def get() -> tuple[SamplePrompt, ...]:
-        return tuple(p for p in map(parse_prompt_line, edit.toPlainText().splitlines()) if p is not None)
-
-    def put(value: Any) -> None:
-        edit.setPlainText("\n".join(format_prompt(p) for p in value or ()))
-
-    editor = FieldEditor(edit, get, put)
-    edit.textChanged.connect(editor.changed)
+    prompts = SamplePromptsEditor(parent)
+    editor = FieldEditor(prompts, prompts.prompts, prompts.set_prompts)
+    prompts.changed.connect(editor.changed)
     return editor
 
 

@@ -81,6 +81,7 @@ class SettingsForm(QWidget):
         self._family: ModelFamily | None = None
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QLabel] = {}
+        self.briefs: dict[str, QLabel] = {}  # Basic view: key → its one-line explanation
         self._debounce = QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self._after_edit)
 
@@ -102,7 +103,7 @@ class SettingsForm(QWidget):
         area.setWidget(inner)
         return area
 
-    def _add_row(self, form: QFormLayout, key: str, hint: Any) -> None:
+    def _add_row(self, form: QFormLayout, key: str, hint: Any, *, explained: bool = False) -> None:
         spec = spec_for(key)
         editor = make_editor(key, hint, spec)
         label = QLabel(spec.label)
@@ -112,7 +113,27 @@ class SettingsForm(QWidget):
         editor.changed.connect(self._debounce.start)
         self.editors[key] = editor
         self.labels[key] = label
-        form.addRow(label, editor.widget)
+        if not explained:
+            form.addRow(label, editor.widget)
+            return
+        # The Basic view: a grey plain-words line under the field, readable without hovering.
+        cell = QWidget()
+        column = QVBoxLayout(cell)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(1)
+        column.addWidget(editor.widget)
+        note = QLabel(spec.brief or spec.tip)
+        note.setObjectName("fieldBrief")
+        note.setProperty("muted", True)
+        note.setWordWrap(True)
+        small = note.font()
+        small.setPointSizeF(max(7.0, small.pointSizeF() * 0.9))
+        note.setFont(small)
+        note.setToolTip(spec.tip)
+        column.addWidget(note)
+        self.briefs[key] = note
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        form.addRow(label, cell)
 
     def _form(self) -> QFormLayout:
         form = QFormLayout()
@@ -128,7 +149,7 @@ class SettingsForm(QWidget):
         form.setContentsMargins(4, 10, 8, 8)
         hints = dict(config_fields())
         for key in BASIC_ORDER:
-            self._add_row(form, key, hints[key])
+            self._add_row(form, key, hints[key], explained=True)
         page.setLayout(form)
         return page
 
@@ -136,7 +157,7 @@ class SettingsForm(QWidget):
         page = QWidget()
         column = QVBoxLayout(page)
         column.setContentsMargins(4, 8, 8, 8)
-        hint = QLabel("Every other setting. Hover over a name for what it does; greyed-out ones don't apply now.")
+        hint = QLabel("Every other setting. Hover over a name for what it does and a sensible range; greyed-out ones don't apply now.")
         hint.setWordWrap(True)
         hint.setProperty("muted", True)
         column.addWidget(hint)
