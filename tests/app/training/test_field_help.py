@@ -63,6 +63,10 @@ def test_basic_number_boxes_have_sensible_ranges(qtbot) -> None:
     assert ranges["run.epochs"] == (1, 1000)
     assert ranges["dataset.resolution"] == (64, 2048)
     assert all(hi <= 2048 for hi in (r[1] for r in ranges.values())), ranges
+    # The ranges guide typing; a loaded setting outside them is kept as it is, not cut down.
+    big = update(TrainConfig(), **{"network.rank": 1024, "network.alpha": 1024.0, "run.epochs": 4000})
+    form.set_config(big)
+    assert form.config() == big
 
 
 def test_the_optimizer_choices_say_what_they_do(qtbot) -> None:

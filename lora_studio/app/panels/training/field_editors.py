@@ -112,7 +112,7 @@ def make_editor(key: str, hint: Any, spec: FieldSpec, parent: QWidget | None = N
         spin.setRange(int(spec.minimum), int(min(spec.maximum, 2**31 - 1)))
         spin.setSingleStep(max(1, int(spec.step)))
         _common_spin(spin)
-        editor = FieldEditor(spin, spin.value, lambda v: spin.setValue(int(v)))
+        editor = FieldEditor(spin, spin.value, lambda v: _set_within(spin, int(v)))
         spin.valueChanged.connect(editor.changed)
         return editor
     if base is float:
@@ -123,6 +123,15 @@ def make_editor(key: str, hint: Any, spec: FieldSpec, parent: QWidget | None = N
     editor = FieldEditor(line, line.text, lambda v: line.setText("" if v is None else str(v)))
     line.editingFinished.connect(editor.changed)
     return editor
+
+
+def _set_within(spin: QSpinBox | QDoubleSpinBox, value: Any) -> None:
+    """Show a loaded value as it is: the range guides typing, it never changes a loaded setting."""
+    if value > spin.maximum():
+        spin.setMaximum(value)
+    if value < spin.minimum():
+        spin.setMinimum(value)
+    spin.setValue(value)
 
 
 def _common_spin(spin: QAbstractSpinBox) -> None:
@@ -149,7 +158,7 @@ def _float_editor(spec: FieldSpec, optional: bool, parent: QWidget | None) -> Fi
 
         editor = FieldEditor(spin, get, put)
     else:
-        editor = FieldEditor(spin, spin.value, lambda v: spin.setValue(float(v)))
+        editor = FieldEditor(spin, spin.value, lambda v: _set_within(spin, float(v)))
     spin.valueChanged.connect(editor.changed)
     return editor
 
