@@ -109,6 +109,7 @@ def resume_history(
     losses: list[float],
     lrs: list[float],
     validation: list[tuple[int, float]],
+    epoch_steps: int = 0,
 ) -> HistoryLoaded:
     """What the run did up to ``step`` (where its state was saved): the curves kept in the state,
     and its LoRA files and sample pictures found in the output folder by the run's name."""
@@ -131,7 +132,9 @@ def resume_history(
         if f.step <= step
     )
     known_lrs = tuple(lrs) if len(lrs) == len(losses) else (float("nan"),) * len(losses)
-    return HistoryLoaded(tuple(losses), tuple(validation), lrs=known_lrs, saves=saves, samples=samples)
+    return HistoryLoaded(
+        tuple(losses), tuple(validation), epoch_steps=epoch_steps, lrs=known_lrs, saves=saves, samples=samples
+    )
 
 
 def start_run(
@@ -151,7 +154,14 @@ def start_run(
         saved, _unknown = config_from_dict(tomllib.loads(state.config_toml))
         config = resumed_config(saved, config)
         reporter(
-            resume_history(config, step=state.step, losses=state.losses, lrs=state.lrs, validation=state.validation)
+            resume_history(
+                config,
+                step=state.step,
+                losses=state.losses,
+                lrs=state.lrs,
+                validation=state.validation,
+                epoch_steps=state.epoch_steps,
+            )
         )
     else:  # a new run never overwrites the LoRA files of an earlier one; a resumed run keeps its name
         wanted = config.run.output_name

@@ -483,6 +483,7 @@ class _Loop:
             losses=self.result.losses,
             validation=self.result.validation,
             lrs=self.result.lrs,
+            epoch_steps=self.spe,
             elapsed_s=self.elapsed_before + (time.time() - self.started_at),
             session_id=self.session_id,
             started_at=self.started_at,

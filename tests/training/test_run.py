@@ -35,6 +35,7 @@ from lora_studio.training.run_files import (
 class _FakeState:
     config_toml: str
     step: int = 20
+    epoch_steps: int = 10
     losses: list[float] = field(default_factory=lambda: [0.5, 0.4])
     lrs: list[float] = field(default_factory=lambda: [1e-4, 9e-5])
     validation: list[tuple[int, float]] = field(default_factory=list)
@@ -186,7 +187,7 @@ def test_resume_reports_the_runs_earlier_curves_files_and_samples(
     events: list[Event] = []
     start_run(wanted, events.append, RunControl(), resume=LATEST)
     (history,) = [e for e in events if isinstance(e, HistoryLoaded)]
-    assert history.losses == (0.5, 0.4) and history.lrs == (1e-4, 9e-5)
+    assert history.losses == (0.5, 0.4) and history.lrs == (1e-4, 9e-5) and history.epoch_steps == 10
     assert history.saves == (
         CheckpointSaved(str(out / lora_filename("t", epoch=1, step=10)), 10, 1, "lora"),
         CheckpointSaved(str(out / lora_filename("t", epoch=2, step=20)), 20, 2, "lora"),

@@ -89,6 +89,7 @@ def test_real_run_plots_samples_stops_and_resumes_as_one_run(
     assert list(loss_x) == list(range(1, 16))
     assert list(lr_x) == list(range(1, 16))
     assert [float(y) for x, y in zip(lr_x, lr_y)] == [lr_seen[int(x)] for x in lr_x]  # before the stop too
+    assert panel.plot.buffer.epochs == [3, 6, 9, 12, 15]  # the dotted epoch ends, before the stop too
     # the saved-LoRA diamonds: the epochs saved before the stop and after it (epoch 5 is the final file)
     every_epoch_file = [str(p) for p in intermediate_loras(out, name)]
     assert len(every_epoch_file) == 4 and before_stop == every_epoch_file[: len(before_stop)]

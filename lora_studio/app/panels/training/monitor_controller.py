@@ -98,6 +98,9 @@ class MonitorController(QObject):
             entry.output_name = event.name  # Resume and Compare follow this run's files
         elif isinstance(event, HistoryLoaded):  # a resumed run is one run: show what it did before
             plot.add_history(event.losses, event.lrs)
+            if event.epoch_steps > 0:  # the dotted epoch lines of the epochs before the stop
+                for step in range(event.epoch_steps, len(event.losses) + 1, event.epoch_steps):
+                    plot.add_epoch(step)
             for step, value in event.validation:
                 plot.add_validation(step, value)
             for saved in event.saves:
