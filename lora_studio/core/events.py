@@ -99,11 +99,15 @@ class LogLine(Event):
 
 @dataclass(frozen=True, slots=True)
 class HistoryLoaded(Event):
-    """A resumed run's earlier losses, so the plot shows the whole curve."""
+    """What a resumed run did before it stopped, so the window shows one run: the loss and
+    learning-rate curves from step 1, the saved LoRA files and the sample pictures made so far."""
 
     losses: tuple[float, ...]
     validation: tuple[tuple[int, float], ...] = ()
     epoch_steps: int = 0  # steps per epoch, 0 when unknown
+    lrs: tuple[float, ...] = ()  # learning rate per step (NaN where the state did not keep it)
+    saves: tuple[CheckpointSaved, ...] = ()  # the run's LoRA files saved before the stop
+    samples: tuple[SampleReady, ...] = ()  # its sample pictures made before the stop
 
 
 @dataclass(frozen=True, slots=True)

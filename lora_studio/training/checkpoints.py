@@ -79,6 +79,8 @@ class TrainState:
     config_toml: str
     losses: list[float] = field(default_factory=list)
     validation: list[tuple[int, float]] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)  # learning rate per step, like losses
+    epoch_steps: int = 0  # optimizer steps per epoch (0: a state from before this was kept)
     elapsed_s: float = 0.0
     session_id: str = ""
     started_at: float = 0.0
@@ -96,6 +98,8 @@ class TrainState:
             "config_toml": self.config_toml,
             "losses": list(self.losses),
             "validation": [list(v) for v in self.validation],
+            "lrs": list(self.lrs),
+            "epoch_steps": self.epoch_steps,
             "elapsed_s": self.elapsed_s,
             "session_id": self.session_id,
             "started_at": self.started_at,
@@ -150,6 +154,8 @@ def load_state(path: str | Path) -> TrainState:
         config_toml=data["config_toml"],
         losses=[float(x) for x in data.get("losses", [])],
         validation=[(int(s), float(v)) for s, v in data.get("validation", [])],
+        lrs=[float(x) for x in data.get("lrs", [])],
+        epoch_steps=int(data.get("epoch_steps", 0)),
         elapsed_s=float(data.get("elapsed_s", 0.0)),
         session_id=str(data.get("session_id", "")),
         started_at=float(data.get("started_at", 0.0)),

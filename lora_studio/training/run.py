@@ -26,10 +26,25 @@ from typing import Any
 
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import TrainingError
-from lora_studio.core.events import HistoryLoaded, OutputRenamed, Reporter, StatusChanged
+from lora_studio.core.events import (
+    CheckpointSaved,
+    HistoryLoaded,
+    OutputRenamed,
+    Reporter,
+    SampleReady,
+    StatusChanged,
+)
 from lora_studio.training.config import TrainConfig, config_from_dict, update
 from lora_studio.training.process import Job
-from lora_studio.training.run_files import TrainResult, free_output_name, latest_state
+from lora_studio.training.run_files import (
+    TrainResult,
+    epoch_of,
+    free_output_name,
+    intermediate_loras,
+    latest_state,
+    sample_files,
+    step_of,
+)
 
 LATEST = "latest"  # resume from the newest saved state of the run's output
 
@@ -87,6 +102,41 @@ def resumed_config(saved: TrainConfig, wanted: TrainConfig) -> TrainConfig:
     return update(saved, **changes) if changes else saved
 
 
+def resume_history(
+    config: TrainConfig,
+    *,
+    step: int,
+    losses: list[float],
+    lrs: list[float],
+    validation: list[tuple[int, float]],
+    epoch_steps: int = 0,
+) -> HistoryLoaded:
+    """What the run did up to ``step`` (where its state was saved): the curves kept in the state,
+    and its LoRA files and sample pictures found in the output folder by the run's name."""
+    out, name = config.run.output_dir, config.run.output_name
+    saves = tuple(
+        CheckpointSaved(path=str(p), step=step_of(p), epoch=epoch_of(p), kind="lora")
+        for p in intermediate_loras(Path(out), name)
+        if step_of(p) <= step
+    )
+    prompts = config.sample.prompts
+    samples = tuple(
+        SampleReady(
+            path=str(f.path),
+            step=f.step,
+            epoch=f.epoch,
+            prompt=prompts[f.prompt_index].prompt if f.prompt_index < len(prompts) else "",
+            prompt_index=f.prompt_index,
+        )
+        for f in sample_files(out, name)
+        if f.step <= step
+    )
+    known_lrs = tuple(lrs) if len(lrs) == len(losses) else (float("nan"),) * len(losses)
+    return HistoryLoaded(
+        tuple(losses), tuple(validation), epoch_steps=epoch_steps, lrs=known_lrs, saves=saves, samples=samples
+    )
+
+
 def start_run(
     config: TrainConfig, reporter: Reporter, control: RunControl, *, resume: str | Path | None = None
 ) -> TrainResult:
@@ -103,7 +153,16 @@ def start_run(
         state = checkpoints.load_state(resume_from)
         saved, _unknown = config_from_dict(tomllib.loads(state.config_toml))
         config = resumed_config(saved, config)
-        reporter(HistoryLoaded(tuple(state.losses), tuple(state.validation)))
+        reporter(
+            resume_history(
+                config,
+                step=state.step,
+                losses=state.losses,
+                lrs=state.lrs,
+                validation=state.validation,
+                epoch_steps=state.epoch_steps,
+            )
+        )
     else:  # a new run never overwrites the LoRA files of an earlier one; a resumed run keeps its name
         wanted = config.run.output_name
         config = new_run_config(config)

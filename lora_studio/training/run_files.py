@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 STATE_DIR = "state"
+SAMPLES_DIR = "samples"
 _STEP_RE = re.compile(r"-s(\d+)\.(safetensors|pt)$")
+_EPOCH_RE = re.compile(r"-e(\d+)-s\d+\.safetensors$")
 
 
 def lora_filename(output_name: str, *, epoch: int | None = None, step: int | None = None) -> str:
@@ -32,12 +34,43 @@ def step_of(path: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
+def epoch_of(path: Path) -> int:
+    """The epoch in ``name-e0003-s000120.safetensors`` (0 when the name has none)."""
+    m = _EPOCH_RE.search(path.name)
+    return int(m.group(1)) if m else 0
+
+
 def intermediate_loras(output_dir: Path, output_name: str) -> list[Path]:
     """Intermediate LoRA files of this output name, oldest step first."""
     pat = re.compile(re.escape(output_name) + r"-e\d+-s\d+\.safetensors$")
     return sorted(
         (p for p in output_dir.glob(f"{output_name}-e*.safetensors") if pat.match(p.name)), key=step_of
     )
+
+
+def sample_filename(output_name: str, *, step: int, epoch: int, prompt_index: int) -> str:
+    """``name-s000120-e0003-00.png``: a sample picture of prompt 0 at step 120 (epoch 3)."""
+    return f"{output_name}-s{step:06d}-e{epoch:04d}-{prompt_index:02d}.png"
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    path: Path
+    step: int
+    epoch: int
+    prompt_index: int
+
+
+def sample_files(output_dir: str | Path, output_name: str) -> list[SampleFile]:
+    """The sample pictures of this output name in ``<output>/samples``, by step, then prompt."""
+    folder = Path(output_dir) / SAMPLES_DIR
+    pat = re.compile(re.escape(output_name) + r"-s(\d+)-e(\d+)-(\d+)\.png$")
+    found = []
+    for p in folder.glob(f"{output_name}-s*.png"):
+        m = pat.match(p.name)
+        if m:
+            found.append(SampleFile(p, int(m.group(1)), int(m.group(2)), int(m.group(3))))
+    return sorted(found, key=lambda f: (f.step, f.prompt_index))
 
 
 def state_files(output_dir: Path, output_name: str) -> list[Path]:
@@ -78,6 +111,7 @@ class TrainResult:
     total_steps: int = 0
     epochs: int = 0
     losses: list[float] = field(default_factory=list)  # one per optimizer step (this process)
+    lrs: list[float] = field(default_factory=list)  # the learning rate of each of those steps
     validation: list[tuple[int, float]] = field(default_factory=list)
     samples: list[Path] = field(default_factory=list)
     pipeline: Any = None  # the pipeline with the trained LoRA, when keep_pipeline=True

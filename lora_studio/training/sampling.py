@@ -18,6 +18,7 @@ import torch
 from lora_studio.core.fileio import atomic_write_with
 from lora_studio.training.checkpoints import capture_rng, restore_rng
 from lora_studio.training.config import SamplePrompt, TrainConfig
+from lora_studio.training.run_files import sample_filename
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def generate_samples(
             ).images[0]
             info = PngInfo()
             info.add_text("parameters", _infotext(p, width, height, seed, config, step))
-            path = out_dir / f"{config.run.output_name}-s{step:06d}-e{epoch:04d}-{i:02d}.png"
+            path = out_dir / sample_filename(config.run.output_name, step=step, epoch=epoch, prompt_index=i)
             atomic_write_with(path, partial(_save_png, image, info))
             results.append((i, p.prompt, path))
     del device

@@ -92,7 +92,7 @@ def run_training(
         out = check_output_folder(config)
         lock = RunLock(out, description=f"'{config.run.output_name}'")
         lock.acquire()  # before anything is written or swept: another run may own these files
-        for folder in (out, out / run_files.STATE_DIR, out / "samples"):
+        for folder in (out, out / run_files.STATE_DIR, out / run_files.SAMPLES_DIR):
             sweep_stale_temps(folder)
     try:
         loop = _Loop(config, reporter, control, accel)
@@ -235,6 +235,9 @@ class _Loop:
         C.restore_rng(state.rng)
         self.step = state.step
         self.result.losses = list(state.losses)
+        # states written before learning rates were kept: unknown (NaN) for those steps
+        known = len(state.lrs) == len(state.losses)
+        self.result.lrs = list(state.lrs) if known else [float("nan")] * len(state.losses)
         self.result.validation = list(state.validation)
         self.session_id = state.session_id or self.session_id
         self.started_at = state.started_at or self.started_at
@@ -282,6 +285,7 @@ class _Loop:
             self.step += 1
             steps_done_here += 1
             self.result.losses.append(loss)
+            self.result.lrs.append(float(self.sched.get_last_lr()[0]))
             epoch_losses.append(loss)
             elapsed = time.monotonic() - t0
             it_s = steps_done_here / elapsed if elapsed > 0 else 0.0
@@ -292,7 +296,7 @@ class _Loop:
                     epoch=epoch + 1,
                     loss=loss,
                     avg_loss=float(np.mean(epoch_losses)),
-                    lr=float(self.sched.get_last_lr()[0]),
+                    lr=self.result.lrs[-1],
                     it_per_s=it_s,
                     eta_s=(self.total - self.step) / it_s if it_s > 0 else 0.0,
                     memory_mb=memory_mb(self.accel.device, lambda: self.s.held_tensors(self.opt)),
@@ -412,7 +416,7 @@ class _Loop:
             samples = generate_samples(
                 self.s.pipeline,
                 self.cfg,
-                self.out_dir / "samples",
+                self.out_dir / run_files.SAMPLES_DIR,
                 step=self.step,
                 epoch=epoch,
                 trained_modules=modules,
@@ -478,6 +482,8 @@ class _Loop:
             config_toml=config_to_toml(self.cfg),
             losses=self.result.losses,
             validation=self.result.validation,
+            lrs=self.result.lrs,
+            epoch_steps=self.spe,
             elapsed_s=self.elapsed_before + (time.time() - self.started_at),
             session_id=self.session_id,
             started_at=self.started_at,

@@ -7,6 +7,7 @@ tests/training/test_resume.py's job (on a real tiny model).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,27 @@ import pytest
 from lora_studio.cli.main import main
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import TrainingError
-from lora_studio.core.events import Event, HistoryLoaded
+from lora_studio.core.events import CheckpointSaved, Event, HistoryLoaded, SampleReady
 from lora_studio.training import checkpoints, trainer
-from lora_studio.training.config import TrainConfig, config_to_toml, save_config, update
+from lora_studio.training.config import SamplePrompt, TrainConfig, config_to_toml, save_config, update
 from lora_studio.training.run import LATEST, RunRequest, resumed_config, run_request, start_run
-from lora_studio.training.run_files import STATE_DIR, TrainResult, state_filename
+from lora_studio.training.run_files import (
+    SAMPLES_DIR,
+    STATE_DIR,
+    TrainResult,
+    lora_filename,
+    sample_filename,
+    state_filename,
+)
 
 
 @dataclass
 class _FakeState:
     config_toml: str
+    step: int = 20
+    epoch_steps: int = 10
     losses: list[float] = field(default_factory=lambda: [0.5, 0.4])
+    lrs: list[float] = field(default_factory=lambda: [1e-4, 9e-5])
     validation: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -151,3 +162,49 @@ def test_a_new_run_never_overwrites_an_earlier_lora(tmp_path: Path, engine: _Rec
     assert main(["train", str(tmp_path / "train.toml"), "--quiet"]) == 0
     assert engine.config.run.output_name == "t-3"
     assert "saved as t-3" in capsys.readouterr().err
+
+
+def test_resume_reports_the_runs_earlier_curves_files_and_samples(
+    tmp_path: Path, engine: _Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed run is one run: the window gets its learning rates, the LoRA files saved before the
+    stop (found in the output folder by the run's name) and the sample pictures made so far."""
+    out = tmp_path / "out"
+    for epoch, step in ((1, 10), (2, 20), (3, 30)):  # step 30 is past the state (step 20): not this run's past
+        (out / lora_filename("t", epoch=epoch, step=step)).write_bytes(b"lora")
+    (out / lora_filename("t-2", epoch=1, step=10)).write_bytes(b"another run")
+    samples = out / SAMPLES_DIR
+    samples.mkdir()
+    for step, epoch in ((10, 1), (20, 2)):
+        for i in (0, 1):
+            (samples / sample_filename("t", step=step, epoch=epoch, prompt_index=i)).write_bytes(b"png")
+    (samples / sample_filename("t-2", step=10, epoch=1, prompt_index=0)).write_bytes(b"png")
+    prompts = (SamplePrompt(prompt="a red cube"), SamplePrompt(prompt="a blue ball"))
+    wanted = _saved_config(tmp_path, **{"sample.prompts": prompts})
+    # the saved settings win, so the prompt texts come from the state's config: save them there
+    saved_toml = config_to_toml(wanted)
+    monkeypatch.setattr(checkpoints, "load_state", lambda path: _FakeState(saved_toml))
+    events: list[Event] = []
+    start_run(wanted, events.append, RunControl(), resume=LATEST)
+    (history,) = [e for e in events if isinstance(e, HistoryLoaded)]
+    assert history.losses == (0.5, 0.4) and history.lrs == (1e-4, 9e-5) and history.epoch_steps == 10
+    assert history.saves == (
+        CheckpointSaved(str(out / lora_filename("t", epoch=1, step=10)), 10, 1, "lora"),
+        CheckpointSaved(str(out / lora_filename("t", epoch=2, step=20)), 20, 2, "lora"),
+    )
+    assert [(s.step, s.epoch, s.prompt_index, s.prompt) for s in history.samples] == [
+        (10, 1, 0, "a red cube"), (10, 1, 1, "a blue ball"), (20, 2, 0, "a red cube"), (20, 2, 1, "a blue ball"),
+    ]
+    assert all(isinstance(s, SampleReady) and Path(s.path).is_file() for s in history.samples)
+
+
+def test_a_state_without_learning_rates_resumes_with_them_unknown(
+    tmp_path: Path, engine: _Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = config_to_toml(_saved_config(tmp_path))
+    monkeypatch.setattr(checkpoints, "load_state", lambda path: _FakeState(toml, lrs=[]))
+    events: list[Event] = []
+    start_run(_saved_config(tmp_path), events.append, RunControl(), resume=LATEST)
+    (history,) = [e for e in events if isinstance(e, HistoryLoaded)]
+    assert len(history.lrs) == 2 and all(math.isnan(x) for x in history.lrs)
+    assert history.saves == () and history.samples == ()

@@ -1,111 +1,110 @@
-"""Real training of a tiny model from the panel: plot, samples, stop, resume, queue, responsiveness."""
+"""Real training of a tiny model from the panel: plot, samples, stop, resume as one run, compare, queue."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from lora_studio.app.panels.training.run_queue import RunStatus
 from lora_studio.app.workers.process_worker import ProcessWorker
+from lora_studio.core.events import StepFinished
 from lora_studio.training.config import update
-from lora_studio.training.run_files import latest_state
+from lora_studio.training.run_files import intermediate_loras, latest_state
 
 from .conftest import SAMPLE_PROMPT, tiny_settings
 
 
 class Heartbeat:
-    """A 10 ms GUI-thread timer; records the longest gap between ticks while armed.
-
-    Gaps over 50 ms are listed with the GUI thread's own CPU time in them and the event seen last,
-    so a failure tells whether the window was busy (painting, handlers) or starved/blocked.
-    """
+    """A 10 ms GUI-thread timer that counts its ticks. How long the longest gap is, is a timing and
+    lives in benchmarks/bench_gui_stall.py; a test only checks that the window kept ticking."""
 
     def __init__(self) -> None:
-        self.max_gap = 0.0
         self.ticks = 0
-        self.armed = False
-        self.last_event = ""
-        self.long_gaps: list[str] = []
-        self._last = time.perf_counter()
-        self._cpu = time.thread_time()
         self.timer = QTimer(interval=10)
         self.timer.timeout.connect(self._tick)
         self.timer.start()
 
     def _tick(self) -> None:
-        now, cpu = time.perf_counter(), time.thread_time()
-        gap, busy = now - self._last, cpu - self._cpu
-        if self.armed:
-            self.max_gap = max(self.max_gap, gap)
-            if gap > 0.05:
-                self.long_gaps.append(f"{gap * 1000:.0f} ms (GUI busy {busy * 1000:.0f} ms) after {self.last_event}")
-            self.ticks += 1
-        self._last, self._cpu = now, cpu
+        self.ticks += 1
 
 
-def test_real_run_plots_samples_stops_and_resumes(panel, qtbot, tiny_project, tiny_sd1_dir: Path, no_dialogs) -> None:
-    # 3 pictures × 1 repeat ÷ batch 1 = 3 steps per epoch × 5 epochs = 15 steps; samples every epoch
-    # (enough that Stop lands before the end: the engine no longer waits for the window).
+def _lora_marks(panel) -> list[int]:
+    xs, _ys = panel.plot.save_marks.getData()
+    return sorted(int(x) for x in xs)
+
+
+def test_real_run_plots_samples_stops_and_resumes_as_one_run(
+    panel, qtbot, tiny_project, tiny_sd1_dir: Path, no_dialogs
+) -> None:
+    # 3 pictures × 1 repeat ÷ batch 1 = 3 steps per epoch × 5 epochs = 15 steps; a LoRA file and
+    # samples every epoch (enough that Stop lands before the end: the engine never waits for the window).
     config = tiny_settings(panel.config(), tiny_sd1_dir, **{
         "run.epochs": 5, "sample.prompts": SAMPLE_PROMPT, "sample.every_n_epochs": 1, "run.save_every_n_epochs": 1,
     })
     panel.set_config(config)
+    out, name = Path(config.run.output_dir), config.run.output_name
     beat = Heartbeat()
+    ticks_at_step: list[int] = []
+    lr_seen: dict[int, float] = {}  # step -> learning rate, as the running run reported it
 
-    def note(_entry, event) -> None:
-        beat.last_event = f"{type(event).__name__}({str(getattr(event, 'text', ''))[:40]})"
+    def on_event(_entry, event) -> None:
+        if isinstance(event, StepFinished):
+            ticks_at_step.append(beat.ticks)
+            lr_seen[event.step] = event.lr
 
-    panel.queue.run_event.connect(note)
-    handler_times: list[float] = []
-    original = panel.monitor_control.on_run_event
-
-    def timed(entry, event) -> None:
-        t0 = time.perf_counter()
-        original(entry, event)
-        handler_times.append(time.perf_counter() - t0)
-
-    panel.queue.run_event.disconnect(panel.monitor_control.on_run_event)
-    panel.queue.run_event.connect(timed)
-    # Training runs in a child process, so the window must stay responsive through the whole run:
-    # starting the process, loading the model, caching, steps streaming in and sample pictures.
-    beat.armed, beat.last_event = True, "start"
+    panel.queue.run_event.connect(on_event)
     assert panel.runs.start(), panel.preflight.issues
-    assert isinstance(panel.runs.worker, ProcessWorker)
-    qtbot.waitUntil(lambda: panel.gallery.loaded_count >= 1, timeout=120000)
-    steps_seen = panel.plot.buffer.loss.size
-    qtbot.waitUntil(lambda: panel.plot.buffer.loss.size > steps_seen, timeout=120000)
-    assert steps_seen >= 3 and beat.ticks > 10
-    # What the panel itself does per event is tiny.
-    assert max(handler_times) < 0.05, f"an event handler took {max(handler_times) * 1000:.0f} ms"
+    # Training runs in a child process: the window's own event loop goes on while it trains.
+    worker = panel.runs.worker
+    assert isinstance(worker, ProcessWorker)
+    qtbot.waitUntil(lambda: len(intermediate_loras(out, name)) >= 2 and panel.gallery.loaded_count >= 2, timeout=180000)
     panel.runs.stop()
     qtbot.waitUntil(lambda: not panel.queue.is_running, timeout=120000)
-    beat.armed = False
-    gap_ms, ticks = beat.max_gap * 1000, beat.ticks
-    print(f"heartbeat over the whole run: max gap {gap_ms:.0f} ms over {ticks} ticks; over 50 ms: {beat.long_gaps}")
-    assert gap_ms < 100, f"GUI thread blocked for {gap_ms:.0f} ms; gaps over 50 ms: {beat.long_gaps}"
+    # the GUI thread's timer kept ticking between the steps that streamed in (no timing asserted)
+    assert len(ticks_at_step) >= 6 and ticks_at_step[-1] > ticks_at_step[0]
     first = panel.queue.entries[0]
     assert first.status == RunStatus.STOPPED, first.result
     stopped_at = panel.plot.buffer.loss.size
-    assert stopped_at < 15
-    state = latest_state(config.run.output_dir, config.run.output_name)
+    assert 6 <= stopped_at < 15
+    state = latest_state(out, name)
     assert state is not None and state.is_file()
+    before_stop = [str(p) for p in intermediate_loras(out, name)]
+    marks_before = _lora_marks(panel)
+    samples_before = {s.path for s in panel.gallery.samples}
+    assert len(before_stop) >= 2 and len(marks_before) == len(before_stop) and samples_before
     assert panel.resume_button.isEnabled()
     panel.plot.redraw()
     assert panel.plot.raw_curve.getData()[0] is not None
 
-    beat.max_gap, beat.long_gaps, beat.armed = 0.0, [], True
     panel.resume_button.click()
     qtbot.waitUntil(lambda: not panel.queue.is_running and len(panel.queue.entries) == 2, timeout=240000)
-    beat.armed = False
-    print(f"heartbeat over the resumed run (not asserted): max gap {beat.max_gap * 1000:.0f} ms")
     second = panel.queue.entries[1]
     assert second.status == RunStatus.FINISHED, second.result
     assert Path(second.final_lora).is_file()
-    x = panel.plot.buffer.loss.x
-    assert x[-1] == 15 and len(x) == 15  # earlier steps from the state + the resumed ones
+    panel.plot.redraw()
+    # One run on the plot: loss and learning rate from step 1 to 15, not only after the resume.
+    loss_x, _ = panel.plot.raw_curve.getData()
+    lr_x, lr_y = panel.plot.lr_curve.getData()
+    assert list(loss_x) == list(range(1, 16))
+    assert list(lr_x) == list(range(1, 16))
+    assert [float(y) for x, y in zip(lr_x, lr_y)] == [lr_seen[int(x)] for x in lr_x]  # before the stop too
+    assert panel.plot.buffer.epochs == [3, 6, 9, 12, 15]  # the dotted epoch ends, before the stop too
+    # the saved-LoRA diamonds: the epochs saved before the stop and after it (epoch 5 is the final file)
+    every_epoch_file = [str(p) for p in intermediate_loras(out, name)]
+    assert len(every_epoch_file) == 4 and before_stop == every_epoch_file[: len(before_stop)]
+    assert _lora_marks(panel) == [3, 6, 9, 12, 15] and set(marks_before) <= set(_lora_marks(panel))
+    # the gallery: the samples made before the stop are there with the new ones, as pictures
+    shown = {s.path for s in panel.gallery.samples}
+    assert samples_before <= shown and len(shown) == 5
+    qtbot.waitUntil(lambda: panel.gallery.loaded_count == 5, timeout=30000)
+    # Compare epochs: every epoch file of the run, including those saved before the stop, and the final one
     assert panel.compare_button.isEnabled()
+    with qtbot.waitSignal(panel.compare_requested, timeout=5000) as compared:
+        qtbot.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    assert compared.args[0] == [*every_epoch_file, second.final_lora]
+    qtbot.waitUntil(lambda: panel.monitor_control.compare_worker is None, timeout=240000)
+    assert "Comparison ready" in panel.monitor.status.text(), panel.monitor.status.text()
     assert not no_dialogs
 
 

@@ -135,9 +135,12 @@ class LossPlotWidget(QWidget):
         self.buffer.add_step(step, loss, lr)
         self._dirty = True
 
-    def add_history(self, losses: list[float] | tuple[float, ...]) -> None:
+    def add_history(
+        self, losses: list[float] | tuple[float, ...], lrs: list[float] | tuple[float, ...] = ()
+    ) -> None:
+        """A resumed run's earlier steps (1, 2, …); learning rates unknown where ``lrs`` is short."""
         for i, loss in enumerate(losses, start=1):
-            self.buffer.add_step(i, loss, float("nan"))
+            self.buffer.add_step(i, loss, lrs[i - 1] if i <= len(lrs) else float("nan"))
         self._dirty = True
 
     def add_epoch(self, step: int) -> None:

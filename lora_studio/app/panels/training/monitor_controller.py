@@ -31,6 +31,7 @@ from lora_studio.core.events import (
 )
 from lora_studio.generation.grid import GridResult
 from lora_studio.training.compare import compare_request, run_compare
+from lora_studio.training.run_files import intermediate_loras
 
 if TYPE_CHECKING:
     from lora_studio.app.panels.training.training_panel import TrainingPanel
@@ -95,17 +96,33 @@ class MonitorController(QObject):
             monitor.append_log(f"[{event.level}] {event.text}")
         elif isinstance(event, OutputRenamed):
             entry.output_name = event.name  # Resume and Compare follow this run's files
-        elif isinstance(event, HistoryLoaded):
-            plot.add_history(event.losses)
+        elif isinstance(event, HistoryLoaded):  # a resumed run is one run: show what it did before
+            plot.add_history(event.losses, event.lrs)
+            if event.epoch_steps > 0:  # the dotted epoch lines of the epochs before the stop
+                for step in range(event.epoch_steps, len(event.losses) + 1, event.epoch_steps):
+                    plot.add_epoch(step)
             for step, value in event.validation:
                 plot.add_validation(step, value)
+            for saved in event.saves:
+                plot.add_save(saved.step, saved.kind)
+                entry.lora_files.append(saved.path)
+            for sample in event.samples:
+                self.view.gallery.add_sample(sample.path, sample.step, sample.epoch, sample.prompt, sample.prompt_index)
+            if event.saves or event.samples:
+                monitor.append_log(
+                    f"Continuing the run: {len(event.losses)} earlier steps, {len(event.saves)} saved LoRA "
+                    f"file(s) and {len(event.samples)} sample picture(s) from before the stop."
+                )
 
     # -- after training ------------------------------------------------------------------------
     def compare_files(self) -> list[str]:
         entry = self.view.runs.last_entry
         if entry is None:
             return []
-        files = list(entry.lora_files) + ([entry.final_lora] if entry.final_lora else [])
+        # every epoch file of the run in its output folder, also those saved before a stop/resume
+        run = entry.request.config.run
+        on_disk = [str(p) for p in intermediate_loras(Path(run.output_dir), entry.output_name or run.output_name)]
+        files = on_disk + list(entry.lora_files) + ([entry.final_lora] if entry.final_lora else [])
         return [f for f in dict.fromkeys(files) if Path(f).is_file()]
 
     @Slot()
