@@ -189,6 +189,7 @@ class GridDialog(QDialog):
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop the grid (only while it is being made)")
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setVisible(False)
