@@ -274,6 +274,18 @@ class Walker:
                     self.silent.append(f"{where} context menu of {type(widget).__name__}")
 
 
+def select_first_rows(root: QWidget) -> None:
+    for view in root.findChildren(QAbstractItemView):
+        model = view.model()
+        if (
+            view.isVisible()
+            and model is not None
+            and model.rowCount() > 0
+            and not view.currentIndex().isValid()
+        ):
+            view.setCurrentIndex(model.index(0, 0))
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo") / "Demo project"
@@ -308,14 +320,20 @@ def test_click_everything(window, qtbot, project_dir, monkeypatch, tmp_path):
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)
         settle(qtbot, window)
+        select_first_rows(
+            window.tabs.widget(index)
+        )  # so the buttons and menus for a chosen row are pressed too
+        settle(qtbot, window)
         walker.walk_widget(window.tabs.widget(index), window.tabs.tabText(index))
     for action in window.menuBar().actions():
         if action.menu() is not None:
             walker.press_actions(action.menu(), f"menu {_plain(action.text())}")
 
-    # The dialogs the menus opened: their own buttons, each press answered the same way.
+    # The dialogs the presses opened (modal ones recorded, others left on screen): their own buttons,
+    # each press answered the same way.
     seen: set[str] = set()
-    for dialog in list(recorder.dialogs):
+    shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]
+    for dialog in [*recorder.dialogs, *shown]:
         name = type(dialog).__name__
         if name in seen:
             continue
@@ -326,7 +344,10 @@ def test_click_everything(window, qtbot, project_dir, monkeypatch, tmp_path):
         walker.walk_widget(dialog, f"dialog {name}")
         dialog.close()
 
-    print(f"\n{project_dir.name}: {len(walker.pressed)} presses")
+    buttons = sum(" button " in p for p in walker.pressed)
+    print(f"\n{project_dir.name}: {buttons} buttons, {len(walker.pressed) - buttons} actions pressed")
+    print("\n".join(walker.pressed))
+    print("opened:", "\n".join(recorder.opened))
     assert not walker.crashes, "\n".join(walker.crashes)
     assert not walker.silent, "pressed, nothing visible happened:\n" + "\n".join(walker.silent)
     assert not walker.undescribed_disabled, "disabled, no tooltip:\n" + "\n".join(walker.undescribed_disabled)
