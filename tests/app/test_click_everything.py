@@ -219,6 +219,8 @@ class Walker:
         before = snapshot(self.window, self.recorder)
         self.qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         self._check(what, before)
+        if self.silent and self.silent[-1] == what and button.isCheckable() and button.isChecked():
+            self.silent.pop()  # a mode that was already chosen (Brush when painting): it shows pressed
 
     def trigger_action(self, action: QAction, where: str) -> None:
         if action.isSeparator() or not action.isVisible():
@@ -325,6 +327,15 @@ def test_click_everything(window, qtbot, project_dir, monkeypatch, tmp_path):
         )  # so the buttons and menus for a chosen row are pressed too
         settle(qtbot, window)
         walker.walk_widget(window.tabs.widget(index), window.tabs.tabText(index))
+        for inner in window.tabs.widget(index).findChildren(QTabWidget):  # the editors' own tabs
+            for page in range(inner.count()):
+                if inner.isVisible() and inner.isTabEnabled(page) and page != inner.currentIndex():
+                    inner.setCurrentIndex(page)
+                    settle(qtbot, window)
+                    select_first_rows(inner.widget(page))
+                    walker.walk_widget(
+                        inner.widget(page), f"{window.tabs.tabText(index)} > {inner.tabText(page)}"
+                    )
     for action in window.menuBar().actions():
         if action.menu() is not None:
             walker.press_actions(action.menu(), f"menu {_plain(action.text())}")
