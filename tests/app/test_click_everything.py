@@ -50,6 +50,7 @@ SKIPPED = {
     "quit": "closes the window the test is walking",
     "exit": "closes the window the test is walking",
     "start training": "starts a real training run in a child process (tests/app/training cover it)",
+    "start queue": "trains every queued run in a child process (tests/app/training cover the queue)",
     "resume": "starts a real training run in a child process (tests/app/training cover it)",
     "run self-test": "trains a step and draws a picture on the demo (tests/app/test_selftest.py)",
     "self-test": "trains a step and draws a picture on the demo (tests/app/test_selftest.py)",
