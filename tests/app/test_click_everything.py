@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -61,6 +61,10 @@ SKIPPED = {
 }
 
 # Found by this test and not fixed yet: (text prefix, reason). The lead reports these.
+# Empty: everything it found so far is fixed. Not reached yet (a gap of the walk, not a known bug): on
+# the demo, the crop and mask editors' buttons for a loaded picture and the picture grid's context-menu
+# "Remove" stay disabled (with tooltips) during the walk, because the chosen picture loads off the GUI
+# thread after the walk has passed.
 KNOWN_ISSUES: dict[str, str] = {}
 
 
@@ -284,9 +288,12 @@ def select_first_rows(root: QWidget) -> None:
             view.isVisible()
             and model is not None
             and model.rowCount() > 0
-            and not view.currentIndex().isValid()
+            and view.selectionModel() is not None
+            and not view.selectionModel().hasSelection()
         ):
-            view.setCurrentIndex(model.index(0, 0))
+            view.selectionModel().setCurrentIndex(
+                model.index(0, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +341,7 @@ def test_click_everything(window, qtbot, project_dir, monkeypatch, tmp_path):
                     inner.setCurrentIndex(page)
                     settle(qtbot, window)
                     select_first_rows(inner.widget(page))
+                    qtbot.wait(400)  # the editors load their picture off the GUI thread
                     walker.walk_widget(
                         inner.widget(page), f"{window.tabs.tabText(index)} > {inner.tabText(page)}"
                     )
