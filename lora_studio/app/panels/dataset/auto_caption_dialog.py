@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -132,7 +133,7 @@ class AutoCaptionDialog(QDialog):
         self.open_folder_button.clicked.connect(self.open_captioners_folder)
         self.refresh_button = QPushButton("Look again")
         self.refresh_button.setToolTip("Search the captioners folder again after adding a model")
-        self.refresh_button.clicked.connect(self.reload_models)
+        self.refresh_button.clicked.connect(self._look_again)
         model_buttons = QHBoxLayout()
         model_buttons.addWidget(self.open_folder_button)
         model_buttons.addWidget(self.refresh_button)
@@ -274,6 +275,18 @@ class AutoCaptionDialog(QDialog):
         )
         self.model_list.setCurrentRow(pick)
         self._on_model_changed()
+
+    def _look_again(self) -> None:
+        """The "Look again" button: search, then say so (the list may well be the same as before)."""
+        self.reload_models()
+        n = self.model_list.count()
+        found = f"{n} model{'s' * (n != 1)} found." if n else "no captioning model yet."
+        label = self.model_problem if n else self.missing_label
+        label.setText(
+            f"Looked again ({time.strftime('%H:%M:%S')}): {found}"
+            + (f"\n\n{label.text()}" if label.text() else "")
+        )
+        label.setVisible(True)
 
     def missing_text(self) -> str:
         """What to do when no model is installed: the files for each kind, in plain words."""

@@ -86,11 +86,13 @@ class CaptionEditorWidget(QWidget):
         self.completer.setMaxVisibleItems(12)
         self.tag_input.setCompleter(self.completer)
         self.tag_input.returnPressed.connect(self._add_from_input)
-        add_button = QPushButton("Add")
-        add_button.clicked.connect(self._add_from_input)
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self._add_from_input)
+        self.tag_input.textChanged.connect(self._update_add_button)
+        self._update_add_button()
         add_row = QHBoxLayout()
         add_row.addWidget(self.tag_input, 1)
-        add_row.addWidget(add_button)
+        add_row.addWidget(self.add_button)
 
         self.text = _CaptionText()
         self.text.setPlaceholderText("The caption as plain text. Tags are separated by commas.")
@@ -206,6 +208,14 @@ class CaptionEditorWidget(QWidget):
         self.chips.set_tags(cap.parse_tags(text))
         self._update_tokens(text)
         self._debounce.start()
+
+    def _update_add_button(self) -> None:
+        """Disabled, saying why, until a tag is typed: pressing it with nothing typed would do nothing."""
+        typed = bool(cap.parse_tags(self.tag_input.text()))
+        self.add_button.setEnabled(typed)
+        self.add_button.setToolTip(
+            "Add the typed tags to the caption" if typed else "Type a tag in the box first"
+        )
 
     def _add_from_input(self) -> None:
         tags = cap.parse_tags(self.tag_input.text())

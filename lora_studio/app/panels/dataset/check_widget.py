@@ -82,6 +82,7 @@ class CheckWidget(QWidget):
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.fix_button = QPushButton("Fix")
         self.fix_button.setEnabled(False)
+        self.fix_button.setToolTip("Fix the selected problems (choose a problem that has a fix first)")
         self.fix_button.clicked.connect(self._fix_selected)
         top = QHBoxLayout()
         top.addWidget(self.run_button)

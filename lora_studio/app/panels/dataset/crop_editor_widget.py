@@ -117,9 +117,11 @@ class CropEditorWidget(QWidget):
         actual.clicked.connect(self.canvas.zoom_to_actual)
         zoom_in = QToolButton()
         zoom_in.setText("+")
+        zoom_in.setToolTip("Zoom in")
         zoom_in.clicked.connect(lambda: self.canvas.set_zoom(self.canvas.zoom * 1.25))
         zoom_out = QToolButton()
         zoom_out.setText("−")
+        zoom_out.setToolTip("Zoom out")
         zoom_out.clicked.connect(lambda: self.canvas.set_zoom(self.canvas.zoom / 1.25))
         self.canvas.zoom_changed.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
 
@@ -140,6 +142,7 @@ class CropEditorWidget(QWidget):
         self.centre_button.clicked.connect(self.centre_crop)
         zoom_row.addWidget(self.centre_button)
         zoom_row.addWidget(self.clear_button)
+        self.image_tools = (zoom_out, zoom_in, fit, actual, self.centre_button, self.clear_button)
 
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -186,6 +189,8 @@ class CropEditorWidget(QWidget):
             self._save.stop()
             self.save()
         self.row = row
+        for tool in self.image_tools:  # enabled when the picture is on the canvas (set_image)
+            tool.setEnabled(False)
         self.canvas.set_crop(row.crop if row else None)
         if row is None:
             self.canvas.set_message("Click a picture to crop it.")
@@ -198,6 +203,8 @@ class CropEditorWidget(QWidget):
     def set_image(self, row: ImageRow, image: QImage, size: tuple[int, int]) -> None:
         if self.row is None or row.path != self.row.path:
             return
+        for tool in self.image_tools:
+            tool.setEnabled(True)
         self.canvas.set_image(image, size)
         self.canvas.set_crop(self.row.crop)
         self._update_info()

@@ -137,6 +137,7 @@ class MaskPainterWidget(QWidget):
         self.mask_only.setShortcut("Ctrl+M")
         self.mask_only.toggled.connect(self._on_mask_only)
         self.undo_button = QPushButton("Undo stroke")
+        self.undo_button.setToolTip("Take back the last stroke (only after painting)")
         self.undo_button.clicked.connect(self.undo)
         invert = QPushButton("Invert")
         invert.setToolTip("Swap hidden and learned areas")
@@ -150,6 +151,7 @@ class MaskPainterWidget(QWidget):
         clear.setToolTip("Remove the mask: the whole picture is learned")
         clear.clicked.connect(self.canvas.clear)
         self.clear_button = clear
+        self.layer_buttons = (invert, hide_all, clear)  # enabled when the picture is on the canvas
         tool_row.addStretch(1)
         tool_row.addWidget(self.undo_button)
         view_row = QHBoxLayout()
@@ -189,6 +191,8 @@ class MaskPainterWidget(QWidget):
         self._result = self._original = None
         self._parked = (None, [])
         self._erasing = False
+        for button in self.layer_buttons:
+            button.setEnabled(False)
         if self.show_result.isChecked():
             self.show_result.setChecked(False)
         if row is None:
@@ -211,6 +215,8 @@ class MaskPainterWidget(QWidget):
         if self.row is None or row.path != self.row.path:
             return
         self.canvas.set_image(image, size)
+        for button in self.layer_buttons:
+            button.setEnabled(True)
         self._original, self._result = image, erased
         # Build both layers: the one shown now goes on the canvas, the other is parked.
         layers = {}

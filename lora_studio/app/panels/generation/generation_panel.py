@@ -81,6 +81,7 @@ class GenerationPanel(QWidget):
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.setMinimumHeight(36)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop making pictures (only while pictures are being made)")
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)

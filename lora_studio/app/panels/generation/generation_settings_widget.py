@@ -86,6 +86,8 @@ class GenerationSettingsWidget(QWidget):
         self.dice_button.setText("Random")
         self.dice_button.setToolTip("Use a random seed each time")
         self.dice_button.clicked.connect(self.seed.clear)
+        self.seed.textChanged.connect(self._update_dice)
+        self._update_dice()
         self.recycle_button = QToolButton()
         self.recycle_button.setText("Last")
         self.recycle_button.setToolTip("Reuse the seed of the last picture")
@@ -203,6 +205,16 @@ class GenerationSettingsWidget(QWidget):
         self.height_spin.setValue(height)
 
     # -- seed ------------------------------------------------------------------------------------
+    def _update_dice(self) -> None:
+        """Disabled, saying so, while the seed is already empty (random): pressing it would do nothing."""
+        random = not self.seed.text()
+        self.dice_button.setEnabled(not random)
+        self.dice_button.setToolTip(
+            "The seed is empty: every picture gets a new random one"
+            if random
+            else "Use a random seed each time"
+        )
+
     def seed_value(self) -> int:
         text = self.seed.text().strip()
         return min(int(text), MAX_SEED) if text else -1

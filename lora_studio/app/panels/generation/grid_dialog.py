@@ -189,6 +189,7 @@ class GridDialog(QDialog):
         self.cancel_button = QPushButton("Stop")
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop the grid (only while it is being made)")
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setVisible(False)
@@ -220,8 +221,13 @@ class GridDialog(QDialog):
         fit.clicked.connect(self.view.fit)
         actual = QPushButton("100 %")
         actual.clicked.connect(self.view.actual_size)
+        self.zoom_buttons = (fit, actual)
+        for button in self.zoom_buttons:  # enabled with the first grid (show_result)
+            button.setEnabled(False)
+            button.setToolTip("Zoom the grid once it is made")
         self.save_button = QPushButton("Save grid as…")
         self.save_button.setEnabled(False)
+        self.save_button.setToolTip("Save the grid picture where you choose (once it is made)")
         self.save_button.clicked.connect(self._save)
         view_tools = QHBoxLayout()
         for w in (fit, actual, self.zoom_label):
@@ -294,6 +300,11 @@ class GridDialog(QDialog):
         self.grid_path = Path(path)
         self.view.set_image(QImage(str(path)))
         self.save_button.setEnabled(True)
+        for button, tip in zip(
+            self.zoom_buttons, ("Fit the grid in the window", "Show the grid pixel for pixel")
+        ):
+            button.setEnabled(True)
+            button.setToolTip(tip)
 
     def _save(self) -> None:
         if self.grid_path is None:

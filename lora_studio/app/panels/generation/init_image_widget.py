@@ -50,6 +50,7 @@ class InitImageWidget(QGroupBox):
         self.choose_button = QPushButton("Choose…")
         self.choose_button.clicked.connect(self._choose)
         self.clear_button = QPushButton("Remove")
+        self.clear_button.setToolTip("Stop using a start picture (back to plain text-to-image)")
         self.clear_button.clicked.connect(self.clear)
 
         self.strength_slider = QSlider(Qt.Orientation.Horizontal)

@@ -25,11 +25,12 @@ class ModelController(QObject):
         view.model_picker.model_changed.connect(self._on_model_changed)
         view.model_picker.load_requested.connect(self.load_model)
         view.mixer.info_requested.connect(self.show_lora_info)
-        view.mixer.refresh_requested.connect(self.refresh_library)
+        view.mixer.refresh_requested.connect(self.refresh_on_request)
         view.context.settings_changed.connect(self._on_settings_changed)
         self.watcher = LibraryWatcher(self)  # new or removed files re-list the library by themselves
         self.watcher.changed.connect(self.refresh_library)
         self._rescan = False  # the folders changed while a scan ran: scan again when it ends
+        self._announce = False  # the Refresh button asked: say what was found
 
     def lora_dirs(self) -> list[Path]:
         dirs = list(self.view.context.settings.lora_folders())
@@ -66,6 +67,12 @@ class ModelController(QObject):
         )
         self.view.jobs.start("scan", fn, "Looking for models", self._on_library)
 
+    def refresh_on_request(self) -> None:
+        """The Refresh button: re-list, then say what was found (the list may well be the same)."""
+        self._announce = True
+        self.state.status = "Looking for models and LoRAs…"
+        self.refresh_library()
+
     @Slot(Library)
     def _on_library(self, library: Library) -> None:
         view = self.view
@@ -76,6 +83,12 @@ class ModelController(QObject):
         view.model_picker.set_models(
             library.models, prefer.path if prefer else (project_models[0].path if project_models else None)
         )
+        if self._announce and not self._rescan:
+            self._announce = False
+            models, loras = len(library.models), len(library.loras)
+            self.state.status = (
+                f"Looked again: {models} model{'s' * (models != 1)}, {loras} LoRA{'s' * (loras != 1)} found."
+            )
         self.report_unknown()
         view.update_buttons()
         if self._rescan:

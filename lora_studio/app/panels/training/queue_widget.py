@@ -40,6 +40,7 @@ class QueueWidget(QWidget):
         self.list = QListWidget()
         self.list.setAlternatingRowColors(True)
         self.list.itemDoubleClicked.connect(self._on_double_click)
+        self.list.itemSelectionChanged.connect(self._update_buttons)
         self.start_button = QPushButton("Start queue")
         self.start_button.setProperty("primary", True)
         self.start_button.clicked.connect(queue.start)
@@ -78,6 +79,25 @@ class QueueWidget(QWidget):
             if entry is selected:
                 item.setSelected(True)
         self.start_button.setEnabled(bool(self.queue.waiting()) and not self.queue.is_running)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Each button is enabled only when it would do something, and says when it would."""
+        entries = self.queue.entries
+        entry = self._selected()
+        at = entries.index(entry) if entry in entries else -1
+        for button, usable, tip in (
+            (self.up_button, at > 0, "Start the selected run earlier (choose a run that is not first)"),
+            (self.down_button, 0 <= at < len(entries) - 1, "Start the selected run later (choose one not last)"),
+            (self.remove_button, at >= 0, "Take the selected run out of the queue (choose a run first)"),
+            (
+                self.clear_button,
+                any(e.status not in (RunStatus.WAITING, RunStatus.RUNNING) for e in entries),
+                "Remove the runs that have ended from the list (none has ended yet)",
+            ),
+        ):
+            button.setEnabled(usable)
+            button.setToolTip(tip)
 
     def _selected(self) -> QueueEntry | None:
         items = self.list.selectedItems()
