@@ -77,6 +77,7 @@ def main(out: Path) -> None:
     panel.tabs.setCurrentWidget(panel.gallery)
     shot("training-samples.png")
     window.close()
+    context.jobs.shutdown()  # what the app does on quit: a folder re-scan may still be running
     app.quit()
 
 
