@@ -7,7 +7,6 @@ caption history here, in the GUI thread, so one Undo restores every caption it c
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -17,11 +16,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QButtonGroup,
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -30,7 +25,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QRadioButton,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -40,6 +34,7 @@ from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.desktop import open_folder
 from lora_studio.app.panels.dataset.caption_options_widget import CaptionOptionsWidget
 from lora_studio.app.panels.dataset.caption_run import CaptionRun
+from lora_studio.app.panels.dataset.caption_target_widget import CaptionScope, CaptionTargetBox
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.worker import Worker
 from lora_studio.captioning.base import (
@@ -55,33 +50,11 @@ from lora_studio.captioning.base import (
 from lora_studio.captioning.runner import (
     CaptionMode,
     CaptionRunReport,
-    MaskHandling,
 )
-from lora_studio.dataset.scan import ImageRow
 
 log = logging.getLogger(__name__)
 
-MODE_LABELS = {
-    CaptionMode.REPLACE: "Replace the caption",
-    CaptionMode.APPEND: "Add after the existing caption",
-    CaptionMode.PREPEND: "Add before the existing caption",
-    CaptionMode.ONLY_MISSING: "Only pictures without a caption",
-}
-MASK_LABELS = {
-    MaskHandling.CROP: "Describe only the painted (learned) area",
-    MaskHandling.GREY: "Show the whole picture, ignored area greyed out",
-    MaskHandling.IGNORE: "Ignore masks",
-}
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CaptionScope:
-    """One choice of "which pictures": a label and the rows it covers."""
-
-    key: str  # "selection", "concept" or "all"
-    label: str
-    rows: tuple[ImageRow, ...]
 
 
 class AutoCaptionDialog(QDialog):
@@ -155,39 +128,10 @@ class AutoCaptionDialog(QDialog):
         QVBoxLayout(options_box).addWidget(self.options_stack)
 
         # What to change
-        self.mode = QComboBox()
-        for mode, label in MODE_LABELS.items():
-            self.mode.addItem(label, mode.value)
-        self.mode.currentIndexChanged.connect(self._update_start)
-        self.scope_group = QButtonGroup(self)
-        scope_layout = QVBoxLayout()
-        scope_layout.setSpacing(2)
-        self.scope_buttons: dict[str, QRadioButton] = {}
-        for i, scope in enumerate(self.scopes):
-            button = QRadioButton(f"{scope.label} ({len(scope.rows)})")
-            button.setEnabled(bool(scope.rows))
-            self.scope_group.addButton(button, i)
-            self.scope_buttons[scope.key] = button
-            scope_layout.addWidget(button)
-        first = next((b for b in self.scope_buttons.values() if b.isEnabled()), None)
-        if first is not None:
-            first.setChecked(True)
-        self.scope_group.idToggled.connect(lambda *_: self._update_start())
-        self.keep_trigger = QCheckBox("Keep the concept's trigger word first")
-        self.keep_trigger.setChecked(True)
-        self.keep_trigger.setToolTip(
-            "Each picture's caption starts with its concept's trigger word (set in the concept's settings)."
-        )
-        self.mask_mode = QComboBox()
-        for value, label in MASK_LABELS.items():
-            self.mask_mode.addItem(label, value.value)
-        self.mask_mode.setToolTip("Pictures with a mask: what the model gets to see")
-        what_box = QGroupBox("What to change")
-        wf = QFormLayout(what_box)
-        wf.addRow("New text", self.mode)
-        wf.addRow("Pictures", scope_layout)
-        wf.addRow("", self.keep_trigger)
-        wf.addRow("Masks", self.mask_mode)
+        what_box = CaptionTargetBox(self.scopes, self._update_start)
+        self.target = what_box
+        self.mode, self.scope_group, self.scope_buttons = what_box.mode, what_box.scope_group, what_box.scope_buttons
+        self.keep_trigger, self.mask_mode = what_box.keep_trigger, what_box.mask_mode
 
         left = QVBoxLayout()
         left.addWidget(model_box, 1)
@@ -321,16 +265,13 @@ class AutoCaptionDialog(QDialog):
 
     # -- the request ---------------------------------------------------------------------------
     def mode_value(self) -> CaptionMode:
-        return CaptionMode(self.mode.currentData())
+        return self.target.mode_value()
 
     def scope(self) -> CaptionScope | None:
-        i = self.scope_group.checkedId()
-        return self.scopes[i] if 0 <= i < len(self.scopes) else None
+        return self.target.scope()
 
     def set_scope(self, key: str) -> None:
-        button = self.scope_buttons.get(key)
-        if button is not None and button.isEnabled():
-            button.setChecked(True)
+        self.target.set_scope(key)
 
     def start_blocked_reason(self) -> str:
         """Why Start can't be pressed now, in plain words ("" when it can)."""

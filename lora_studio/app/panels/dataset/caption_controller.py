@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog, CaptionScope
+from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog
+from lora_studio.app.panels.dataset.caption_target_widget import CaptionScope
 from lora_studio.app.panels.dataset.tag_tools_widget import BulkRequest, Scope
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import captions as cap

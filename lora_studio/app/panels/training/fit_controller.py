@@ -49,6 +49,8 @@ class FitController(QObject):
 
         worker = start_side_job(
             view,
+            view.context,
+            view.monitor.set_status,
             job,
             "Memory fit",
             on_done=self._on_done,

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from lora_studio.app.panels.training.plot_buffer import LossBuffer
+from lora_studio.app.plot_buffer import LossBuffer
 
 REDRAW_MS = 200  # 5 redraws a second at most
 RAW_COLOR = QColor(61, 123, 224, 70)

@@ -139,6 +139,8 @@ class MonitorController(QObject):
             return
         worker = start_side_job(
             view,
+            view.context,
+            view.monitor.set_status,
             lambda r, c: run_compare(request, r, c),
             "Epoch comparison",
             on_done=self._on_compare_done,

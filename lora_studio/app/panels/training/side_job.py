@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtWidgets import QWidget
+
 from lora_studio.app.dialogs.error_dialog import show_error
 from lora_studio.app.workers.error_info import ErrorInfo
 from lora_studio.app.workers.job_runner import JobBusyError
@@ -14,11 +16,13 @@ from lora_studio.core.control import RunControl
 from lora_studio.core.events import Event, Progress, Reporter, StatusChanged
 
 if TYPE_CHECKING:
-    from lora_studio.app.panels.training.training_panel import TrainingPanel
+    from lora_studio.app.state import AppContext
 
 
 def start_side_job(
-    view: TrainingPanel,
+    parent: QWidget,
+    context: AppContext,
+    status_line: Callable[[str], None],
     job: Callable[[Reporter, RunControl], Any],
     name: str,
     *,
@@ -26,20 +30,21 @@ def start_side_job(
     on_failed: Callable[..., None],
     busy_title: str,
 ) -> Worker | None:
-    """Start ``job`` on the card; None (after telling the person) when another card job is running."""
+    """Start ``job`` on the card, its status lines going to ``status_line``; None (after telling the
+    person, in a dialog over ``parent``) when another card job is running."""
     worker = Worker(job, name=name, gpu=True)
 
     def status(event: Event) -> None:
         if isinstance(event, (StatusChanged, Progress)):
-            view.monitor.set_status(event.text)
+            status_line(event.text)
 
     worker.event.connect(status)
     worker.finished.connect(on_done)
     worker.failed.connect(on_failed)
     worker.cancelled.connect(on_failed)
     try:
-        view.context.jobs.start(worker)
+        context.jobs.start(worker)
     except JobBusyError as exc:
-        show_error(ErrorInfo.from_exception(exc, title=busy_title), view)
+        show_error(ErrorInfo.from_exception(exc, title=busy_title), parent)
         return None
     return worker
