@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,6 @@ for p in (str(ROOT), str(HERE)):
         sys.path.insert(0, p)
 
 TIERS = (6, 8, 12, 16, 24)
-RESULT = "RESULT "
 
 
 # -- cases (each runs in a child process) --------------------------------------------------------
@@ -295,7 +292,9 @@ def run_case_here(raw: str) -> None:
 
         torch.set_num_threads(max(1, int(case.get("threads", 1))))
     result = CASES[case["kind"]](case)
-    print(RESULT + json.dumps(result), flush=True)
+    from case_runner import report
+
+    report(result)
 
 
 # -- the driver --------------------------------------------------------------------------------------
@@ -304,18 +303,9 @@ def run_case(case: dict[str, Any], timeout: float, min_start: float = 5.0) -> di
     ``min_start`` s left."""
     if timeout < min_start:
         return {"error": "skipped (time budget spent)"}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(case)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT):
-            return json.loads(line[len(RESULT) :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    kind = "out of memory" if "out of memory" in (proc.stderr or "").lower() else tail[0][:120]
-    return {"error": kind}
+    from case_runner import run_case as run_in_child
+
+    return run_in_child(__file__, case, timeout)
 
 
 def plan(args: argparse.Namespace, device: str, work: Path) -> list[dict[str, Any]]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,6 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-RESULT = "RESULT "
 
 
 def _peak_rss_gb() -> float:
@@ -108,16 +105,9 @@ CASES = {"prepare": case_prepare, "train": case_train, "generate": case_generate
 
 
 def run(kind: str, args: dict, timeout: float) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps({**args, "kind": kind})]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT):
-            return json.loads(line[len(RESULT) :])
-    return {"error": f"exit {proc.returncode}: " + "\n".join((proc.stderr or "").strip().splitlines()[-5:])}
+    from case_runner import run_case
+
+    return run_case(__file__, {**args, "kind": kind}, timeout)
 
 
 def main() -> int:
@@ -139,7 +129,9 @@ def main() -> int:
         set_offline_environment()
         case = json.loads(parsed.case)
         torch.set_num_threads(case["threads"])
-        print(RESULT + json.dumps(CASES[case["kind"]](case)), flush=True)
+        from case_runner import report
+
+        report(CASES[case["kind"]](case))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
         work = Path(parsed.work or tmp)
