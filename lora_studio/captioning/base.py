@@ -13,6 +13,7 @@ Nothing here ever downloads: see ``lora_studio.captioning.download`` for the opt
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 import importlib
 import json
@@ -73,6 +74,10 @@ class CaptionOptions:
     device: str = "auto"  # "auto" (graphics card when there is one), "cpu", "cuda", "cuda:1" ...
     batch_size: int = 4
 
+    def for_trigger(self, trigger: str) -> CaptionOptions:
+        """These options for pictures with this trigger word (captioners that are told it override)."""
+        return self
+
 
 @dataclass(frozen=True, kw_only=True)
 class TaggerOptions(CaptionOptions):
@@ -98,6 +103,71 @@ class SentenceOptions(CaptionOptions):
     repetition_penalty: float = 1.0
 
 
+class FlorenceTask(enum.StrEnum):
+    """Florence-2's caption tasks (the task token is the whole prompt)."""
+
+    CAPTION = "<CAPTION>"
+    DETAILED = "<DETAILED_CAPTION>"
+    MORE_DETAILED = "<MORE_DETAILED_CAPTION>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlorenceOptions(CaptionOptions):
+    """Florence-2 settings: which caption task, and the length (the detailed tasks need more tokens)."""
+
+    task: FlorenceTask = FlorenceTask.DETAILED  # the FluxGym default
+    max_new_tokens: int = 256
+    min_new_tokens: int = 1
+    num_beams: int = 3
+
+
+class Quantization(enum.StrEnum):
+    """How a large captioner is loaded on a graphics card (bitsandbytes; ignored on the CPU)."""
+
+    NONE = "none"
+    EIGHT_BIT = "8bit"
+    FOUR_BIT = "4bit"
+
+
+DEFAULT_INSTRUCTION = (
+    "Write one descriptive caption for this picture in plain English, as a single paragraph. "
+    "Describe the subject, clothes, pose, setting and lighting."
+)
+DEFAULT_SYSTEM = "You are a helpful image captioner."
+TRIGGER_PLACEHOLDER = "{trigger}"
+TRIGGER_SENTENCE = "Refer to the main subject as {trigger}."
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstructOptions(CaptionOptions):
+    """Vision-language captioners (Qwen-VL, JoyCaption): an editable instruction.
+
+    ``{trigger}`` in the instruction becomes the pictures' trigger word; with ``name_trigger`` and
+    no placeholder, a sentence asking the model to call the subject by it is added.
+    """
+
+    instruction: str = DEFAULT_INSTRUCTION
+    system: str = DEFAULT_SYSTEM
+    trigger: str = ""  # filled in per concept by the run (see ``for_trigger``)
+    name_trigger: bool = True
+    max_new_tokens: int = 200
+    min_new_tokens: int = 1
+    quantization: Quantization = Quantization.NONE
+    batch_size: int = 1
+
+    def for_trigger(self, trigger: str) -> InstructOptions:
+        return dataclasses.replace(self, trigger=trigger.strip())
+
+    def prompt_text(self) -> str:
+        """The instruction the model receives, with the trigger word put in."""
+        text = self.instruction.strip() or DEFAULT_INSTRUCTION
+        if TRIGGER_PLACEHOLDER in text:
+            return text.replace(TRIGGER_PLACEHOLDER, self.trigger or "the subject")
+        if self.trigger and self.name_trigger:
+            return f"{text} {TRIGGER_SENTENCE.format(trigger=self.trigger)}"
+        return text
+
+
 # -- the interface --------------------------------------------------------------------------------------
 
 
@@ -113,6 +183,9 @@ class Captioner(abc.ABC):
 
     def __init__(self) -> None:
         self.model_dir: Path | None = None
+
+    def prepare(self, options: CaptionOptions) -> None:  # noqa: B027 - optional hook
+        """Take the settings that decide how the model loads (e.g. 4-bit), before ``load``."""
 
     @abc.abstractmethod
     def load(self, model_dir: str | os.PathLike[str], device: str = "auto") -> None:
@@ -208,7 +281,7 @@ def captioner_class(kind: str) -> type[Captioner]:
 WD14 = register(
     CaptionerSpec(
         kind="wd14",
-        label="WD14 tagger (anime-style tags)",
+        label="WD tagger (anime-style tags; v3 SwinV2, ConvNeXt, ViT, EVA02)",
         module="lora_studio.captioning.models.wd14",
         class_name="WD14Tagger",
         output=OutputKind.TAGS,
@@ -216,7 +289,8 @@ WD14 = register(
         required_files=(("model.onnx",), ("selected_tags.csv",)),
         example_repo="SmilingWolf/wd-swinv2-tagger-v3",
         default_folder_name="wd-swinv2-tagger-v3",
-        description="Booru-style tags with scores; fast on CPU. Also wd-vit-tagger-v3, wd-eva02-large-tagger-v3.",
+        description="Booru-style tags with scores; fast on the CPU. Any of the v3 taggers (wd-swinv2, "
+        "wd-convnext, wd-vit, wd-vit-large, wd-eva02-large) or the older v2 ones.",
         download_patterns=("model.onnx", "selected_tags.csv"),
     )
 )
@@ -253,6 +327,102 @@ BLIP = register(
 )
 
 
+_TRANSFORMERS_FILES = (
+    ("config.json",),
+    ("model.safetensors", "model.safetensors.index.json"),
+    ("preprocessor_config.json", "processor_config.json"),
+    ("tokenizer.json", "vocab.json", "tokenizer.model"),
+)
+# Shell-style patterns (fnmatch) of the files a transformers captioner folder needs.
+_TRANSFORMERS_PATTERNS = (
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.json",
+    "chat_template.jinja",
+)
+
+FLORENCE2 = register(
+    CaptionerSpec(
+        kind="florence2",
+        label="Florence-2 (detailed sentences)",
+        module="lora_studio.captioning.models.florence2",
+        class_name="Florence2Captioner",
+        output=OutputKind.SENTENCE,
+        options_type=FlorenceOptions,
+        required_files=_TRANSFORMERS_FILES,
+        example_repo="florence-community/Florence-2-base",
+        default_folder_name="Florence-2-base",
+        description="Short, detailed or very detailed natural-language captions (the FluxGym default); "
+        "also florence-community/Florence-2-large. Runs on the CPU too.",
+        download_patterns=_TRANSFORMERS_PATTERNS,
+    )
+)
+
+QWEN_VL = register(
+    CaptionerSpec(
+        kind="qwen_vl",
+        label="Qwen-VL (follows your instruction)",
+        module="lora_studio.captioning.models.vlm",
+        class_name="QwenVLCaptioner",
+        output=OutputKind.SENTENCE,
+        options_type=InstructOptions,
+        required_files=_TRANSFORMERS_FILES,
+        example_repo="Qwen/Qwen2.5-VL-3B-Instruct",
+        default_folder_name="Qwen2.5-VL-3B-Instruct",
+        description='Describes what you ask for ("the clothes and pose, not the art style"). Qwen2-VL, '
+        "Qwen2.5-VL and Qwen3-VL (2B-4B fit an 8 GB card in 4-bit); slow on the CPU.",
+        download_patterns=_TRANSFORMERS_PATTERNS,
+    )
+)
+
+LLAVA = register(
+    CaptionerSpec(
+        kind="llava",
+        label="JoyCaption / LLaVA (follows your instruction)",
+        module="lora_studio.captioning.models.vlm",
+        class_name="LlavaCaptioner",
+        output=OutputKind.SENTENCE,
+        options_type=InstructOptions,
+        required_files=_TRANSFORMERS_FILES,
+        example_repo="fancyfeast/llama-joycaption-beta-one-hf-llava",
+        default_folder_name="llama-joycaption-beta-one-hf-llava",
+        description="JoyCaption: uncensored, detailed captions written for training; 8B, so use 4-bit on "
+        "an 8 GB card. Other LLaVA-architecture models in the transformers layout work too.",
+        download_patterns=_TRANSFORMERS_PATTERNS,
+    )
+)
+
+# The WD taggers people use (all the same layout: model.onnx + selected_tags.csv).
+WD_TAGGER_REPOS = (
+    "SmilingWolf/wd-swinv2-tagger-v3",
+    "SmilingWolf/wd-convnext-tagger-v3",
+    "SmilingWolf/wd-vit-tagger-v3",
+    "SmilingWolf/wd-vit-large-tagger-v3",
+    "SmilingWolf/wd-eva02-large-tagger-v3",
+    "SmilingWolf/wd-v1-4-moat-tagger-v2",
+)
+
+# config.json "model_type" -> captioner kind
+MODEL_TYPES = {
+    "florence2": FLORENCE2.kind,
+    "qwen2_vl": QWEN_VL.kind,
+    "qwen2_5_vl": QWEN_VL.kind,
+    "qwen3_vl": QWEN_VL.kind,
+    "llava": LLAVA.kind,
+}
+
+
 # -- model folders --------------------------------------------------------------------------------------
 
 
@@ -284,7 +454,7 @@ def detect_model_kind(folder: str | os.PathLike[str]) -> str | None:
     model_type = _read_config_model_type(folder)
     if model_type.startswith("blip") and "blip-2" not in model_type and "blip_2" not in model_type:
         return BLIP.kind
-    return None
+    return MODEL_TYPES.get(model_type)
 
 
 def missing_model_message(kind: str, folder: str | os.PathLike[str] | None = None) -> str:
@@ -370,9 +540,14 @@ def find_model_folders(roots: Sequence[str | os.PathLike[str]] | None = None) ->
 
 
 def load_captioner(
-    model_dir: str | os.PathLike[str], device: str = "auto", kind: str | None = None
+    model_dir: str | os.PathLike[str],
+    device: str = "auto",
+    kind: str | None = None,
+    options: CaptionOptions | None = None,
 ) -> Captioner:
-    """Recognise the folder, import its family's engine, load it. Raises ModelLoadError with the fix."""
+    """Recognise the folder, import its family's engine, load it. Raises ModelLoadError with the fix.
+
+    ``options``: the run's options, for the settings that decide how the model loads (4-bit ...)."""
     model_dir = Path(model_dir)
     info = inspect_model_folder(model_dir)
     if kind is None:
@@ -382,5 +557,7 @@ def load_captioner(
     if info.problem and info.kind == kind:
         raise ModelLoadError(f"The captioning model in {model_dir.name} is incomplete.", hint=info.problem)
     captioner = captioner_class(kind)()
+    if options is not None and isinstance(options, captioner.options_type):
+        captioner.prepare(options)
     captioner.load(model_dir, device)
     return captioner

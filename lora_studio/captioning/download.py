@@ -7,6 +7,7 @@ also says which files to copy by hand. Only the files the family needs are fetch
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 from pathlib import Path
@@ -49,6 +50,12 @@ def guess_kind(repo_id: str) -> str:
         return "wd14"
     if "blip" in name and "blip2" not in name and "blip-2" not in name:
         return "blip"
+    if "florence" in name:
+        return "florence2"
+    if "qwen" in name and "vl" in name:
+        return "qwen_vl"
+    if "joycaption" in name:
+        return "llava"
     for spec in captioner_specs():
         if spec.kind in name:
             return spec.kind
@@ -96,7 +103,7 @@ def download_model(
         files = [
             f
             for f in huggingface_hub.list_repo_files(repo_id, revision=revision)
-            if any(Path(f).name == pattern and "/" not in f for pattern in spec.download_patterns)
+            if "/" not in f and any(fnmatch.fnmatchcase(f, pattern) for pattern in spec.download_patterns)
         ]
         if not files:
             raise ModelLoadError(f"{repo_id} has none of the files a {spec.label} needs.", hint=manual)

@@ -64,7 +64,7 @@ def auto_caption_job(
         grand_total = sum(len(g.items) for g in groups)
         reporter(StatusChanged(f"Loading {Path(model_dir).name}…"))
         control.checkpoint()
-        captioner = load_captioner(model_dir, options.device)
+        captioner = load_captioner(model_dir, options.device, options=options)
         reports = []
         offset = 0
         try:

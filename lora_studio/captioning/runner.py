@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,9 +138,14 @@ def compose_caption(
             line if (len(lines) > 1 and not line.strip()) else _merge_line(line, generated, front, sentence)
             for line in lines
         )
-    if trigger.strip():
+    if trigger.strip() and not (sentence and _starts_with_word(result, trigger.strip())):
         result = cap.add_trigger(result, trigger)
     return result
+
+
+def _starts_with_word(text: str, word: str) -> bool:
+    """``"zkw stands in a field"`` starts with the word ``zkw`` (a sentence that already names it)."""
+    return re.match(rf"\s*{re.escape(word)}\b", text) is not None
 
 
 # -- images ------------------------------------------------------------------------------------------------
@@ -247,6 +253,7 @@ def caption_items(
         else:
             todo.append((item, path))
 
+    options = options.for_trigger(trigger)  # captioners that are told the trigger word get it
     total = len(todo)
     reporter(
         StatusChanged(
@@ -283,7 +290,7 @@ def caption_items(
                 reporter(CaptionReady(str(item.image), result.text, index, total))
                 index += 1
         done += len(batch)
-        reporter(Progress(done, total, batch[-1][0].image.name))
+        reporter(Progress(done, total, _progress_text(batch[-1][0].image.name, done, total, started)))
 
     not_reached = tuple(item.image for item, path in todo if path not in reached)
     if cancelled and not keep_partial:
@@ -311,6 +318,23 @@ def caption_items(
     reporter(StatusChanged(report.summary()))
     log.info("%s", report.summary())
     return report
+
+
+def time_left_text(done: int, total: int, started: float, now: float | None = None) -> str:
+    """``"about 3 min left"`` from the pace so far ("" before the first picture or at the end)."""
+    if done <= 0 or done >= total:
+        return ""
+    seconds = (((now if now is not None else time.monotonic()) - started) / done) * (total - done)
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def _progress_text(name: str, done: int, total: int, started: float) -> str:
+    left = time_left_text(done, total, started)
+    return f"{name} — {left}" if left else name
 
 
 def _run_model(
@@ -407,7 +431,7 @@ def captioning_job(
     def job(reporter: Reporter, control: RunControl) -> CaptionRunReport:
         reporter(StatusChanged(f"Loading {Path(model_dir).name}…"))
         control.checkpoint()
-        captioner = load_captioner(model_dir, options.device)
+        captioner = load_captioner(model_dir, options.device, options=options)
         try:
             return caption_items(items, captioner, options, mode, trigger, reporter, control, **kwargs)  # type: ignore[arg-type]
         finally:

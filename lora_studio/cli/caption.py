@@ -53,6 +53,22 @@ def _configure(p: argparse.ArgumentParser) -> None:
         "--keep-underscores", action="store_true", help="write long_hair instead of long hair"
     )
     tagger.add_argument("--max-tags", type=int, default=0, help="keep only the N best tags (0 = all)")
+    vlm = p.add_argument_group("Florence-2, Qwen-VL and JoyCaption")
+    vlm.add_argument(
+        "--task",
+        default="<DETAILED_CAPTION>",
+        choices=["<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>"],
+        help="Florence-2 caption task (default <DETAILED_CAPTION>)",
+    )
+    vlm.add_argument(
+        "--instruction", default="", help="what to ask Qwen-VL / JoyCaption; {trigger} = trigger word"
+    )
+    vlm.add_argument(
+        "--quantize",
+        default="none",
+        choices=["none", "8bit", "4bit"],
+        help="load Qwen-VL / JoyCaption in 8 or 4 bit (CUDA)",
+    )
     blip = p.add_argument_group("BLIP")
     blip.add_argument(
         "--prompt", default="", help='conditional captioning: start every caption with this ("a photo of")'
@@ -109,8 +125,29 @@ def _resolve_model(arg: str | None) -> Any:
 
 
 def _options(args: argparse.Namespace, kind: str) -> Any:
-    from lora_studio.captioning.base import SentenceOptions, TaggerOptions
+    from lora_studio.captioning.base import (
+        DEFAULT_INSTRUCTION,
+        FlorenceOptions,
+        FlorenceTask,
+        InstructOptions,
+        Quantization,
+        SentenceOptions,
+        TaggerOptions,
+        get_spec,
+    )
 
+    options_type = get_spec(kind).options_type
+    if options_type is FlorenceOptions:
+        return FlorenceOptions(
+            device=args.device, batch_size=args.batch_size, task=FlorenceTask(args.task), num_beams=args.beams
+        )
+    if options_type is InstructOptions:
+        return InstructOptions(
+            device=args.device,
+            batch_size=args.batch_size,
+            instruction=args.instruction or DEFAULT_INSTRUCTION,
+            quantization=Quantization(args.quantize),
+        )
     if kind == "wd14":
         return TaggerOptions(
             device=args.device,
@@ -172,8 +209,8 @@ def run_caption(args: argparse.Namespace) -> int:
     folder = _resolve_model(args.model)
     if not folder.usable:
         raise ModelLoadError(f"The captioner folder {folder.path} cannot be used.", hint=folder.problem)
-    captioner = load_captioner(folder.path, args.device, folder.kind)
     options = _options(args, folder.kind)
+    captioner = load_captioner(folder.path, args.device, folder.kind, options=options)
     control = RunControl()
     stack = EditStack()
 

@@ -27,4 +27,7 @@ def test_guess_kind():
     assert guess_kind("SmilingWolf/wd-eva02-large-tagger-v3") == "wd14"
     assert guess_kind("Salesforce/blip-image-captioning-large") == "blip"
     with pytest.raises(ModelLoadError, match="does not know"):
-        guess_kind("someone/llava")
+        guess_kind("someone/mystery-model")
+    assert guess_kind("florence-community/Florence-2-large") == "florence2"
+    assert guess_kind("Qwen/Qwen2.5-VL-3B-Instruct") == "qwen_vl"
+    assert guess_kind("fancyfeast/llama-joycaption-beta-one-hf-llava") == "llava"
