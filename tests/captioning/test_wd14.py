@@ -162,3 +162,26 @@ def test_read_tag_table_handles_bom_and_unknown_categories(tmp_path):
         ("cat_ears", TagCategory.GENERAL),
         ("weird", TagCategory.GENERAL),
     ]
+
+
+def test_v3_layout_input_named_input_with_a_free_batch(tmp_path, wd14):
+    """The v3 taggers: same BGR 0..255 NHWC contract, input called ``input``, any batch size."""
+    folder = build_wd14(tmp_path / "wd-vit-tagger-v3", size=24, batch="batch_size", input_name="input")
+    tagger = WD14Tagger()
+    tagger.load(folder, "cpu")
+    pictures = [red(), Image.new("RGB", (40, 40), BLUE), red()]
+    assert tagger.input_size == 24
+    assert [r.text for r in tagger.caption(pictures, TaggerOptions())] == [
+        r.text for r in wd14.caption(pictures, TaggerOptions())
+    ]
+
+
+def test_channels_first_timm_export_is_normalised_rgb(tmp_path, wd14):
+    folder = build_wd14(tmp_path / "timm-export", size=32, channels_first=True, input_name="pixel_values")
+    tagger = WD14Tagger()
+    tagger.load(folder, "cpu")
+    pictures = [red(), Image.new("RGB", (40, 40), BLUE)]
+    np.testing.assert_allclose(tagger.scores(pictures), wd14.scores(pictures), atol=1e-4)
+    r, b = tagger.caption(pictures, TaggerOptions())
+    assert "red theme" in r.text and "blue theme" not in r.text
+    assert "blue theme" in b.text and "red theme" not in b.text

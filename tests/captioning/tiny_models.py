@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -35,9 +36,19 @@ def _logit(p: float) -> float:
 
 
 def build_wd14(
-    folder: Path, size: int = 32, batch: int | str = "N", tags=TAGS, extra_outputs: int = 0
+    folder: Path,
+    size: int = 32,
+    batch: int | str = "N",
+    tags=TAGS,
+    extra_outputs: int = 0,
+    channels_first: bool = False,
+    input_name: str = "input_1:0",
 ) -> Path:
-    """Write ``model.onnx`` ([batch,S,S,3] -> mean over H,W -> /255 -> MatMul -> Sigmoid) and the CSV."""
+    """Write ``model.onnx`` ([batch,S,S,3] -> mean over H,W -> /255 -> MatMul -> Sigmoid) and the CSV.
+
+    ``channels_first``: a timm-style export instead ([batch,3,S,S] RGB normalised with mean/std 0.5,
+    written to a timm ``config.json``), built to give the same scores as the default layout when
+    (and only when) the picture is prepared that way."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -48,18 +59,24 @@ def build_wd14(
     for i, (_name, _cat, score, channel) in enumerate(tags):
         if score is not None:
             bias[i] = _logit(score)
+        elif channels_first:  # RGB in -1..1: the same logit as BGR 0..255 below
+            weight[2 - channel, i] = COLOUR_WEIGHT / 2
+            bias[i] = COLOUR_BIAS + COLOUR_WEIGHT / 2
         else:
             weight[channel, i] = COLOUR_WEIGHT / 255.0
             bias[i] = COLOUR_BIAS
+    shape = [batch, 3, size, size] if channels_first else [batch, size, size, 3]
     graph = helper.make_graph(
         [
-            helper.make_node("ReduceMean", ["input_1:0"], ["mean"], axes=[1, 2], keepdims=0),
+            helper.make_node(
+                "ReduceMean", [input_name], ["mean"], axes=[2, 3] if channels_first else [1, 2], keepdims=0
+            ),
             helper.make_node("MatMul", ["mean", "W"], ["mm"]),
             helper.make_node("Add", ["mm", "B"], ["logits"]),
             helper.make_node("Sigmoid", ["logits"], ["predictions_sigmoid"]),
         ],
         "tiny_wd14",
-        [helper.make_tensor_value_info("input_1:0", TensorProto.FLOAT, [batch, size, size, 3])],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("predictions_sigmoid", TensorProto.FLOAT, [batch, n])],
         initializer=[numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")],
     )
@@ -67,6 +84,9 @@ def build_wd14(
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, str(folder / "model.onnx"))
+    if channels_first:
+        timm = {"architecture": "tiny", "pretrained_cfg": {"mean": [0.5] * 3, "std": [0.5] * 3}}
+        (folder / "config.json").write_text(json.dumps(timm), encoding="utf-8")
     with open(folder / "selected_tags.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["tag_id", "name", "category", "count"])

@@ -4,11 +4,20 @@ A model folder holds ``model.onnx`` and ``selected_tags.csv`` (columns ``tag_id,
 category 9 = rating, 4 = character, 0 = general). The network takes a batch of square BGR images
 as float32 0..255 in NHWC layout, padded to a square on white, and returns one sigmoid score per
 row of the CSV. The input size is read from the ONNX input shape (448 for the v3 models).
+
+The v3 models (wd-swinv2 / wd-convnext / wd-vit / wd-vit-large / wd-eva02-large-tagger-v3) keep that
+contract: the same BGR 0..255 NHWC input (normalisation is inside the graph), only the input is
+named ``input`` instead of ``input_1:0`` and the batch size is free. Their folders also hold the
+timm ``config.json`` and ``model.safetensors``, which the ONNX path does not need. A tagger
+exported straight from timm instead takes ``[batch, 3, H, W]`` RGB scaled to 0..1 and normalised
+with the mean and std of its ``config.json`` (``pretrained_cfg``; 0.5 when absent): that layout is
+recognised from the input shape and prepared that way.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -116,6 +125,25 @@ def prepare_image(image: Image.Image, size: int) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
+def timm_normalisation(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) per RGB channel from a timm ``config.json`` next to the model; 0.5 each by default."""
+    mean, std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        cfg = config.get("pretrained_cfg", config) if isinstance(config, dict) else {}
+        if len(cfg.get("mean", ())) == 3 and len(cfg.get("std", ())) == 3:
+            mean, std = [float(v) for v in cfg["mean"]], [float(v) for v in cfg["std"]]
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+
+
+def to_channels_first(batch: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``[N, H, W, 3]`` BGR 0..255 (as :func:`prepare_image` makes) -> ``[N, 3, H, W]`` RGB normalised."""
+    rgb = batch[..., ::-1] / 255.0
+    return np.ascontiguousarray(((rgb - mean) / std).transpose(0, 3, 1, 2), dtype=np.float32)
+
+
 def select_tags(scores: np.ndarray, table: Sequence[TagInfo], options: TaggerOptions) -> list[TagScore]:
     """Scores of one image -> the tags to write, highest score first.
 
@@ -174,6 +202,7 @@ class WD14Tagger(Captioner):
         self._input_name = ""
         self._size = DEFAULT_SIZE
         self._fixed_batch: int | None = None
+        self._normalise: tuple[np.ndarray, np.ndarray] | None = None  # set for channels-first models
 
     @property
     def input_size(self) -> int:
@@ -213,12 +242,15 @@ class WD14Tagger(Captioner):
             ) from exc
         inp = session.get_inputs()[0]
         shape = list(inp.shape)
-        if len(shape) != 4 or shape[3] not in (3, "3"):
+        channels_first = len(shape) == 4 and shape[1] in (3, "3") and shape[3] not in (3, "3")
+        if len(shape) != 4 or (shape[3] not in (3, "3") and not channels_first):
             raise ModelLoadError(
                 f"model.onnx in {folder.name} does not look like a WD14 tagger (input shape {shape}).",
-                hint="WD14 taggers take images as [batch, height, width, 3].",
+                hint="WD taggers take images as [batch, height, width, 3] (or [batch, 3, height, width]).",
             )
-        height = shape[1] if isinstance(shape[1], int) else DEFAULT_SIZE
+        side = shape[2] if channels_first else shape[1]
+        height = side if isinstance(side, int) else DEFAULT_SIZE
+        self._normalise = timm_normalisation(folder) if channels_first else None
         n_out = session.get_outputs()[0].shape[-1]
         if isinstance(n_out, int) and n_out != len(table):
             raise ModelLoadError(
@@ -244,6 +276,8 @@ class WD14Tagger(Captioner):
         if self._session is None:
             raise ModelLoadError("The WD14 tagger is not loaded.", hint="Load a model folder first.")
         batch = np.stack([prepare_image(im, self._size) for im in images])
+        if self._normalise is not None:
+            batch = to_channels_first(batch, *self._normalise)
         step = self._fixed_batch or len(images)
         outputs = []
         for start in range(0, len(batch), step):
