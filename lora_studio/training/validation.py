@@ -162,9 +162,8 @@ def _check_dataset(config: TrainConfig, dataset: Dataset | None, issues: list[Is
                 issues.append(
                     _err("dataset.path", f"The concept '{c.name}' has {c.repeats} repeats; use 1 or more.")
                 )
-        if config.loss.masked_loss and not any(i.mask for c in dataset.concepts for i in c.items):
-            if config.dataset.alpha.value != "mask":
-                issues.append(_warn("loss.masked_loss", "Masked loss is on but no image has a mask."))
+        if config.loss.masked_loss:
+            issues.extend(_mask_report(config, dataset))
     if d.resolution < 64 or d.resolution % 8:
         issues.append(_err("dataset.resolution", "Resolution must be a multiple of 8 and at least 64."))
     if d.enable_buckets:
@@ -193,6 +192,28 @@ def _check_dataset(config: TrainConfig, dataset: Dataset | None, issues: list[Is
         issues.append(
             _err("dataset.caption_extension", "The caption extension must start with a dot (.txt).")
         )
+
+
+def masks_used(dataset: Dataset) -> tuple[int, int]:
+    """(pictures with a mask, pictures) over the training concepts."""
+    items = [i for c in dataset.training_concepts() for i in c.items]
+    return sum(1 for i in items if i.mask), len(items)
+
+
+def _mask_report(config: TrainConfig, dataset: Dataset) -> list[Issue]:
+    """Before a masked-loss run: how many pictures have a mask ("masks used: 11 of 13")."""
+    used, total = masks_used(dataset)
+    if used == 0 and not any(i.mask for c in dataset.concepts for i in c.items):
+        if config.dataset.alpha.value != "mask":
+            return [_warn("loss.masked_loss", "Masked loss is on but no image has a mask.")]
+        return []
+    rest = total - used
+    tail = f"; the other {rest} are learned whole" if rest else ""
+    return [
+        setting_issue(
+            Severity.INFO, "loss.masked_loss", f"Masked loss: masks used: {used} of {total} pictures{tail}."
+        )
+    ]
 
 
 def _check_training(config: TrainConfig, issues: list[Issue]) -> None:

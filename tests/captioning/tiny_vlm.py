@@ -180,3 +180,72 @@ def build_llava(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     LlavaForConditionalGeneration(config).save_pretrained(folder)
     return folder
+
+
+def build_clipseg(folder: Path, seed: int = 0) -> Path:
+    """CLIPSeg on 32 px pictures (8 px patches), 1-layer towers, with the app's bundled CLIP tokenizer."""
+    import torch
+    from transformers import (
+        CLIPSegConfig,
+        CLIPSegForImageSegmentation,
+        CLIPSegProcessor,
+        ViTImageProcessorPil,
+    )
+
+    from lora_studio.diffusion.tokenizer import load_clip_tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_clip_tokenizer()
+    images = ViTImageProcessorPil(size={"height": 32, "width": 32})
+    CLIPSegProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    text = dict(
+        vocab_size=tokenizer.vocab_size + 1, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=77,
+    )  # fmt: skip
+    vision = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        patch_size=8,
+    )  # fmt: skip
+    config = CLIPSegConfig(
+        text_config=text,
+        vision_config=vision,
+        projection_dim=16,
+        extract_layers=[1],
+        reduce_dim=8,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=16,
+    )
+    torch.manual_seed(seed)
+    CLIPSegForImageSegmentation(config).save_pretrained(folder)
+    return folder
+
+
+def build_bg_remover(
+    folder: Path, name: str = "isnetis.onnx", size: int | str = 16, logits: bool = False
+) -> Path:
+    """A tiny ONNX 'background remover': foreground = how red a pixel is, [1,3,S,S] -> [1,1,S,S].
+
+    It computes ``R - (G + B) / 2`` of the prepared input, so a red subject on a blue background
+    comes out as foreground; with ``logits`` the map is scaled to logits (BiRefNet-style)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weight = np.array([[[[1.0]], [[-0.5]], [[-0.5]]]], dtype=np.float32)  # Conv 3 -> 1, 1x1
+    scale = np.array([8.0 if logits else 1.0], dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input", "W"], ["fg"], kernel_shape=[1, 1]),
+            helper.make_node("Mul", ["fg", "S"], ["output"]),
+        ],
+        "tiny_bg_remover",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, size, size])],
+        initializer=[numpy_helper.from_array(weight, "W"), numpy_helper.from_array(scale, "S")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(folder / name))
+    return folder

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.field_specs import spec_for
+from lora_studio.core.issues import Severity
 from lora_studio.training.vram_estimate import VramEstimate
 
 if TYPE_CHECKING:
@@ -62,7 +63,13 @@ class PreflightWidget(QWidget):
         for issue in errors + warnings:
             name = spec_for(issue.field).label if "." in issue.field else issue.field.title()
             item = QListWidgetItem(f"{name}: {issue.message}")
-            icon = QStyle.StandardPixmap.SP_MessageBoxCritical if issue.is_error else QStyle.StandardPixmap.SP_MessageBoxWarning
+            icon = (
+                QStyle.StandardPixmap.SP_MessageBoxCritical
+                if issue.is_error
+                else QStyle.StandardPixmap.SP_MessageBoxInformation
+                if issue.severity == Severity.INFO
+                else QStyle.StandardPixmap.SP_MessageBoxWarning
+            )
             item.setIcon(style.standardIcon(icon))
             item.setData(Qt.ItemDataRole.UserRole, issue.field)
             self.list.addItem(item)
