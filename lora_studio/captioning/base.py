@@ -281,7 +281,7 @@ def captioner_class(kind: str) -> type[Captioner]:
 WD14 = register(
     CaptionerSpec(
         kind="wd14",
-        label="WD tagger (anime-style tags; v3 SwinV2, ConvNeXt, ViT, EVA02)",
+        label="WD14 tagger (anime-style tags; v3 SwinV2, ConvNeXt, ViT, EVA02)",
         module="lora_studio.captioning.models.wd14",
         class_name="WD14Tagger",
         output=OutputKind.TAGS,
@@ -537,6 +537,20 @@ def find_model_folders(roots: Sequence[str | os.PathLike[str]] | None = None) ->
             if detect_model_kind(folder) is not None:
                 found.append(inspect_model_folder(folder))
     return found
+
+
+def not_installed_entries(found: Sequence[ModelFolder], root: str | os.PathLike[str]) -> list[ModelFolder]:
+    """One entry per captioner family with no folder among ``found``: where its files would go under
+    ``root`` and, as its problem, what to put there — so a list can offer every captioner."""
+    have = {f.kind for f in found}
+    entries = []
+    for spec in captioner_specs():
+        if spec.kind not in have:
+            target = Path(root) / spec.default_folder_name
+            entries.append(
+                ModelFolder(target, spec.kind, f"Not installed. {missing_model_message(spec.kind, target)}")
+            )
+    return entries
 
 
 def load_captioner(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 WORDS = [
     "you", "are", "a", "helpful", "image", "captioner", "describe", "the", "picture", "call", "character",
-    "refer", "to", "main", "subject", "as", "zkw", "clothes", "and", "pose", "photo", "of", "cat", "red",
+    "refer", "to", "main", "subject", "as", "zkw", "zorb", "clothes", "and", "pose", "photo", "of", "cat", "red",
     "blue", "dog", "what", "does", "in", "detail", "is", "shown", "with", "paragraph", "system", "user",
     "assistant", ".", ",", "?", "'", ";", "don't", "style", "art",
 ]  # fmt: skip

@@ -104,7 +104,8 @@ def test_no_model_shows_what_to_put_where(panel: DatasetPanel, qtbot, context, t
     use_captioners(context, empty)
     dialog = panel.captions.auto_caption_dialog()
     qtbot.addWidget(dialog)
-    assert dialog.model_list.count() == 0
+    entries = [dialog.model_list.item(i).text() for i in range(dialog.model_list.count())]
+    assert len(entries) == 5 and all("Not installed. Put " in t for t in entries)  # every captioner offered
     assert not dialog.start_button.isEnabled()
     text = dialog.missing_label.text()
     assert dialog.missing_label.isVisibleTo(dialog)

@@ -33,19 +33,18 @@ from PySide6.QtWidgets import (
 from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.desktop import open_folder
 from lora_studio.app.panels.dataset.caption_options_widget import CaptionOptionsWidget
+from lora_studio.app.panels.dataset.caption_preview import CaptionPreviewBox, missing_models_text
 from lora_studio.app.panels.dataset.caption_run import CaptionRun
 from lora_studio.app.panels.dataset.caption_target_widget import CaptionScope, CaptionTargetBox
 from lora_studio.app.state import AppContext
 from lora_studio.app.workers.worker import Worker
 from lora_studio.captioning.base import (
+    CaptionOptions,
     ModelFolder,
     OutputKind,
-    SentenceOptions,
-    TaggerOptions,
-    captioner_specs,
     find_model_folders,
     get_spec,
-    missing_model_message,
+    not_installed_entries,
 )
 from lora_studio.captioning.runner import (
     CaptionMode,
@@ -61,6 +60,7 @@ class AutoCaptionDialog(QDialog):
     """Runs one captioning job at a time; stays open afterwards to show what happened."""
 
     applied = Signal(str)  # the run's summary, after its edit was pushed on the history
+    models_requested = Signal(str)  # "get this model" (a captioner kind, or ""): opens the Models dialog
 
     def __init__(
         self,
@@ -130,7 +130,11 @@ class AutoCaptionDialog(QDialog):
         # What to change
         what_box = CaptionTargetBox(self.scopes, self._update_start)
         self.target = what_box
-        self.mode, self.scope_group, self.scope_buttons = what_box.mode, what_box.scope_group, what_box.scope_buttons
+        self.mode, self.scope_group, self.scope_buttons = (
+            what_box.mode,
+            what_box.scope_group,
+            what_box.scope_buttons,
+        )
         self.keep_trigger, self.mask_mode = what_box.keep_trigger, what_box.mask_mode
 
         left = QVBoxLayout()
@@ -174,6 +178,8 @@ class AutoCaptionDialog(QDialog):
         heading.setStyleSheet("font-weight: 600;")
         right.addWidget(heading)
         right.addWidget(self.preview, 1)
+        self.sample = CaptionPreviewBox(self)
+        right.addWidget(self.sample)
         right.addWidget(self.status)
         right.addWidget(self.progress)
         right.addLayout(buttons)
@@ -198,7 +204,8 @@ class AutoCaptionDialog(QDialog):
         current = self.selected_folder()
         self.model_list.clear()
         folders = find_model_folders(self.captioner_folders())
-        for folder in folders:
+        self._found = len(folders)
+        for folder in [*folders, *not_installed_entries(folders, self.captioner_folders()[0])]:
             kind = get_spec(folder.kind).output.value if folder.kind else "unknown"
             text = f"{folder.label}  [{'tags' if kind == OutputKind.TAGS else 'sentence'}]"
             if folder.problem:
@@ -209,7 +216,6 @@ class AutoCaptionDialog(QDialog):
             if not folder.usable:
                 item.setForeground(self.palette().placeholderText())
             self.model_list.addItem(item)
-        self.model_list.setVisible(bool(folders))
         self.missing_label.setVisible(not folders)
         self.missing_label.setText(self.missing_text() if not folders else "")
         usable = [i for i in range(self.model_list.count()) if self._folder_at(i).usable]
@@ -223,7 +229,7 @@ class AutoCaptionDialog(QDialog):
     def _look_again(self) -> None:
         """The "Look again" button: search, then say so (the list may well be the same as before)."""
         self.reload_models()
-        n = self.model_list.count()
+        n = self._found
         found = f"{n} model{'s' * (n != 1)} found." if n else "no captioning model yet."
         label = self.model_problem if n else self.missing_label
         label.setText(
@@ -234,14 +240,12 @@ class AutoCaptionDialog(QDialog):
 
     def missing_text(self) -> str:
         """What to do when no model is installed: the files for each kind, in plain words."""
-        root = self.captioner_folders()[0]
-        lines = [f"No captioning model was found in {root}.", ""]
-        for spec in captioner_specs():
-            lines.append(
-                f"• {spec.label}: {missing_model_message(spec.kind, root / spec.default_folder_name)}"
-            )
-        lines += ["", "Then press “Look again”."]
-        return "\n".join(lines)
+        return missing_models_text(self.captioner_folders()[0])
+
+    def request_models(self) -> None:
+        """Ask for the Models dialog (the app connects ``models_requested``), for the chosen family."""
+        folder = self.selected_folder()
+        self.models_requested.emit(folder.kind if folder is not None and folder.kind else "")
 
     def _folder_at(self, i: int) -> ModelFolder:
         return self.model_list.item(i).data(FOLDER_ROLE)
@@ -297,7 +301,7 @@ class AutoCaptionDialog(QDialog):
             self.status.setText(reason)
 
     # -- running (CaptionRun does the work) --------------------------------------------------------
-    def options(self) -> TaggerOptions | SentenceOptions:
+    def options(self) -> CaptionOptions:
         return self.options_stack.options(self.selected_folder())
 
     @property
@@ -339,8 +343,10 @@ class AutoCaptionDialog(QDialog):
     # Closing while it runs stops the run; the pictures already done are still saved (one Undo).
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.cancel()
+        self.sample.release()
         super().closeEvent(event)
 
     def reject(self) -> None:
         self.cancel()
+        self.sample.release()
         super().reject()

@@ -1,19 +1,44 @@
-"""The Auto-caption dialog's options: one page for taggers (thresholds, tags to leave out) and one
-for sentence captioners (start text, length)."""
+"""The Auto-caption dialog's options: one page per kind of captioner — taggers (thresholds, tags to
+leave out), BLIP (start text, length), Florence-2 (caption task) and the captioners that follow an
+instruction (Qwen-VL, JoyCaption: the instruction, the trigger word, 8/4-bit loading)."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QLineEdit,
+    QPlainTextEdit,
     QSpinBox,
     QStackedWidget,
     QWidget,
 )
 
-from lora_studio.captioning.base import ModelFolder, OutputKind, SentenceOptions, TaggerOptions, get_spec
+from lora_studio.captioning.base import (
+    CaptionOptions,
+    FlorenceOptions,
+    FlorenceTask,
+    InstructOptions,
+    ModelFolder,
+    Quantization,
+    SentenceOptions,
+    TaggerOptions,
+    get_spec,
+)
+
+PAGES: tuple[type[CaptionOptions], ...] = (TaggerOptions, SentenceOptions, FlorenceOptions, InstructOptions)
+TASK_LABELS = {
+    FlorenceTask.CAPTION: "Short (one line)",
+    FlorenceTask.DETAILED: "Detailed (a few sentences)",
+    FlorenceTask.MORE_DETAILED: "Very detailed (a paragraph)",
+}
+QUANT_LABELS = {
+    Quantization.NONE: "Full precision",
+    Quantization.EIGHT_BIT: "8-bit (graphics card)",
+    Quantization.FOUR_BIT: "4-bit (graphics card; fits 8 GB)",
+}
 
 
 class CaptionOptionsWidget(QStackedWidget):
@@ -21,6 +46,8 @@ class CaptionOptionsWidget(QStackedWidget):
         super().__init__(parent)
         self.addWidget(self._build_tagger_page())
         self.addWidget(self._build_sentence_page())
+        self.addWidget(self._build_florence_page())
+        self.addWidget(self._build_instruct_page())
 
     def _build_tagger_page(self) -> QWidget:
         page = QWidget()
@@ -66,16 +93,71 @@ class CaptionOptionsWidget(QStackedWidget):
         form.addRow("Longest caption", self.max_length)
         return page
 
+    def _build_florence_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        defaults = FlorenceOptions()
+        self.florence_task = QComboBox()
+        for task, label in TASK_LABELS.items():
+            self.florence_task.addItem(label, task.value)
+        self.florence_task.setCurrentIndex(self.florence_task.findData(defaults.task.value))
+        self.florence_task.setToolTip(
+            "Florence-2's caption task: <CAPTION>, <DETAILED_CAPTION> or <MORE_DETAILED_CAPTION>"
+        )
+        self.florence_length = _length(defaults.max_new_tokens)
+        form.addRow("Caption", self.florence_task)
+        form.addRow("Longest caption", self.florence_length)
+        return page
+
+    def _build_instruct_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        defaults = InstructOptions()
+        self.instruction = QPlainTextEdit(defaults.instruction)
+        self.instruction.setMaximumHeight(90)
+        self.instruction.setToolTip(
+            "What the model is asked for each picture, e.g. “Describe the character's clothes and pose; "
+            "don't describe the art style”. {trigger} becomes the concept's trigger word."
+        )
+        self.name_trigger = QCheckBox("Tell the model the trigger word")
+        self.name_trigger.setChecked(defaults.name_trigger)
+        self.name_trigger.setToolTip(
+            "Adds “Refer to the main subject as <trigger>.” unless the instruction has {trigger}"
+        )
+        self.quantization = QComboBox()
+        for quant, label in QUANT_LABELS.items():
+            self.quantization.addItem(label, quant.value)
+        self.quantization.setToolTip(
+            "8 or 4 bit needs less graphics memory (bitsandbytes); the CPU always uses full precision"
+        )
+        self.instruct_length = _length(defaults.max_new_tokens)
+        form.addRow("Instruction", self.instruction)
+        form.addRow("", self.name_trigger)
+        form.addRow("Load", self.quantization)
+        form.addRow("Longest caption", self.instruct_length)
+        return page
+
     def show_for(self, folder: ModelFolder | None) -> None:
         """The page of the options ``folder``'s model takes."""
-        self.setCurrentIndex(1 if _writes_sentences(folder) else 0)
+        self.setCurrentIndex(PAGES.index(_options_type(folder)))
 
-    def options(self, folder: ModelFolder | None) -> TaggerOptions | SentenceOptions:
-        if (
-            folder is not None
-            and folder.kind is not None
-            and get_spec(folder.kind).options_type is SentenceOptions
-        ):
+    def options(self, folder: ModelFolder | None) -> CaptionOptions:
+        kind = _options_type(folder)
+        if kind is FlorenceOptions:
+            return FlorenceOptions(
+                task=FlorenceTask(self.florence_task.currentData()),
+                max_new_tokens=self.florence_length.value(),
+            )
+        if kind is InstructOptions:
+            return InstructOptions(
+                instruction=self.instruction.toPlainText().strip() or InstructOptions().instruction,
+                name_trigger=self.name_trigger.isChecked(),
+                quantization=Quantization(self.quantization.currentData()),
+                max_new_tokens=self.instruct_length.value(),
+            )
+        if kind is SentenceOptions:
             return SentenceOptions(
                 prompt=self.prompt.text().strip(),
                 keep_prompt=self.keep_prompt.isChecked(),
@@ -92,8 +174,20 @@ class CaptionOptionsWidget(QStackedWidget):
         )
 
 
-def _writes_sentences(folder: ModelFolder | None) -> bool:
-    return folder is not None and folder.kind is not None and get_spec(folder.kind).output == OutputKind.SENTENCE
+def _options_type(folder: ModelFolder | None) -> type[CaptionOptions]:
+    if folder is None or folder.kind is None:
+        return TaggerOptions
+    kind = get_spec(folder.kind).options_type
+    return kind if kind in PAGES else TaggerOptions
+
+
+def _length(value: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(5, 1024)
+    spin.setValue(value)
+    spin.setSuffix(" words (about)")
+    spin.setToolTip("The longest caption the model may write, in tokens (about one word each)")
+    return spin
 
 
 def _threshold(value: float) -> QDoubleSpinBox:
