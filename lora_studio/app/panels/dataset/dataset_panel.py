@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.caption_history import CaptionHistory
+from lora_studio.app.panels.dataset.auto_mask_controller import AutoMaskController
 from lora_studio.app.panels.dataset.caption_controller import CaptionController
 from lora_studio.app.panels.dataset.caption_editor_widget import CaptionEditorWidget
 from lora_studio.app.panels.dataset.check_controller import CheckController
@@ -90,6 +91,7 @@ class DatasetPanel(QWidget):
         self.captions = CaptionController(self)
         self.crops = CropController(self)
         self.masks = MaskController(self)
+        self.automasks = AutoMaskController(self)
         self.checks = CheckController(self)
         self.jobs.ended.connect(self._on_job_ended)
         self.concepts.concept_selected.connect(self.grid.set_concept)
