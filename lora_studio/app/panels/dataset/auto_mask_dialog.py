@@ -102,6 +102,7 @@ class AutoMaskDialog(QDialog):
 
         self.preview_button = QPushButton("Preview on the selected picture")
         self.preview_button.clicked.connect(self.run.preview)
+        self.preview_button.setToolTip("Mask the selected picture with these settings; nothing is saved")
         self.preview_image = QLabel("The mask of the selected picture shows here.")
         self.preview_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview_image.setMinimumSize(320, 240)
@@ -205,7 +206,13 @@ class AutoMaskDialog(QDialog):
         reason = self.blocked_reason()
         self.start_button.setEnabled(not reason)
         self.start_button.setToolTip(reason or "Make a mask for each of these pictures")
-        self.preview_button.setEnabled(self.selected_model() is not None and not self.run.running)
+        can_preview = self.selected_model() is not None and not self.run.running
+        self.preview_button.setEnabled(can_preview)
+        self.preview_button.setToolTip(
+            "Mask the selected picture with these settings; nothing is saved"
+            if can_preview
+            else reason or "Wait for the running job"
+        )
         if self.run.running:
             return
         if self.status.text() in ("", READY, self._reason):  # a run's result stays until the next one
