@@ -81,3 +81,18 @@ def test_missing_model_folder_says_what_to_do(folder, tmp_path):
     with pytest.raises(ModelLoadError) as err:
         args.handler(args)
     assert "model.onnx and selected_tags.csv" in str(err.value)
+
+
+@pytest.mark.slow
+def test_instruction_captioner_from_the_command_line(folder, tmp_path):
+    from tests.captioning.tiny_vlm import build_llava
+
+    model = build_llava(tmp_path / "joycaption-tiny")
+    args = _parser(False).parse_args(
+        [
+            "caption", str(folder), "--model", str(model), "--trigger", "zkw", "--mode", "replace",
+            "--instruction", "Describe the clothes of {trigger}.", "--quantize", "4bit", "--device", "cpu",
+        ]
+    )  # fmt: skip
+    assert args.handler(args) == 0
+    assert all((folder / f"{i}.txt").read_text().startswith("zkw, ") for i in range(2))

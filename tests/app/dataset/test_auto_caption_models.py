@@ -89,7 +89,10 @@ def test_preview_then_run_with_the_instruction_and_trigger(panel: DatasetPanel, 
     dialog.set_scope("concept")
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.sample._loaded is None  # let go before the run
+    formats = []
+    dialog.worker.event.connect(lambda e: formats.append(dialog.progress.format()))
     qtbot.waitUntil(lambda: not dialog.running, timeout=60000)
+    assert any(f.startswith("%v of %m — about ") and f.endswith(" left") for f in formats), formats
     assert dialog.report is not None and len(dialog.report.changed_files) == 3
     assert all(r.caption_path.read_text(encoding="utf-8").startswith("zorb, ") for r in panel.model.rows())
     panel.captions.undo()

@@ -86,6 +86,8 @@ class CaptionRun(QObject):
         if isinstance(event, Progress):
             self.dialog.progress.setRange(0, max(1, event.total))
             self.dialog.progress.setValue(event.done)
+            left = event.text.rpartition(" — ")[2] if " — " in event.text else ""
+            self.dialog.progress.setFormat(f"%v of %m — {left}" if left else "%v of %m")
         elif isinstance(event, StatusChanged):
             self.dialog.status.setText(event.text)
         elif isinstance(event, CaptionReady):
@@ -140,4 +142,5 @@ class CaptionRun(QObject):
         self.worker = None
         self.dialog.progress.setRange(0, 1)
         self.dialog.progress.setValue(1 if self.report is not None else 0)
+        self.dialog.progress.setFormat("%p%")
         self.dialog.set_running(False)
