@@ -449,6 +449,8 @@ def detect_model_kind(folder: str | os.PathLike[str]) -> str | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
+    if (folder / "bg_remover.json").is_file():
+        return None  # a background remover's model.onnx (captioning.masking), not a tagger
     if (folder / "model.onnx").is_file() or (folder / "selected_tags.csv").is_file():
         return WD14.kind
     model_type = _read_config_model_type(folder)

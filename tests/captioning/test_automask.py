@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lora_studio.captioning.base import detect_model_kind
 from lora_studio.captioning.masking import (
     MaskerKind,
     MaskOptions,
@@ -103,9 +104,10 @@ def test_learn_background_grow_and_size_override(tmp_path, bg_dir):
     grown = auto_mask_job(bg_dir, [MaskTarget("c", "k", image)], MaskOptions(grow=4))
     ((_, bigger),) = grown(lambda e: None, RunControl()).masks
     assert learned_share(bigger) > 400 / 2400 + 0.05
-    dynamic = build_bg_remover(tmp_path / "other", name="my-remover.onnx", size="S")
+    dynamic = build_bg_remover(tmp_path / "other", name="model.onnx", size="S")
     (dynamic / "bg_remover.json").write_text(json.dumps({"size": 24, "mean": [0, 0, 0], "std": [1, 1, 1]}))
-    assert load_masker(dynamic, "cpu").input_size == 24
+    assert load_masker(dynamic, "cpu").input_size == 24  # bg_remover.json: any name, its own size
+    assert detect_model_kind(dynamic) is None  # its model.onnx is not taken for a WD tagger
 
 
 def test_masks_are_written_skipping_hand_painted_ones_and_undone(project, bg_dir):

@@ -43,6 +43,10 @@ def test_no_model_says_what_to_put_where(panel, qtbot, context, tmp_path):
     assert dialog.model.count() == 0 and not dialog.start_button.isEnabled()
     assert "CIDAS/clipseg-rd64-refined" in dialog.missing.text() and "isnetis.onnx" in dialog.missing.text()
     assert "No auto-mask model yet" in dialog.start_button.toolTip()
+    asked = []
+    dialog.models_requested.connect(asked.append)
+    dialog.request_models()
+    assert asked == [""]  # the hook the Models dialog connects to
     dialog.close()
 
 

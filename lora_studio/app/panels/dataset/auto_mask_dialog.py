@@ -154,6 +154,11 @@ class AutoMaskDialog(QDialog):
         self.missing.setVisible(self.model.count() == 0)
         self._on_model_changed()
 
+    def request_models(self) -> None:
+        """Ask for the Models dialog (the app connects ``models_requested``) for a mask model."""
+        folder = self.selected_model()
+        self.models_requested.emit(folder.kind.value if folder is not None else "")
+
     def selected_model(self) -> MaskerFolder | None:
         folder = self.model.currentData()
         return folder if isinstance(folder, MaskerFolder) else None

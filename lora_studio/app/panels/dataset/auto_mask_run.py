@@ -58,6 +58,7 @@ class AutoMaskRun(QObject):
         self.worker: Worker | None = None
         self.report: MaskRunReport | None = None
         self.context: AppContext | None = None  # its job runner runs the work; set by the controller
+        self._preview_row: ImageRow | None = None
 
     @property
     def running(self) -> bool:
@@ -90,7 +91,7 @@ class AutoMaskRun(QObject):
         if worker is None:
             return False
         worker.finished.connect(self._on_finished)
-        worker.cancelled.connect(lambda: dialog.status.setText("Stopped before any mask was made."))
+        worker.cancelled.connect(self._on_cancelled)
         self.report = None
         dialog.progress.setRange(0, 0)
         dialog.status.setText(f"Starting {folder.path.name}…")
@@ -122,11 +123,16 @@ class AutoMaskRun(QObject):
         worker = self._launch(fn, "Mask preview")
         if worker is None:
             return False
-        worker.finished.connect(lambda out: self._show_preview(row, out))
+        self._preview_row = row
+        worker.finished.connect(self._show_preview)  # a bound slot: runs on the GUI thread
         dialog.status.setText(f"Masking {row.name} for the preview…")
         return True
 
-    def _show_preview(self, row: ImageRow, out: tuple[Image.Image, Image.Image] | None) -> None:
+    @Slot(object)
+    def _show_preview(self, out: tuple[Image.Image, Image.Image] | None) -> None:
+        row = self._preview_row
+        if row is None:
+            return
         if out is None:
             self.dialog.status.setText(f"{row.name} could not be read.")
             return
@@ -144,6 +150,10 @@ class AutoMaskRun(QObject):
         if self.worker is not None:
             self.worker.cancel()
             self.dialog.status.setText("Stopping after the current picture…")
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self.dialog.status.setText("Stopped before any mask was made.")
 
     @Slot(Event)
     def _on_event(self, event: Event) -> None:

@@ -45,6 +45,7 @@ class CaptionPreviewBox(QGroupBox):
         self.dialog = dialog
         self.worker: Worker | None = None
         self._loaded: tuple[Any, tuple[Path, str]] | None = None  # (captioner, (folder, how it loaded))
+        self._pending: tuple[tuple[Path, str], ImageRow, CaptionMode, str, str] | None = None
         self.button = QPushButton("Preview on the selected picture")
         self.button.setToolTip("Caption the selected picture with these settings; nothing is saved")
         self.button.clicked.connect(self.start)
@@ -96,7 +97,8 @@ class CaptionPreviewBox(QGroupBox):
 
         worker = Worker(job, name="Caption preview", gpu=True)
         worker.event.connect(self._on_event)
-        worker.finished.connect(lambda out: self._on_done(out, how, row, mode, trigger, folder.kind))
+        self._pending = (how, row, mode, trigger, folder.kind)
+        worker.finished.connect(self._on_done)  # a bound slot: runs on the GUI thread
         worker.failed.connect(self._on_failed)
         worker.ended.connect(self._on_ended)
         try:
@@ -109,19 +111,15 @@ class CaptionPreviewBox(QGroupBox):
         self.result.setText(f"Captioning {row.name} with {folder.name}…")
         return True
 
+    @Slot(object)
     def _on_event(self, event: object) -> None:
         if isinstance(event, StatusChanged):
             self.result.setText(event.text)
 
-    def _on_done(
-        self,
-        out: tuple[Any, str, str],
-        how: tuple[Path, str],
-        row: ImageRow,
-        mode: CaptionMode,
-        trigger: str,
-        kind: str,
-    ) -> None:
+    @Slot(object)
+    def _on_done(self, out: tuple[Any, str, str]) -> None:
+        assert self._pending is not None
+        how, row, mode, trigger, kind = self._pending
         captioner, generated, asked = out
         self._loaded = (captioner, how)
         sentence = get_spec(kind).output == OutputKind.SENTENCE
@@ -131,10 +129,12 @@ class CaptionPreviewBox(QGroupBox):
             lines.append(f"(The model was asked: {asked})")
         self.result.setText("\n".join(lines))
 
+    @Slot(ErrorInfo)
     def _on_failed(self, info: ErrorInfo) -> None:
         self.release()
         self.result.setText(f"{info.message} {info.hint}".strip())
 
+    @Slot()
     def _on_ended(self) -> None:
         self.worker = None
         self.button.setEnabled(True)
