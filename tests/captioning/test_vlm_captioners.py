@@ -176,3 +176,33 @@ def test_time_left_is_estimated_from_the_pace():
     assert time_left_text(2, 10, started=0.0, now=30.0) == "about 2 min left"
     assert time_left_text(1, 4, started=0.0, now=5.0) == "about 15 s left"
     assert time_left_text(0, 4, started=0.0, now=5.0) == time_left_text(4, 4, started=0.0, now=5.0) == ""
+
+
+def test_qwen_chat_template_kept_beside_the_processor(models, tmp_path):
+    """Some uploads keep the template in chat_template.json, not in the tokenizer files."""
+    folder = shutil.copytree(models["qwen_vl"], tmp_path / "Qwen2-VL-2B-Instruct")
+    template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    (folder / "chat_template.jinja").unlink()
+    for name in ("tokenizer_config.json",):
+        config = json.loads((folder / name).read_text(encoding="utf-8"))
+        config.pop("chat_template", None)
+        (folder / name).write_text(json.dumps(config), encoding="utf-8")
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}), encoding="utf-8")
+    captioner = load_captioner(folder, "cpu")
+    try:
+        big = Image.new("RGB", (3000, 1200), (200, 0, 0))  # scaled down before the model sees it
+        (result,) = captioner.caption([big], INSTRUCT)
+        assert result.text and "describe the clothes and pose" in captioner.last_prompts[0]
+    finally:
+        captioner.unload()
+    (folder / "chat_template.json").unlink()
+    with pytest.raises(ModelLoadError, match="no chat template"):
+        load_captioner(folder, "cpu")
+
+
+def test_large_pictures_are_scaled_down_first():
+    from lora_studio.captioning.models.vlm import fit_picture
+
+    assert fit_picture(Image.new("RGB", (3000, 1200))).size == (1024, 410)
+    small = Image.new("L", (300, 200))
+    assert fit_picture(small).size == (300, 200) and fit_picture(small).mode == "RGB"

@@ -19,6 +19,7 @@ processor does (one ``<|image_pad|>`` per merged patch).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -69,6 +70,34 @@ def quantization_config(quantization: Quantization, device: torch.device) -> Any
             bnb_4bit_use_double_quant=True,
         )
     return BitsAndBytesConfig(load_in_8bit=True)
+
+
+MAX_SIDE = 1024  # larger pictures are scaled down first: more pixels only cost time and memory
+
+
+def fit_picture(image: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
+    """RGB, the longest side at most ``max_side`` (Qwen-VL turns every 28 px square into a token)."""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def read_chat_template(folder: Path) -> str | None:
+    """The chat template a model folder keeps outside the tokenizer (chat_template.jinja / .json)."""
+    jinja, js = folder / "chat_template.jinja", folder / "chat_template.json"
+    try:
+        if jinja.is_file():
+            return jinja.read_text(encoding="utf-8")
+        if js.is_file():
+            data = json.loads(js.read_text(encoding="utf-8"))
+            template = data.get("chat_template") if isinstance(data, dict) else None
+            return template if isinstance(template, str) else None
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 class VisionLanguageCaptioner(Captioner):
@@ -177,7 +206,7 @@ class VisionLanguageCaptioner(Captioner):
             )
         if not images:
             return []
-        rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+        rgb = [fit_picture(im) for im in images]
         self._tokenizer.padding_side = "left"  # generation continues every row from its end
         inputs = self.encode(rgb, self.chat_prompt(options)).to(self._device)
         if "pixel_values" in inputs and self._model.dtype.is_floating_point:
@@ -218,6 +247,8 @@ class QwenVLCaptioner(VisionLanguageCaptioner):
         self._processor = None
         self._image_processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
         self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if self._tokenizer.chat_template is None:  # kept next to the processor in some uploads
+            self._tokenizer.chat_template = read_chat_template(folder)
 
     def chat_prompt(self, options: InstructOptions) -> str:
         if self._processor is not None:
