@@ -189,6 +189,21 @@ def test_comfy_extras_and_scaled_fp8_load(tiny_flux, tmp_path, reference):
     assert float(np.abs(_image(loaded.pipeline) - reference).max()) <= FP8_TOLERANCE
 
 
+def test_fp8_t5_is_read_and_the_full_precision_one_preferred(tiny_flux, tmp_path, reference):
+    """t5xxl_fp8_e4m3fn.safetensors works; beside t5xxl_fp16 the fp16 file is taken."""
+    model = _alone(tiny_flux, tmp_path, "clip_l", "ae")
+    fp8 = model.parent / "t5xxl_fp8_e4m3fn.safetensors"
+    state = load_file(str(tiny_flux["t5xxl"]))
+    save_file({k: v.to(torch.float8_e4m3fn) if v.ndim == 2 else v for k, v in state.items()}, str(fp8),
+              metadata=_meta(tiny_flux["t5xxl"]))  # fmt: skip
+    loaded = load_pipeline(model)
+    assert loaded.components["t5xxl"] == fp8
+    assert loaded.pipeline.text_encoder_2.shared.weight.dtype == torch.float32  # upcast for compute
+    assert float(np.abs(_image(loaded.pipeline) - reference).max()) <= FP8_TOLERANCE
+    shutil.copy(tiny_flux["t5xxl"], model.parent)
+    assert load_pipeline(model).components["t5xxl"] == model.parent / "t5xxl_fp16.safetensors"
+
+
 def _meta(path: Path) -> dict[str, str]:
     from lora_studio.formats.safetensors_meta import read_header
 
