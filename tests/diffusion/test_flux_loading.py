@@ -218,6 +218,20 @@ def test_a_file_of_other_sizes_than_its_config_is_refused_in_plain_words(tiny_fl
         load_pipeline(model)
 
 
+def test_nf4_and_diffusers_layout_transformer_files_get_their_own_message(tiny_flux, tmp_path):
+    state = load_file(str(tiny_flux["transformer"]))
+    nf4 = dict(state)
+    nf4["double_blocks.0.img_attn.qkv.weight.absmax"] = torch.zeros(4)
+    save_file(nf4, str(tmp_path / "flux1-dev-bnb-nf4.safetensors"))
+    with pytest.raises(ModelLoadError, match="4-bit .*NF4.* FLUX.1 file"):
+        inspect_checkpoint(tmp_path / "flux1-dev-bnb-nf4.safetensors")
+    transformer = load_pipeline(tiny_flux["diffusers"]).pipeline.transformer
+    save_file(transformer.state_dict(), str(tmp_path / "diffusion_pytorch_model.safetensors"))
+    with pytest.raises(ModelLoadError, match="FLUX.1 transformer in diffusers layout") as info:
+        inspect_checkpoint(tmp_path / "diffusion_pytorch_model.safetensors")
+    assert "model_index.json" in str(info.value)
+
+
 def test_family_override_cannot_turn_flux_into_sdxl(tiny_flux):
     with pytest.raises(ModelLoadError, match="is a FLUX.1 model, not SDXL"):
         load_pipeline(tiny_flux["transformer"], family="sdxl")
