@@ -56,6 +56,24 @@ def test_every_layout_gives_the_same_image(tiny_flux, reference, layout, kind, t
     assert t5.shared.weight.data_ptr() == t5.encoder.embed_tokens.weight.data_ptr()  # still tied
 
 
+def test_fp8_base_weights_give_back_the_files_own_fp8_values(tiny_flux):
+    """The fp8 file is upcast while loading; storing the base in fp8 for training (kohya's fp8_base)
+    gives back exactly the file's fp8 weights (fp8 -> fp32 -> fp8 is lossless)."""
+    from lora_studio.diffusion.flux_format import transformer_from_bfl
+    from lora_studio.diffusion.memory import FP8_DTYPE, store_fp8
+
+    transformer = load_pipeline(tiny_flux["transformer_fp8"]).pipeline.transformer
+    stored = transformer_from_bfl(load_file(str(tiny_flux["transformer_fp8"])), transformer.config)
+    transformer.requires_grad_(False)  # a frozen base, as the trainer has it
+    assert store_fp8(transformer, torch.float32) > 10
+    checked = 0
+    for name, module in transformer.named_modules():
+        if isinstance(module, torch.nn.Linear) and module.weight.dtype == FP8_DTYPE:
+            assert torch.equal(module.weight.view(torch.uint8), stored[name + ".weight"].view(torch.uint8)), name
+            checked += 1
+    assert checked > 10
+
+
 def test_components_are_found_in_the_model_folders(tiny_flux):
     loaded = load_pipeline(tiny_flux["transformer"])
     models = tiny_flux["models"]
