@@ -222,6 +222,13 @@ def _detect_flux(path: Path, header: SafetensorsHeader, flux: FluxFacts) -> Dete
             "Use the bf16 or fp8 file of the same model (such as flux1-dev.safetensors or "
             "flux1-dev-fp8.safetensors); LoRA Studio can still keep it in 4 bits while training.",
         )
+    if flux.in_channels not in (0, 64):  # FLUX.1 Fill (384), Depth / Canny (128) take image channels too
+        raise _fail(
+            path,
+            f"is a FLUX.1 tool model (Fill, Depth or Canny: {flux.in_channels} input channels), "
+            "which LoRA Studio cannot use as a base model.",
+            "Choose FLUX.1-dev or FLUX.1-schnell (such as flux1-dev.safetensors).",
+        )
     if flux.missing_key:
         raise _fail(
             path,

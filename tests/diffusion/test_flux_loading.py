@@ -236,13 +236,18 @@ def test_a_file_of_other_sizes_than_its_config_is_refused_in_plain_words(tiny_fl
         load_pipeline(model)
 
 
-def test_nf4_and_diffusers_layout_transformer_files_get_their_own_message(tiny_flux, tmp_path):
+def test_nf4_fill_and_diffusers_layout_transformer_files_get_their_own_message(tiny_flux, tmp_path):
     state = load_file(str(tiny_flux["transformer"]))
     nf4 = dict(state)
     nf4["double_blocks.0.img_attn.qkv.weight.absmax"] = torch.zeros(4)
     save_file(nf4, str(tmp_path / "flux1-dev-bnb-nf4.safetensors"))
     with pytest.raises(ModelLoadError, match="4-bit .*NF4.* FLUX.1 file"):
         inspect_checkpoint(tmp_path / "flux1-dev-bnb-nf4.safetensors")
+    fill = dict(state)
+    fill["img_in.weight"] = torch.zeros(state["img_in.weight"].shape[0], 384, dtype=torch.bfloat16)
+    save_file(fill, str(tmp_path / "flux1-fill-dev.safetensors"))
+    with pytest.raises(ModelLoadError, match="FLUX.1 tool model .*384 input channels"):
+        inspect_checkpoint(tmp_path / "flux1-fill-dev.safetensors")
     transformer = load_pipeline(tiny_flux["diffusers"]).pipeline.transformer
     save_file(transformer.state_dict(), str(tmp_path / "diffusion_pytorch_model.safetensors"))
     with pytest.raises(ModelLoadError, match="FLUX.1 transformer in diffusers layout") as info:
