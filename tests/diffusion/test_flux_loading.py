@@ -153,6 +153,22 @@ def test_a_missing_part_is_named_with_where_to_put_it(tiny_flux, tmp_path, prese
     assert "CLIP-L" not in text.split("Put")[0]  # only what is missing is asked for
 
 
+def test_components_checked_from_headers_before_loading(tiny_flux, tmp_path):
+    from lora_studio.diffusion.flux_components import find_flux_components
+
+    found = find_flux_components(tiny_flux["transformer"])
+    assert found == {
+        "clip_l": tiny_flux["clip_l"],
+        "t5xxl": tiny_flux["t5xxl"],
+        "ae": tiny_flux["ae"],
+    }
+    assert find_flux_components(tiny_flux["all_in_one"]) == {"clip_l": None, "t5xxl": None, "ae": None}
+    with pytest.raises(ModelLoadError, match="T5-XXL"):
+        find_flux_components(_alone(tiny_flux, tmp_path, "clip_l", "ae"))
+    with pytest.raises(ModelLoadError, match="not a FLUX.1 model"):
+        find_flux_components(tiny_flux["ae"])
+
+
 def test_components_beside_the_model_and_explicit_paths(tiny_flux, tmp_path, reference):
     beside = _alone(tiny_flux, tmp_path, "clip_l", "t5xxl", "ae")
     loaded = load_pipeline(beside)
