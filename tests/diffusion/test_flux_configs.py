@@ -62,6 +62,14 @@ def test_bfl_names_and_shapes_of_the_real_transformer():
     assert shapes["single_blocks.37.linear1.weight"] == (21504, 3072)
     assert shapes["single_blocks.37.linear2.weight"] == (3072, 15360)
     assert shapes["final_layer.adaLN_modulation.1.weight"] == (6144, 3072)
+    from lora_studio.formats.flux_layout import FluxDims, diffusers_to_bfl_names
+
+    dims = FluxDims.from_config(model.config)
+    assert (dims.inner_dim, dims.mlp_dim, dims.num_layers, dims.num_single_layers) == (3072, 12288, 19, 38)
+    names = diffusers_to_bfl_names(dims)
+    assert names["transformer_blocks.3.attn.add_v_proj"] == "double_blocks.3.txt_attn.qkv"
+    assert names["single_transformer_blocks.37.proj_mlp"] == "single_blocks.37.linear1"
+    assert names["norm_out.linear"] == "final_layer.adaLN_modulation.1"
     schnell = _meta("flux-schnell")["transformer"]
     assert len(transformer_to_bfl(schnell.state_dict(), schnell.config)) == 776
 
