@@ -100,6 +100,7 @@ def _reject_non_base(path: Path, keys: list[str]) -> None:
         or contains(".hada_w1")
         or contains(".lokr_w1")
         or has("lycoris_")
+        or any("lora" in k.lower() for k in keys)  # e.g. XLabs' FLUX LoRAs (double_blocks.N.processor.qkv_lora1)
     ):
         raise _fail(path, "is a LoRA, not a base model.", "Choose it in the LoRA list instead. " + pick_base)
     if has("string_to_param") or has("emb_params") or (bool(keys) and set(keys) <= {"clip_l", "clip_g"}):

@@ -71,7 +71,11 @@ class FluxFacts:
 
 
 def flux_prefix(keys: Mapping[str, object] | list[str]) -> str | None:
-    """ "" or ALL_IN_ONE_PREFIX when the keys hold a FLUX transformer in BFL layout, else None."""
+    """ "" or ALL_IN_ONE_PREFIX when the keys hold a FLUX transformer in BFL layout, else None.
+
+    Never for a LoRA, even one named after the BFL modules (XLabs' ``double_blocks.N.processor.qkv_lora1``)."""
+    if any("lora" in k.lower() for k in keys):
+        return None
     for prefix in ("", ALL_IN_ONE_PREFIX):
         if any(
             k.startswith((prefix + "double_blocks.", prefix + "single_blocks.")) for k in keys

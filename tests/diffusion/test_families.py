@@ -97,6 +97,7 @@ def _assert_refused(path: Path, *words: str) -> ModelLoadError:
         ({**UNET, **VAE, "conditioner.embedders.0.model.text_projection": T}, "refiner"),
         ({U + "joint_blocks.0.x_block.attn.qkv.weight": T}, "SD3"),
         ({"double_blocks.0.img_attn.norm.key_norm.scale": T}, "incomplete FLUX.1"),
+        ({"double_blocks.0.processor.qkv_lora1.down.weight": T}, "LoRA"),
         ({U + "double_blocks.0.img_attn.qkv.weight": T}, "incomplete FLUX.1"),
         ({"down_blocks.0.resnets.0.conv1.weight": T}, "part"),
         ({"emb_params": T}, "embedding"),
