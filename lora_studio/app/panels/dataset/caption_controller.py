@@ -14,7 +14,7 @@ from lora_studio.app.panels.dataset.tag_tools_widget import BulkRequest, Scope
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset import edits
-from lora_studio.dataset.edits import CaptionEdit
+from lora_studio.dataset.edits import CaptionEdit, Edit
 from lora_studio.dataset.jobs import bulk_edit
 from lora_studio.dataset.scan import ImageRow
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
+
 
 class CaptionController(QObject):
     def __init__(self, view: DatasetPanel) -> None:
@@ -84,16 +85,16 @@ class CaptionController(QObject):
     def redo(self) -> None:
         self._history_step(self.history.redo, undo=False)
 
-    def _history_step(self, step: Callable[[], CaptionEdit | None], *, undo: bool) -> None:
+    def _history_step(self, step: Callable[[], Edit | None], *, undo: bool) -> None:
         try:
             edit = step()
         except LoraStudioError as exc:
             self.view.jobs.show_exception(exc)
             return
-        if edit is not None:
-            self.view.jobs.set_status(
-                f"{edit.label}: {len(edit.changes)} caption(s) changed back." if undo else f"{edit.label} again."
-            )
+        if isinstance(edit, CaptionEdit) and undo:
+            self.view.jobs.set_status(f"{edit.label}: {len(edit.changes)} caption(s) changed back.")
+        elif edit is not None:
+            self.view.jobs.set_status(f"Undone: {edit.label}." if undo else f"{edit.label} again.")
 
     def _update_undo_actions(self) -> None:
         h, undo, redo = self.history, self.view.undo_action, self.view.redo_action
@@ -148,7 +149,11 @@ class CaptionController(QObject):
         except LoraStudioError as exc:
             view.tag_tools.show_result(exc.message)
             return
-        text = f"Changed {len(edit.changes)} of {len(rows)} captions." if edit.changes else "Nothing needed changing."
+        text = (
+            f"Changed {len(edit.changes)} of {len(rows)} captions."
+            if edit.changes
+            else "Nothing needed changing."
+        )
         if edit.skipped:
             text += f" Left {len(edit.skipped)} alone ({edit.skipped[0][1]})."
         view.tag_tools.show_result(text)

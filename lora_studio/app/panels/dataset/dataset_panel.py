@@ -3,7 +3,8 @@
 The panel is the view: it builds the widgets and hands the work to per-feature controllers
 (imports, captions, crops, masks and erasing, the check; ``jobs`` runs the tab's one background
 job). Files and folders dropped on a concept are added to it; dropped anywhere else they go to the
-concept shown in the grid, or to a new concept named after the folder. Every change is saved at
+concept shown in the grid (with several concepts a small dialog asks which), or to a new concept
+named after the folder; pictures dragged from the grid onto a concept move there. Every change is saved at
 once through ``lora_studio.dataset``; captions go through one undo history.
 """
 
@@ -51,6 +52,7 @@ from lora_studio.app.panels.dataset.import_controller import ImportController
 from lora_studio.app.panels.dataset.job_control import JobControl
 from lora_studio.app.panels.dataset.mask_controller import MaskController
 from lora_studio.app.panels.dataset.mask_painter_widget import MaskPainterWidget
+from lora_studio.app.panels.dataset.picture_controller import PictureController
 from lora_studio.app.panels.dataset.tag_tools_widget import TagToolsWidget
 from lora_studio.app.panels.dataset.thumbnail_loader import ThumbnailLoader
 from lora_studio.app.state import AppContext
@@ -91,6 +93,7 @@ class DatasetPanel(QWidget):
         self.crops = CropController(self)
         self.masks = MaskController(self)
         self.checks = CheckController(self)
+        self.pictures = PictureController(self)
         self.jobs.ended.connect(self._on_job_ended)
         self.concepts.concept_selected.connect(self.grid.set_concept)
         self.concepts.concepts_changed.connect(self._on_concepts_changed)
@@ -344,4 +347,4 @@ class DatasetPanel(QWidget):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.imports.import_files(paths, self.concepts.current_concept())
+        self.imports.import_files(paths, self.concepts.current_concept(), ask=True)
