@@ -103,3 +103,13 @@ def test_every_tab_fits(window, qtbot, demo_dir, tmp_path, monkeypatch, size):
                     problems += [f"{where}: {p}" for p in clipped(inner.widget(page))]
     problems += [f"window: {p}" for p in clipped(window) if "tabs" not in p]
     assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def test_first_start_size_fits_a_small_screen():
+    from PySide6.QtCore import QSize
+
+    from lora_studio.app.main_window import DEFAULT_SIZE, default_size
+
+    assert default_size(QSize(1280, 720)) == (1280, 720)  # the walk in Xvfb found the bottom cut off
+    assert default_size(QSize(1920, 1080)) == DEFAULT_SIZE
+    assert default_size(None) == DEFAULT_SIZE

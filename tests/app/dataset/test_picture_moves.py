@@ -21,6 +21,7 @@ def add_concept(panel: DatasetPanel, qtbot, name: str) -> None:
     panel.concepts.list.closePersistentEditor(item)
     item.setText(name)  # what typing the name over "New concept" does
     assert name in [c.name for c in panel.project.concepts]
+    assert "New concept" not in panel.concepts.steps_label.text()  # the step maths use the new name
 
 
 def counts(panel: DatasetPanel) -> dict[str, str]:
@@ -56,12 +57,17 @@ def test_move_to_menu_moves_a_picture_and_undo_puts_it_back(panel: DatasetPanel,
     assert (dog / row.path.name).is_file() and not row.path.exists()
     assert cap.read_caption(dog / row.caption_path.name).text == "zorb, smiling, blue background"
     assert "Moved 1 picture to “dog”" in panel.job_label.text()
+    # the editors follow the picture to its new place (no stale "concept zorb" caption editor)
+    qtbot.waitUntil(lambda: panel.caption_editor.row is not None and panel.caption_editor.row.concept == "dog")
+    assert panel.caption_editor.row.path == dog / row.path.name
     assert panel.undo_action.text() == "Undo Move 1 picture to “dog”"
     assert panel.undo_action.isEnabled()
 
     panel.undo_action.trigger()  # Edit ▸ Undo
     settled(panel, qtbot, {"zorb": "3 × 10", "dog": "0 × 1"})
     assert row.path.is_file() and not (dog / row.path.name).exists()
+    shown = panel.caption_editor.row
+    assert shown is None or shown.path.exists()  # never a picture that is not there any more
     assert "Undone: Move 1 picture" in panel.job_label.text()
     panel.redo_action.trigger()
     settled(panel, qtbot, {"zorb": "2 × 10", "dog": "1 × 1"})

@@ -420,6 +420,7 @@ class ConceptListWidget(QWidget):
         self._loading = False
         self._relabel()
         self._load_settings()
+        self.update_steps()  # the step maths name the concept
         self.concepts_changed.emit()
         self.concept_selected.emit(new)
 

@@ -77,6 +77,7 @@ class DatasetPanel(QWidget):
         self.rescan_pending = False
         self.recheck_pending = False  # pictures changed after a check: run it again when idle
         self._restore: tuple[Path | None, list[Path]] = (None, [])
+        self.follow: list[Path] = []  # pictures to choose after the next scan (moved ones)
         self._counts: dict[str, int] | None = None  # pictures per concept at the last scan
         self._notifying = False
         # Crops change a picture's shape bucket and so the batches: recount once edits settle.
@@ -249,6 +250,8 @@ class DatasetPanel(QWidget):
             return
         current = self.grid.current_row()
         self._restore = (current.path if current else None, [r.path for r in self.grid.selected_rows()])
+        if self.follow:  # pictures that moved: choose them where they are now
+            self._restore, self.follow = (self.follow[0], self.follow), []
         snapshot = self.project.snapshot()
         self.jobs.start(lambda r, c: scan_project(snapshot, r, c), "Reading pictures", self._on_scanned)
 
@@ -271,6 +274,8 @@ class DatasetPanel(QWidget):
             self.grid.select_path(path)
         if current is not None:
             self.grid.select_path(current)
+        if self.grid.current_row() is None:
+            self._show_row(None)  # the picture shown went (moved or removed): show no stale one
         self.captions.frequency_soon(len(rows))
 
     def _on_job_ended(self) -> None:

@@ -326,7 +326,7 @@ class ImageGridWidget(QWidget):
         here = {r.concept for r in selected}
         for menu, copy in ((self.move_menu, False), (self.copy_menu, True)):
             menu.clear()
-            for name in self._concepts:
+            for name in self._concepts if selected else ():
                 if here == {name}:
                     continue  # already there
                 action = menu.addAction(name)

@@ -59,6 +59,7 @@ class PictureController(QObject):
             path, reason = edit.skipped[0]
             text += f" Left {len(edit.skipped)} where {'it was' if len(edit.skipped) == 1 else 'they were'} ({path.name}: {reason})."
         if done:
+            view.follow = list(edit.pictures)  # the grid chooses them where they are now
             view.history.record(edit)  # rescans
             text += " Ctrl+Z undoes it."
         view.jobs.set_status(text)
