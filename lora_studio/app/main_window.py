@@ -200,7 +200,8 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_busy_changed(self, busy: bool) -> None:
         job = self.context.jobs.current_gpu_job()
-        self.job_status.setText(f"{job.name}…" if busy and job else "")
+        # "Working: zorb…" — a bare run name ("zorb…") in the corner did not say what it was
+        self.job_status.setText(f"Working: {job.name}…" if busy and job else "")
 
     @Slot(QAction)
     def _on_theme_chosen(self, action: QAction) -> None:

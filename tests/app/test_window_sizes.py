@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
@@ -28,17 +28,23 @@ SIZES = [(1280, 800), (1280, 720), (1920, 1080)]
 def demo_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo") / "Demo project"
     assert cli_main(["demo", "create", str(root)]) == 0
+    # a trained run in the project's output: its epochs are one LoRA entry with an epoch choice
+    from tests.generation.conftest import make_kohya_lora
+
+    first = make_kohya_lora(root / "output" / "zorb.safetensors", "sd1", 7)
+    for name in ("zorb-e0001-s000028", "zorb-e0002-s000056"):
+        shutil.copy(first, root / "output" / f"{name}.safetensors")
     return root
 
 
-def _in_scrolled_content(w: QWidget) -> bool:
-    """Inside a scroll area's viewport: it may be scrolled out of sight, rightly."""
+def _scroll_area(w: QWidget) -> QAbstractScrollArea | None:
+    """The scroll area whose viewport ``w`` lies in: it may be scrolled out of sight there, rightly."""
     p = w.parentWidget()
     while p is not None:
         if isinstance(p.parentWidget(), QAbstractScrollArea) and p is p.parentWidget().viewport():
-            return True
+            return p.parentWidget()
         p = p.parentWidget()
-    return False
+    return None
 
 
 def clipped(root: QWidget) -> list[str]:
@@ -49,7 +55,14 @@ def clipped(root: QWidget) -> list[str]:
         text = w.text() if isinstance(w, (QAbstractButton, QLabel)) else ""
         name = f"{type(w).__name__} '{text[:40] or w.objectName() or w.toolTip()[:40]}'"
         parent = w.parentWidget()
-        if parent is not None and not _in_scrolled_content(w):
+        scroll = _scroll_area(w)
+        if parent is not None and scroll is not None and not isinstance(w.parentWidget(), QAbstractScrollArea):
+            # in a scroll area that never scrolls sideways, nothing may stick out on the right
+            if scroll.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff:
+                right = w.mapTo(scroll.viewport(), w.rect().topRight()).x()
+                if right > scroll.viewport().width() + 1:
+                    problems.append(f"{name} sticks out of its sideways-fixed scroll area by {right - scroll.viewport().width()} px")
+        elif parent is not None:
             inside = parent.rect().adjusted(-1, -1, 1, 1)
             if not inside.contains(w.geometry()):
                 problems.append(
@@ -84,8 +97,10 @@ def test_every_tab_fits(window, qtbot, demo_dir, tmp_path, monkeypatch, size):
 
     monkeypatch.setattr(thumbnail_loader, "default_cache_dir", lambda: tmp_path / "thumbs")
     project = Path(shutil.copytree(demo_dir, tmp_path / "Demo project"))
+
     assert window.projects.open_path(project)
     qtbot.waitUntil(lambda: not window.context.jobs.running(), timeout=30000)
+    qtbot.waitUntil(lambda: window.generation_panel.mixer.row("zorb") is not None, timeout=30000)
     window.resize(*size)
     qtbot.waitUntil(lambda: (window.width(), window.height()) == size)
     problems = []

@@ -29,6 +29,7 @@ class ConceptChoiceDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add to which concept?")
+        self.setMinimumWidth(380)
         question = QLabel(f"Add {count_text} to which concept?")
         question.setWordWrap(True)
         self.combo = QComboBox()

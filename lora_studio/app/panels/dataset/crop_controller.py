@@ -103,7 +103,8 @@ class CropController(QObject):
         except LoraStudioError as exc:
             view.jobs.show_exception(exc)
             return
-        updated = dataclasses.replace(row, crop=crop)
+        # the grid's row, not the editor's copy: a mask painted since must stay on it
+        updated = dataclasses.replace(view.model.resolve(row.path) or row, crop=crop)
         view.model.replace_row(updated)
         view.crop_editor.row = updated
         view.steps_soon()
@@ -133,7 +134,7 @@ class CropController(QObject):
             view.crop_editor.set_row(current)
             self._preview_for = None
             self.load_preview_if_needed()
-        verb = "Trimmed" if mode == "fit" or aspect is None else "Centre-cropped"
+        verb = "Trimmed" if mode == "fit" else "Centre-cropped"
         text = f"{verb} {done} picture{'s' if done != 1 else ''}."
         if same:
             text += f" {same} already had that crop."

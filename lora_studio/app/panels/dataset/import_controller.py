@@ -132,7 +132,11 @@ class ImportController(QObject):
             if len(files) == len(paths)
             else f"these {len(paths)} files and folders"
         )
+        # the last answer, else the chosen concept, else (files, no concept chosen) the first one;
+        # a folder with no concept chosen is offered as a new concept named after it
         preselect = self.last_choice if self.last_choice in names else current
+        if preselect is None and len(files) == len(paths):
+            preselect = names[0]
         dialog = ConceptChoiceDialog(names, what, preselect=preselect, new_name=new_name, parent=self.view)
         self.choice_dialog = dialog  # tests and the walk answer it
         try:
