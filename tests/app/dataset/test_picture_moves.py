@@ -60,6 +60,7 @@ def test_move_to_menu_moves_a_picture_and_undo_puts_it_back(panel: DatasetPanel,
     # the editors follow the picture to its new place (no stale "concept zorb" caption editor)
     qtbot.waitUntil(lambda: panel.caption_editor.row is not None and panel.caption_editor.row.concept == "dog")
     assert panel.caption_editor.row.path == dog / row.path.name
+    qtbot.waitUntil(lambda: not panel.caption_editor.preview.pixmap().isNull(), timeout=5000)  # its picture too
     assert panel.undo_action.text() == "Undo Move 1 picture to “dog”"
     assert panel.undo_action.isEnabled()
 

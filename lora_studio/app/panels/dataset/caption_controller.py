@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtGui import QPixmap
 
 from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog
 from lora_studio.app.panels.dataset.caption_target_widget import CaptionScope
@@ -42,6 +43,7 @@ class CaptionController(QObject):
         view.undo_action.triggered.connect(self.undo)
         view.redo_action.triggered.connect(self.redo)
         self.history.files_changed.connect(self._on_captions_written)
+        view.model.dataChanged.connect(self._preview_when_ready)
         self.history.history_changed.connect(self._update_undo_actions)
         self._update_undo_actions()
 
@@ -60,6 +62,18 @@ class CaptionController(QObject):
                 if r.path == current.path:
                     view.caption_editor.set_row(r)
         self._freq_timer.start()
+
+    def _preview_when_ready(self, *_: object) -> None:
+        """The picture beside the caption, once its thumbnail is made (a picture chosen right after
+        it was added or moved has none yet when it is shown)."""
+        view = self.view
+        row = view.caption_editor.row
+        if row is None or not view.caption_editor.preview.pixmap().isNull():
+            return
+        index = view.model.index_of_path(row.path)
+        thumb = view.model.thumbnail(index.row()) if index.isValid() else None
+        if thumb is not None:
+            view.caption_editor.set_preview(QPixmap.fromImage(thumb))
 
     def frequency_soon(self, rows: int) -> None:
         """Count the tags after the grid has painted when there are many captions, else now."""
