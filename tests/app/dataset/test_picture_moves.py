@@ -198,3 +198,19 @@ def test_cancelling_the_question_adds_nothing(panel: DatasetPanel, qtbot, tmp_pa
     assert not panel.imports.import_files([new], None, ask=True)
     assert panel.model.rowCount() == 3 and [c.name for c in panel.project.concepts] == ["zorb", "dog"]
 
+
+
+def test_files_dropped_on_the_panel_with_two_concepts_ask_which(panel: DatasetPanel, qtbot, tmp_path):
+    from PySide6.QtCore import QPoint
+
+    from .test_dataset_panel import drop
+
+    add_concept(panel, qtbot, "dog")
+    panel.concepts.select(None)  # "All pictures": no concept chosen
+    new = make_picture(tmp_path / "in" / "d.png", 24)
+    seen: list[str] = []
+    answer_concept_dialog(panel, qtbot, "dog", seen)
+    drop(panel, QPoint(600, 400), [new])
+    settled(panel, qtbot, {"dog": "1 × 1"})
+    assert seen == ["zorb"]  # files and no concept chosen: the first concept is offered
+    assert (panel.project.concept_dir("dog") / "d.png").is_file()

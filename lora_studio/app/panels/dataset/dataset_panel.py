@@ -352,4 +352,5 @@ class DatasetPanel(QWidget):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.imports.import_files(paths, self.concepts.current_concept(), ask=True)
+        concept = self.concepts.current_concept()  # asked after the drop ends: no dialog inside a drag
+        QTimer.singleShot(0, lambda: self.imports.import_files(paths, concept, ask=True))
