@@ -264,6 +264,7 @@ class Walker:
         # A press may have re-listed the rows or chosen an empty list (a new concept): choose the first
         # row of each list again, top list first, so the context menus act on something.
         select_first_rows(root, again=True)
+        select_first_rows(root)  # lists filled by that choice (the grid, once "All pictures" is chosen)
         settle(self.qtbot, self.window)
         for widget in [root, *root.findChildren(QWidget)]:
             try:
