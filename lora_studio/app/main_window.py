@@ -9,7 +9,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -46,6 +46,15 @@ from lora_studio.core.settings import AppSettings, Theme
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (1280, 800)
+
+
+def default_size(available: QSize | None) -> tuple[int, int]:
+    """The first-start size: DEFAULT_SIZE, made smaller on a smaller screen (a 1280×720 laptop), so the
+    window's bottom edge and status bar are never below the screen."""
+    width, height = DEFAULT_SIZE
+    if available is None or available.isEmpty():
+        return width, height
+    return min(width, available.width()), min(height, available.height())
 
 
 def window_state_store() -> QSettings:
@@ -191,7 +200,8 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_busy_changed(self, busy: bool) -> None:
         job = self.context.jobs.current_gpu_job()
-        self.job_status.setText(f"{job.name}…" if busy and job else "")
+        # "Working: zorb…" — a bare run name ("zorb…") in the corner did not say what it was
+        self.job_status.setText(f"Working: {job.name}…" if busy and job else "")
 
     @Slot(QAction)
     def _on_theme_chosen(self, action: QAction) -> None:
@@ -278,7 +288,7 @@ class MainWindow(QMainWindow):
             if isinstance(state, QByteArray):
                 self.restoreState(state)
             return
-        self.resize(*DEFAULT_SIZE)
+        self.resize(*default_size(self.screen().availableGeometry().size() if self.screen() else None))
 
     def save_window_state(self) -> None:
         self._state_store.setValue("main_window/geometry", self.saveGeometry())

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.fileio import atomic_write_bytes
@@ -35,6 +36,20 @@ class CaptionEdit:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+    def apply(self, *, forward: bool, force: bool = False) -> None:
+        """Write the new bytes (``forward``) or the old ones back; all files or none."""
+        _apply(self.changes if forward else reversed(self.changes), forward=forward, force=force)
+
+
+class Edit(Protocol):
+    """One undoable user action on the history: a caption edit, or a picture edit
+    (``picture_edits.PictureEdit``: pictures moved, copied, removed or added)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def apply(self, *, forward: bool, force: bool = False) -> None: ...
 
 
 def _current(path: Path) -> bytes | None:
@@ -106,36 +121,40 @@ def _apply(changes: Iterable[CaptionChange], forward: bool, force: bool) -> None
 
 
 class EditStack:
-    """Undo/redo history of caption edits (most recent last)."""
+    """Undo/redo history of caption edits and picture edits (most recent last)."""
 
     def __init__(self, limit: int = 200) -> None:
         self.limit = limit
-        self._undo: list[CaptionEdit] = []
-        self._redo: list[CaptionEdit] = []
+        self._undo: list[Edit] = []
+        self._redo: list[Edit] = []
 
     def push(self, edit: CaptionEdit) -> CaptionEdit:
         """Apply ``edit`` and record it. An edit that changes nothing is not recorded."""
         if not edit.changes:
             return edit
-        _apply(edit.changes, forward=True, force=False)
+        edit.apply(forward=True)
+        self.record(edit)
+        return edit
+
+    def record(self, edit: Edit) -> None:
+        """Record an edit that is already done (a picture edit applies itself when it is made)."""
         self._undo.append(edit)
         del self._undo[: -self.limit]
         self._redo.clear()
-        return edit
 
-    def undo(self, *, force: bool = False) -> CaptionEdit | None:
+    def undo(self, *, force: bool = False) -> Edit | None:
         if not self._undo:
             return None
         edit = self._undo[-1]
-        _apply(reversed(edit.changes), forward=False, force=force)
+        edit.apply(forward=False, force=force)
         self._redo.append(self._undo.pop())
         return edit
 
-    def redo(self, *, force: bool = False) -> CaptionEdit | None:
+    def redo(self, *, force: bool = False) -> Edit | None:
         if not self._redo:
             return None
         edit = self._redo[-1]
-        _apply(edit.changes, forward=True, force=force)
+        edit.apply(forward=True, force=force)
         self._undo.append(self._redo.pop())
         return edit
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtGui import QPixmap
 
 from lora_studio.app.panels.dataset.auto_caption_dialog import AutoCaptionDialog
 from lora_studio.app.panels.dataset.caption_target_widget import CaptionScope
@@ -14,7 +15,7 @@ from lora_studio.app.panels.dataset.tag_tools_widget import BulkRequest, Scope
 from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset import captions as cap
 from lora_studio.dataset import edits
-from lora_studio.dataset.edits import CaptionEdit
+from lora_studio.dataset.edits import CaptionEdit, Edit
 from lora_studio.dataset.jobs import bulk_edit
 from lora_studio.dataset.scan import ImageRow
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
+
 
 class CaptionController(QObject):
     def __init__(self, view: DatasetPanel) -> None:
@@ -41,6 +43,7 @@ class CaptionController(QObject):
         view.undo_action.triggered.connect(self.undo)
         view.redo_action.triggered.connect(self.redo)
         self.history.files_changed.connect(self._on_captions_written)
+        view.model.dataChanged.connect(self._preview_when_ready)
         self.history.history_changed.connect(self._update_undo_actions)
         self._update_undo_actions()
 
@@ -59,6 +62,18 @@ class CaptionController(QObject):
                 if r.path == current.path:
                     view.caption_editor.set_row(r)
         self._freq_timer.start()
+
+    def _preview_when_ready(self, *_: object) -> None:
+        """The picture beside the caption, once its thumbnail is made (a picture chosen right after
+        it was added or moved has none yet when it is shown)."""
+        view = self.view
+        row = view.caption_editor.row
+        if row is None or not view.caption_editor.preview.pixmap().isNull():
+            return
+        index = view.model.index_of_path(row.path)
+        thumb = view.model.thumbnail(index.row()) if index.isValid() else None
+        if thumb is not None:
+            view.caption_editor.set_preview(QPixmap.fromImage(thumb))
 
     def frequency_soon(self, rows: int) -> None:
         """Count the tags after the grid has painted when there are many captions, else now."""
@@ -84,16 +99,16 @@ class CaptionController(QObject):
     def redo(self) -> None:
         self._history_step(self.history.redo, undo=False)
 
-    def _history_step(self, step: Callable[[], CaptionEdit | None], *, undo: bool) -> None:
+    def _history_step(self, step: Callable[[], Edit | None], *, undo: bool) -> None:
         try:
             edit = step()
         except LoraStudioError as exc:
             self.view.jobs.show_exception(exc)
             return
-        if edit is not None:
-            self.view.jobs.set_status(
-                f"{edit.label}: {len(edit.changes)} caption(s) changed back." if undo else f"{edit.label} again."
-            )
+        if isinstance(edit, CaptionEdit) and undo:
+            self.view.jobs.set_status(f"{edit.label}: {len(edit.changes)} caption(s) changed back.")
+        elif edit is not None:
+            self.view.jobs.set_status(f"Undone: {edit.label}." if undo else f"{edit.label} again.")
 
     def _update_undo_actions(self) -> None:
         h, undo, redo = self.history, self.view.undo_action, self.view.redo_action
@@ -148,7 +163,11 @@ class CaptionController(QObject):
         except LoraStudioError as exc:
             view.tag_tools.show_result(exc.message)
             return
-        text = f"Changed {len(edit.changes)} of {len(rows)} captions." if edit.changes else "Nothing needed changing."
+        text = (
+            f"Changed {len(edit.changes)} of {len(rows)} captions."
+            if edit.changes
+            else "Nothing needed changing."
+        )
         if edit.skipped:
             text += f" Left {len(edit.skipped)} alone ({edit.skipped[0][1]})."
         view.tag_tools.show_result(text)

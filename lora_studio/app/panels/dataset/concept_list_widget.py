@@ -8,6 +8,7 @@ training settings: the epochs and batch size shown here are the Training tab's, 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.panels.dataset.image_list_model import PICTURES_MIME
 from lora_studio.app.panels.dataset.steps_box_widget import TrainingStepsBox
 from lora_studio.app.state import AppContext
 from lora_studio.core.errors import LoraStudioError
@@ -58,8 +60,18 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
 
 
-COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+def dragged_pictures(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[tuple[str, str]]:
+    """The (concept, key) pairs of pictures dragged from the grid, or []."""
+    mime = event.mimeData()
+    if mime is None or not mime.hasFormat(PICTURES_MIME):
+        return []
+    try:
+        return [(str(c), str(k)) for c, k in json.loads(bytes(mime.data(PICTURES_MIME).data()))]
+    except (ValueError, TypeError):
+        return []
 
+
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class _ConceptDelegate(QStyledItemDelegate):
@@ -97,6 +109,7 @@ class ConceptListView(QListWidget):
     """The list itself; accepts files and folders dropped from the file manager."""
 
     files_dropped = Signal(object, list)  # concept name or None (dropped below the list), [Path]
+    pictures_dropped = Signal(str, list, bool)  # concept, [(concept, key)] from the grid, copy (Ctrl held)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,13 +129,20 @@ class ConceptListView(QListWidget):
         return None if name == ALL else name
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if dropped_paths(event):
+        if dropped_paths(event) or dragged_pictures(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        if dropped_paths(event):
+        pictures = dragged_pictures(event)
+        if pictures:  # from the grid: only onto a concept; Ctrl copies, otherwise they move
+            if self.concept_at(event.position().toPoint()) is None:
+                event.ignore()
+                return
+            event.setDropAction(_drop_action(event))
+            event.accept()
+        elif dropped_paths(event):
             item = self.itemAt(event.position().toPoint())
             if item is not None and item.data(Qt.ItemDataRole.UserRole) != ALL:
                 self.setCurrentItem(item)  # shows where the pictures will go
@@ -131,18 +151,33 @@ class ConceptListView(QListWidget):
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        concept = self.concept_at(event.position().toPoint())
+        pictures = dragged_pictures(event)
+        if pictures and concept is not None:
+            copy = _drop_action(event) == Qt.DropAction.CopyAction
+            # Reported as a copy, so the grid never removes rows itself: the rescan shows the move.
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
+            self.pictures_dropped.emit(concept, pictures, copy)
+            return
         paths = dropped_paths(event)
         if not paths:
             event.ignore()
             return
         event.acceptProposedAction()
-        self.files_dropped.emit(self.concept_at(event.position().toPoint()), paths)
+        self.files_dropped.emit(concept, paths)
+
+
+def _drop_action(event: QDropEvent | QDragMoveEvent) -> Qt.DropAction:
+    held = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+    return Qt.DropAction.CopyAction if held else Qt.DropAction.MoveAction
 
 
 class ConceptListWidget(QWidget):
     concept_selected = Signal(object)  # name or None for "All pictures"
     concepts_changed = Signal()  # added, renamed, removed or settings changed
     files_dropped = Signal(object, list)  # concept name or None, [Path]
+    pictures_dropped = Signal(str, list, bool)  # concept, [(concept, key)] dragged from the grid, copy
     error = Signal(LoraStudioError)  # LoraStudioError to show
 
     def __init__(self, parent: QWidget | None = None, *, context: AppContext | None = None) -> None:
@@ -155,9 +190,13 @@ class ConceptListWidget(QWidget):
         heading.setStyleSheet("font-weight: 600; font-size: 11pt;")
         self.list = ConceptListView()
         self.list.files_dropped.connect(self.files_dropped)
+        self.list.pictures_dropped.connect(self.pictures_dropped)
         self.list.currentItemChanged.connect(self._on_current)
         self.list.itemChanged.connect(self._on_item_renamed)
-        self.list.setToolTip("Drop pictures or folders on a concept to add them. Double-click to rename.")
+        self.list.setToolTip(
+            "Drop pictures or folders on a concept to add them; drag pictures from the grid onto a concept "
+            "to move them (hold Ctrl to copy). Double-click to rename."
+        )
         self.add_button = QPushButton("New concept")
         # clicked(bool) must not reach new_concept's name
         self.add_button.clicked.connect(lambda _checked=False: self.new_concept())
@@ -176,7 +215,9 @@ class ConceptListWidget(QWidget):
         self.class_word.setToolTip("What kind of thing it is. Used for pictures without a caption.")
         self.repeats = QSpinBox()
         self.repeats.setRange(1, 1000)
-        self.repeats.setToolTip("How many times each picture is shown per epoch (kohya's 25_ in 25_ohwx woman).")
+        self.repeats.setToolTip(
+            "How many times each picture is shown per epoch (kohya's 25_ in 25_ohwx woman)."
+        )
         self.kind = QComboBox()
         for kind, label in KIND_LABELS.items():
             self.kind.addItem(label, kind.value)
@@ -192,7 +233,11 @@ class ConceptListWidget(QWidget):
         form.addRow("Pictures are", self.kind)
 
         self.steps = TrainingStepsBox(self, context=context)
-        self.epochs, self.batch, self.steps_label = self.steps.epochs, self.steps.batch, self.steps.steps_label
+        self.epochs, self.batch, self.steps_label = (
+            self.steps.epochs,
+            self.steps.batch,
+            self.steps.steps_label,
+        )
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -375,6 +420,7 @@ class ConceptListWidget(QWidget):
         self._loading = False
         self._relabel()
         self._load_settings()
+        self.update_steps()  # the step maths name the concept
         self.concepts_changed.emit()
         self.concept_selected.emit(new)
 

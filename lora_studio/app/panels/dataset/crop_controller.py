@@ -103,7 +103,8 @@ class CropController(QObject):
         except LoraStudioError as exc:
             view.jobs.show_exception(exc)
             return
-        updated = dataclasses.replace(row, crop=crop)
+        # the grid's row, not the editor's copy: a mask painted since must stay on it
+        updated = dataclasses.replace(view.model.resolve(row.path) or row, crop=crop)
         view.model.replace_row(updated)
         view.crop_editor.row = updated
         view.steps_soon()
@@ -113,7 +114,7 @@ class CropController(QObject):
         if view.project is None:
             return
         buckets = buckets_for(resolution)
-        done = 0
+        done = same = 0
         for row in view.grid.selected_rows():
             if not row.width or row.error:
                 continue
@@ -122,11 +123,19 @@ class CropController(QObject):
                 box = center_crop_box(row.width, row.height, bw / bh)
             else:
                 box = center_crop_box(row.width, row.height, aspect)
-            self.set_crop(row, None if (box.width, box.height) == (row.width, row.height) else box)
+            crop = None if (box.width, box.height) == (row.width, row.height) else box
+            if crop == row.crop:
+                same += 1  # already so: say it, rather than claim a change
+                continue
+            self.set_crop(row, crop)
             done += 1
         current = view.grid.current_row()
         if current is not None:
             view.crop_editor.set_row(current)
             self._preview_for = None
             self.load_preview_if_needed()
-        view.jobs.set_status(f"Cropped {done} picture{'s' if done != 1 else ''}.")
+        verb = "Trimmed" if mode == "fit" else "Centre-cropped"
+        text = f"{verb} {done} picture{'s' if done != 1 else ''}."
+        if same:
+            text += f" {same} already had that crop."
+        view.jobs.set_status(text)

@@ -69,6 +69,14 @@ def crop_presets() -> list[CropPreset | None]:
 RESOLUTIONS = {512: "512 (SD 1.5)", 768: "768 (SD 2)", 1024: "1024 (SDXL)"}
 
 
+def _show_zoom(canvas: CropCanvas, label: QLabel, fit: QToolButton, scale: float) -> None:
+    """The zoom in percent; Fit only when the picture is not shown whole (it would do nothing)."""
+    label.setText(f"{scale * 100:.0f}%")
+    whole = abs(canvas.zoom - 1.0) < 1e-6
+    fit.setEnabled(canvas.has_image() and not whole)
+    fit.setToolTip("The whole picture is shown" if whole else "Show the whole picture")
+
+
 class CropEditorWidget(QWidget):
     crop_changed = Signal(object, object)  # ImageRow, CropBox or None
     batch_requested = Signal(str, object, int)  # "centre" | "fit", aspect or None, resolution
@@ -123,7 +131,7 @@ class CropEditorWidget(QWidget):
         zoom_out.setText("−")
         zoom_out.setToolTip("Zoom out")
         zoom_out.clicked.connect(lambda: self.canvas.set_zoom(self.canvas.zoom / 1.25))
-        self.canvas.zoom_changed.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
+        self.canvas.zoom_changed.connect(lambda s: _show_zoom(self.canvas, self.zoom_label, fit, s))
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Shape"))

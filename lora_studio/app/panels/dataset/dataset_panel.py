@@ -3,7 +3,8 @@
 The panel is the view: it builds the widgets and hands the work to per-feature controllers
 (imports, captions, crops, masks and erasing, the check; ``jobs`` runs the tab's one background
 job). Files and folders dropped on a concept are added to it; dropped anywhere else they go to the
-concept shown in the grid, or to a new concept named after the folder. Every change is saved at
+concept shown in the grid (with several concepts a small dialog asks which), or to a new concept
+named after the folder; pictures dragged from the grid onto a concept move there. Every change is saved at
 once through ``lora_studio.dataset``; captions go through one undo history.
 """
 
@@ -52,6 +53,7 @@ from lora_studio.app.panels.dataset.import_controller import ImportController
 from lora_studio.app.panels.dataset.job_control import JobControl
 from lora_studio.app.panels.dataset.mask_controller import MaskController
 from lora_studio.app.panels.dataset.mask_painter_widget import MaskPainterWidget
+from lora_studio.app.panels.dataset.picture_controller import PictureController
 from lora_studio.app.panels.dataset.tag_tools_widget import TagToolsWidget
 from lora_studio.app.panels.dataset.thumbnail_loader import ThumbnailLoader
 from lora_studio.app.state import AppContext
@@ -76,6 +78,7 @@ class DatasetPanel(QWidget):
         self.rescan_pending = False
         self.recheck_pending = False  # pictures changed after a check: run it again when idle
         self._restore: tuple[Path | None, list[Path]] = (None, [])
+        self.follow: list[Path] = []  # pictures to choose after the next scan (moved ones)
         self._counts: dict[str, int] | None = None  # pictures per concept at the last scan
         self._notifying = False
         # Crops change a picture's shape bucket and so the batches: recount once edits settle.
@@ -93,6 +96,7 @@ class DatasetPanel(QWidget):
         self.masks = MaskController(self)
         self.automasks = AutoMaskController(self)
         self.checks = CheckController(self)
+        self.pictures = PictureController(self)
         self.jobs.ended.connect(self._on_job_ended)
         self.concepts.concept_selected.connect(self.grid.set_concept)
         self.concepts.concepts_changed.connect(self._on_concepts_changed)
@@ -248,6 +252,8 @@ class DatasetPanel(QWidget):
             return
         current = self.grid.current_row()
         self._restore = (current.path if current else None, [r.path for r in self.grid.selected_rows()])
+        if self.follow:  # pictures that moved: choose them where they are now
+            self._restore, self.follow = (self.follow[0], self.follow), []
         snapshot = self.project.snapshot()
         self.jobs.start(lambda r, c: scan_project(snapshot, r, c), "Reading pictures", self._on_scanned)
 
@@ -270,6 +276,8 @@ class DatasetPanel(QWidget):
             self.grid.select_path(path)
         if current is not None:
             self.grid.select_path(current)
+        if self.grid.current_row() is None:
+            self._show_row(None)  # the picture shown went (moved or removed): show no stale one
         self.captions.frequency_soon(len(rows))
 
     def _on_job_ended(self) -> None:
@@ -346,4 +354,5 @@ class DatasetPanel(QWidget):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.imports.import_files(paths, self.concepts.current_concept())
+        concept = self.concepts.current_concept()  # asked after the drop ends: no dialog inside a drag
+        QTimer.singleShot(0, lambda: self.imports.import_files(paths, concept, ask=True))

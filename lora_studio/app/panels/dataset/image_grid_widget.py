@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -173,6 +174,9 @@ class ImageGridWidget(QWidget):
     selection_changed = Signal(list)  # list[ImageRow]
     tag_filter_cleared = Signal()
     remove_requested = Signal(list)  # list[ImageRow]: "Remove from project" (menu or Delete key)
+    transfer_requested = Signal(
+        list, str, bool
+    )  # list[ImageRow], target concept, copy: "Move to ▸" / "Copy to ▸"
 
     def __init__(self, model: ImageListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -213,7 +217,10 @@ class ImageGridWidget(QWidget):
         self.view.setSpacing(0)
         self.view.setWordWrap(False)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setDragDropMode(QAbstractItemView.DragDropMode.NoDragDrop)
+        # Pictures are dragged onto a concept in the concept list (moved; Ctrl copies).
+        self.view.setDragEnabled(True)
+        self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.view.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.view.viewport().setAcceptDrops(False)  # drops go to the panel (it imports them)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.verticalScrollBar().setSingleStep(24)
@@ -229,10 +236,16 @@ class ImageGridWidget(QWidget):
             "Take the selected pictures out of the project; the originals are untouched"
         )
         self.remove_action.triggered.connect(lambda _checked=False: self._request_remove())
+        self.move_menu, self.copy_menu = QMenu("Move to", self.view), QMenu("Copy to", self.view)
+        self.move_action, self.copy_action = self.move_menu.menuAction(), self.copy_menu.menuAction()
+        self.view.addAction(self.move_action)
+        self.view.addAction(self.copy_action)
         self.view.addAction(self.remove_action)
+        self._concepts: list[str] = []
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.view.installEventFilter(self)
         self.remove_action.setEnabled(False)
+        self._update_transfer_menus()
 
         self.count_label = QLabel()
         self.count_label.setProperty("muted", True)
@@ -303,6 +316,35 @@ class ImageGridWidget(QWidget):
         self.view.scrollTo(index)
         return True
 
+    def set_concepts(self, names: list[str]) -> None:
+        """The concepts pictures can be moved or copied to (the context menu's submenus)."""
+        self._concepts = list(names)
+        self._update_transfer_menus()
+
+    def _update_transfer_menus(self) -> None:
+        selected = self.selected_rows()
+        here = {r.concept for r in selected}
+        for menu, copy in ((self.move_menu, False), (self.copy_menu, True)):
+            menu.clear()
+            for name in self._concepts if selected else ():
+                if here == {name}:
+                    continue  # already there
+                action = menu.addAction(name)
+                action.triggered.connect(lambda _checked=False, n=name, c=copy: self._request_transfer(n, c))
+            verb = "Copy" if copy else "Move"
+            enabled = bool(selected) and bool(menu.actions())
+            menu.menuAction().setEnabled(enabled)
+            menu.menuAction().setToolTip(
+                f"{verb} the selected pictures, with their captions and masks, to another concept"
+                if enabled
+                else f"Select pictures first; {verb.lower()}ing needs a second concept to {verb.lower()} them to"
+            )
+
+    def _request_transfer(self, concept: str, copy: bool) -> None:
+        rows = self.selected_rows()
+        if rows:
+            self.transfer_requested.emit(rows, concept, copy)
+
     def _request_remove(self) -> None:
         rows = self.selected_rows()
         if rows:
@@ -319,6 +361,7 @@ class ImageGridWidget(QWidget):
 
     def _on_selection(self, *_: object) -> None:
         self.remove_action.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
+        self._update_transfer_menus()
         self._update_count()
         self.selection_changed.emit(self.selected_rows())
 

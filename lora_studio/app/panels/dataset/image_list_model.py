@@ -7,10 +7,19 @@ there yet, queues it with the loader and returns nothing (the delegate draws a p
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QImage
 
 from lora_studio.app.panels.dataset.thumbnail_loader import ThumbKey, ThumbnailLoader
@@ -18,6 +27,7 @@ from lora_studio.core.issues import Issue, Severity
 from lora_studio.dataset.scan import ImageRow
 
 Index = QModelIndex | QPersistentModelIndex
+PICTURES_MIME = "application/x-lorastudio-pictures"  # pictures dragged from the grid: [[concept, key], …]
 MAX_THUMBS_IN_MEMORY = 6000  # about 75 KB each
 
 
@@ -97,6 +107,21 @@ class ImageListModel(QAbstractListModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
         return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    # -- dragging pictures onto a concept --------------------------------------------------------
+    def mimeTypes(self) -> list[str]:  # noqa: N802
+        return [PICTURES_MIME]
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:  # noqa: N802
+        """The dragged pictures as (concept, key) pairs; only LoRA Studio's concept list takes them."""
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        mime = QMimeData()
+        payload = [[self._rows[r].concept, self._rows[r].key] for r in rows]
+        mime.setData(PICTURES_MIME, json.dumps(payload).encode())
+        return mime
 
     # -- direct access for the delegate ---------------------------------------------------------
     # PySide6 6.12 drops a reference to None each time an empty QVariant is turned back into

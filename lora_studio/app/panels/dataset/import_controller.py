@@ -3,7 +3,9 @@ sent from the Generation tab, and kohya folders in and out; and taking pictures 
 ("Remove from project": the project's copies go to its .trash folder, originals are never touched).
 
 Adding pictures runs on a worker over a snapshot of the project; the new records are taken into
-the open project on the GUI thread when the worker is done.
+the open project on the GUI thread when the worker is done. With several concepts, a small dialog
+asks which one they go to (the last answer is offered first). Adding and removing go on the undo
+history (``picture_edits``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from lora_studio.app.observable import bind
+from lora_studio.app.panels.dataset.concept_choice_dialog import ConceptChoiceDialog
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import DatasetError
 from lora_studio.core.events import Reporter
+from lora_studio.dataset import picture_edits
 from lora_studio.dataset import project as proj
 from lora_studio.dataset.kohya import ExportResult, ProjectImport, export_kohya, import_kohya
 
@@ -49,6 +53,9 @@ class ImportController(QObject):
         view.concepts.files_dropped.connect(self._on_files_dropped)
         view.grid.remove_requested.connect(self.remove_pictures)
         self._target = ""  # the concept the running import adds to
+        self._before: dict[str, proj.ItemRecord] = {}  # its records before (for the undo)
+        self.last_choice: str | None = None  # the concept last picked in the "which concept?" dialog
+        self.choice_dialog: ConceptChoiceDialog | None = None
         view.concepts.concept_selected.connect(self._show_target)
         self._show_target(view.concepts.current_concept())
 
@@ -73,25 +80,35 @@ class ImportController(QObject):
             self.view, "Add pictures", "", "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"
         )
         if files:
-            self.import_files([Path(f) for f in files], self.view.concepts.current_concept())
+            self.import_files([Path(f) for f in files], self.view.concepts.current_concept(), ask=True)
 
     def add_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.view, "Add a folder of pictures")
         if folder:
-            self.import_files([Path(folder)], self.view.concepts.current_concept())
+            self.import_files([Path(folder)], self.view.concepts.current_concept(), ask=True)
 
-    def import_files(self, paths: list[Path], concept: str | None) -> bool:
-        """Add ``paths`` (files or folders) to ``concept``; None makes a new concept for them."""
+    def import_files(self, paths: list[Path], concept: str | None, *, ask: bool = False) -> bool:
+        """Add ``paths`` (files or folders) to ``concept``; None makes a new concept for them.
+        ``ask``: with several concepts, ask which one (``concept`` is offered when there is no
+        earlier answer)."""
         view = self.view
         if view.project is None or not paths:
             return False
         if view.jobs.refuse_if_busy():
             return False
-        if concept is None:
-            folder = next((p for p in paths if p.is_dir()), None)
-            concept = view.concepts.new_concept(folder.name if folder else "New concept", edit=False)
-            if concept is None:
+        folder = next((p for p in paths if p.is_dir()), None)
+        if ask and len(view.project.concepts) > 1:
+            chosen = self.ask_concept(paths, concept, folder.name if folder else "New concept")
+            if chosen is None:
                 return False
+            concept, new = chosen
+            if new:
+                concept = view.concepts.new_concept(concept, edit=False)
+            self.last_choice = concept
+        elif concept is None:
+            concept = view.concepts.new_concept(folder.name if folder else "New concept", edit=False)
+        if concept is None:
+            return False
         snapshot, copy, target = self._snapshot(view.project), self.state.copy_into_project, concept
 
         def run(reporter: Reporter, control: RunControl) -> proj.AddResult:
@@ -99,7 +116,35 @@ class ImportController(QObject):
 
         view.concepts.select(concept)
         self._target = concept
+        self._before = dict(view.project.records.get(concept, {}))
         return view.jobs.start(run, f"Adding pictures to “{concept}”", self._on_added)
+
+    def ask_concept(self, paths: list[Path], current: str | None, new_name: str) -> tuple[str, bool] | None:
+        """Which concept the pictures go to: (name, is new), or None when cancelled."""
+        project = self.view.project
+        assert project is not None
+        names = [c.name for c in project.concepts]
+        files = [p for p in paths if not p.is_dir()]
+        what = (
+            f"the folder “{paths[0].name}”"
+            if len(paths) == 1 and paths[0].is_dir()
+            else f"{len(files)} picture{'s' if len(files) != 1 else ''}"
+            if len(files) == len(paths)
+            else f"these {len(paths)} files and folders"
+        )
+        # the last answer, else the chosen concept, else (files, no concept chosen) the first one;
+        # a folder with no concept chosen is offered as a new concept named after it
+        preselect = self.last_choice if self.last_choice in names else current
+        if preselect is None and len(files) == len(paths):
+            preselect = names[0]
+        dialog = ConceptChoiceDialog(names, what, preselect=preselect, new_name=new_name, parent=self.view)
+        self.choice_dialog = dialog  # tests and the walk answer it
+        try:
+            if dialog.exec() != ConceptChoiceDialog.DialogCode.Accepted:
+                return None
+            return dialog.choice()
+        finally:
+            dialog.deleteLater()
 
     def _snapshot(self, project: proj.Project) -> proj.Project:
         """A copy for the worker to add to; :meth:`_adopt` takes its additions in afterwards."""
@@ -116,7 +161,12 @@ class ImportController(QObject):
     def _on_added(self, result: proj.AddResult) -> None:
         view = self.view
         self._adopt()
-        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''} to “{self._target}”."
+        project = view.project
+        if result.added and project is not None and self._target in {c.name for c in project.concepts}:
+            view.history.record(picture_edits.import_edit(project, self._target, result.added, self._before))
+        text = (
+            f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''} to “{self._target}”."
+        )
         if result.skipped:
             first = result.skipped[0]
             text += f" Skipped {len(result.skipped)} (for example {first[0].name}: {first[1]})."
@@ -158,18 +208,17 @@ class ImportController(QObject):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return False
-        by_concept: dict[str, list[str]] = {}
-        for row in rows:
-            by_concept.setdefault(row.concept, []).append(row.key)
         try:
-            for concept, keys in by_concept.items():
-                proj.remove_items(project, concept, keys)
+            edit = picture_edits.remove(project, [(row.concept, row.key) for row in rows])
         except (OSError, DatasetError) as exc:
             view.rescan()
             view.jobs.show_exception(DatasetError(f"Couldn't remove the pictures: {exc}"))
             return False
-        view.jobs.set_status(f"Removed {n} picture{'s' if n != 1 else ''} from the project (kept in .trash).")
-        view.rescan()
+        view.history.record(edit)  # rescans
+        view.jobs.set_status(
+            f"Removed {n} picture{'s' if n != 1 else ''} from the project (kept in .trash; Ctrl+Z puts "
+            f"{'them' if n != 1 else 'it'} back)."
+        )
         return True
 
     # -- kohya ---------------------------------------------------------------------------------

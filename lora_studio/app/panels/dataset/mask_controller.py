@@ -38,7 +38,8 @@ class MaskController(QObject):
         except LoraStudioError as exc:
             view.jobs.show_exception(exc)
             return
-        updated = dataclasses.replace(row, mask=path)
+        # the grid's row, not the painter's copy: a crop made since must stay on it
+        updated = dataclasses.replace(view.model.resolve(row.path) or row, mask=path)
         view.model.replace_row(updated)
         view.mask_painter.row = updated
 

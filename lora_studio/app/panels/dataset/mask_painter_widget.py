@@ -56,6 +56,12 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
+def _coverage(canvas: MaskCanvas, erase: bool) -> str:
+    """How much of the picture the painted layer covers, in words: "(12% of the picture hidden)"."""
+    share = float((layer_alpha(canvas.layer) > 0).mean()) if canvas.layer is not None else 0.0
+    return f"({share:.0%} of the picture {'to erase' if erase else 'hidden'})"
+
+
 class MaskPainterWidget(QWidget):
     mask_changed = Signal(object, object)  # ImageRow, PIL "L" image or None (no mask)
     erase_changed = Signal(object, object)  # ImageRow, PIL "L" region (white = erase) or None
@@ -321,7 +327,7 @@ class MaskPainterWidget(QWidget):
     def _on_edited(self) -> None:
         self._dirty_layers.add(self.mode)
         self.undo_button.setEnabled(self.canvas.can_undo)
-        self.status.setText("Not saved yet…")
+        self.status.setText(f"Not saved yet… {_coverage(self.canvas, self.mode == ERASE)}")
         self._save.start()
 
     def _on_size(self, value: int) -> None:

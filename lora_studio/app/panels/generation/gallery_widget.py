@@ -123,7 +123,9 @@ class GalleryWidget(QWidget):
         ]  # fmt: skip
         actions = QVBoxLayout()
         actions.setSpacing(4)
-        for group in (self.action_buttons[3:], self.action_buttons[:3]):
+        # Two rows that each fit the column at 1280 px: what to do with the picture next, then the rest.
+        c, s_, f, r, seed, init, ds = self.action_buttons
+        for group in ((init, ds, seed), (r, c, s_, f)):
             row = QHBoxLayout()
             row.setSpacing(4)
             for button in group:

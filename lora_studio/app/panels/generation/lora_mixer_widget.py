@@ -1,4 +1,5 @@
-"""The list of every LoRA with its strength (NMKD-like): filter, enabled ones on top, info popups."""
+"""The list of every LoRA with its strength (NMKD-like): filter, enabled ones on top, info popups.
+A run's epoch files are one row with a choice of epoch (``rows`` finds that row by any of its names)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from lora_studio.app.panels.generation.lora_row_widget import LoraRowWidget
 from lora_studio.core.families import ModelFamily
+from lora_studio.generation.lora_runs import group_runs
 from lora_studio.generation.model_library import LoraItem
 
 ROW_STYLE = """
@@ -33,7 +35,7 @@ class LoraMixerWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.rows: dict[str, LoraRowWidget] = {}  # lowercase name -> row
+        self.rows: dict[str, LoraRowWidget] = {}  # lowercase name of every file -> its row
         self._family: ModelFamily | None = None
 
         title = QLabel("LoRAs")
@@ -94,22 +96,27 @@ class LoraMixerWidget(QWidget):
     # -- contents --------------------------------------------------------------------------------
     def set_loras(self, items: Iterable[LoraItem], weight_for: Callable[[str], float]) -> None:
         """Replace the list, keeping the state of LoRAs that stay."""
-        old = {k: (row.enabled, row.weight) for k, row in self.rows.items()}
-        for row in self.rows.values():
+        old = {row.name.lower(): (row.enabled, row.weight) for row in self.unique_rows()}
+        for row in self.unique_rows():
             row.setParent(None)
             row.deleteLater()
         self.rows.clear()
-        for item in items:
-            key = item.name.lower()
-            if key in self.rows:
-                continue  # same name twice: the first (project files come first) wins, as A1111 does
-            enabled, weight = old.get(key, (False, weight_for(item.name)))
-            row = LoraRowWidget(item, weight)
+        for group in group_runs(items):
+            # same name twice: the first (project files come first) wins, as A1111 does
+            group = [item for item in group if item.name.lower() not in self.rows]
+            if not group:
+                continue
+            # the epoch in use stays shown; otherwise the run's newest file (a finished run: the final)
+            shown = next((item for item in group if old.get(item.name.lower(), (False,))[0]), group[0])
+            enabled, weight = old.get(shown.name.lower(), (False, weight_for(shown.name)))
+            row = LoraRowWidget(group[0], weight, epochs=group)
+            row.show_file(shown.name)
             row.set_state(enabled, weight)
             row.set_model_family(self._family)
             row.changed.connect(self._on_row_changed)
             row.info_requested.connect(self.info_requested)
-            self.rows[key] = row
+            for item in group:
+                self.rows[item.name.lower()] = row
         self.empty_label.setVisible(not self.rows)
         self.sort_rows()
         self._apply_filter(self.filter_edit.text())
@@ -118,27 +125,35 @@ class LoraMixerWidget(QWidget):
     def row(self, name: str) -> LoraRowWidget | None:
         return self.rows.get(name.strip().lower())
 
+    def unique_rows(self) -> list[LoraRowWidget]:
+        """Each row once (a run's row is listed under every one of its file names)."""
+        return list({id(row): row for row in self.rows.values()}.values())
+
     def set_lora(self, name: str, enabled: bool, weight: float | None = None) -> bool:
         """Set one LoRA without emitting :attr:`changed`. False when no LoRA has that name."""
         row = self.row(name)
         if row is None:
             return False
+        if enabled:
+            row.show_file(name)  # a run's row shows the epoch the prompt names
+        elif row.name.lower() != name.strip().lower():
+            return True  # another epoch of that run is the one in use
         row.set_state(enabled, row.weight if weight is None else weight)
         self._sort_timer.start()
         return True
 
     def enabled_rows(self) -> list[LoraRowWidget]:
-        return [row for row in self.rows.values() if row.enabled]
+        return [row for row in self.unique_rows() if row.enabled]
 
     def set_model_family(self, family: ModelFamily | None) -> None:
         self._family = family
-        for row in self.rows.values():
+        for row in self.unique_rows():
             row.set_model_family(family)
 
     # -- layout ----------------------------------------------------------------------------------
     def sort_rows(self) -> None:
         ordered = sorted(
-            self.rows.values(),
+            self.unique_rows(),
             key=lambda r: (not r.enabled, r.item.source != "project", r.name.lower()),
         )
         for row in ordered:
@@ -149,13 +164,13 @@ class LoraMixerWidget(QWidget):
 
     def _apply_filter(self, text: str) -> None:
         words = text.lower().split()
-        for row in self.rows.values():
-            haystack = f"{row.name} {row.item.path.parent.name}".lower()
+        for row in self.unique_rows():
+            haystack = f"{' '.join(row.names)} {row.item.path.parent.name}".lower()
             row.setVisible(row.enabled or all(w in haystack for w in words))
 
     def _update_count(self) -> None:
         on = len(self.enabled_rows())
-        total = len(self.rows)
+        total = len(self.unique_rows())
         self.count_label.setText(f"{on} of {total} in use" if total else "")
 
     def _on_row_changed(self, name: str, enabled: bool, weight: float) -> None:

@@ -1,11 +1,15 @@
-"""One LoRA in the mixer: enable box, name, strength slider + number, mismatch warning, info button."""
+"""One LoRA in the mixer: enable box, name, strength slider + number, mismatch warning, info button;
+for a run that saved several epochs, a choice of which epoch's file (one entry per run)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from lora_studio.app.observable import ObservableState, Prop, bind
 from lora_studio.core.families import ModelFamily
+from lora_studio.generation.lora_runs import run_file
 from lora_studio.generation.model_library import LoraItem
 from lora_studio.generation.request import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN
 
@@ -115,30 +120,43 @@ class LoraRowWidget(QWidget):
     changed = Signal(str, bool, float)  # name, enabled, weight — only for the user's own edits
     info_requested = Signal(LoraItem)  # LoraItem
 
-    def __init__(self, item: LoraItem, weight: float = 1.0, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        item: LoraItem,
+        weight: float = 1.0,
+        parent: QWidget | None = None,
+        *,
+        epochs: Sequence[LoraItem] = (),
+    ) -> None:
         super().__init__(parent)
         self.item = item
+        self.items = list(epochs) or [item]  # a run's files: final first, then the latest epochs
         self.setObjectName("loraRow")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
 
         self.check = QCheckBox()
         self.check.setToolTip("Use this LoRA")
         self.name_label = ElidedLabel(item.name)
-        self.name_label.setToolTip(f"{item.name}\n{item.path}")  # the whole name, however narrow the row
         font = self.name_label.font()
         font.setBold(True)
         self.name_label.setFont(font)
-        details = [item.family.label if item.family else "base model unknown"]
-        if item.epoch is not None:
-            details.append(f"epoch {item.epoch}")
-        if item.source == "project":
-            details.append("from this project")
-        self.details_label = ElidedLabel(" · ".join(details))
-        self.details_label.setToolTip(self.name_label.toolTip())
+        self.details_label = ElidedLabel()
         self.details_label.setProperty("muted", True)
         small = self.details_label.font()
         small.setPointSizeF(small.pointSizeF() * 0.9)
         self.details_label.setFont(small)
+        self.epoch_combo = QComboBox()
+        self.epoch_combo.setToolTip(
+            "This run saved several files: pick which epoch to use (final = the end of training)"
+        )
+        for i, member in enumerate(self.items):
+            self.epoch_combo.addItem(run_file(member.name).label)
+            self.epoch_combo.setItemData(i, f"{member.name}\n{member.path}", Qt.ItemDataRole.ToolTipRole)
+        self.epoch_combo.setVisible(len(self.items) > 1)
+        # Under the name, narrow ("epoch 12" wide): the list that opens shows the whole labels.
+        self.epoch_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.epoch_combo.setMinimumContentsLength(8)
+        self._describe()
 
         self.warning = QLabel()
         self.warning.setPixmap(
@@ -168,6 +186,7 @@ class LoraRowWidget(QWidget):
         names.setSpacing(0)
         names.addWidget(self.name_label)
         names.addWidget(self.details_label)
+        names.addWidget(self.epoch_combo, 0, Qt.AlignmentFlag.AlignLeft)
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 3, 6, 3)
         row.setSpacing(6)
@@ -196,6 +215,52 @@ class LoraRowWidget(QWidget):
         self.state.enabled_changed.connect(self._on_toggled)
         self.state.weight_changed.connect(self._on_weight)
         self.info_button.clicked.connect(lambda: self.info_requested.emit(self.item))
+        self.epoch_combo.currentIndexChanged.connect(self._on_epoch_chosen)
+
+    def _describe(self) -> None:
+        item = self.item
+        self.name_label.setText(item.name)
+        self.name_label.setToolTip(f"{item.name}\n{item.path}")  # the whole name, however narrow the row
+        details = [item.family.label if item.family else "base model unknown"]
+        if item.epoch is not None and len(self.items) == 1:
+            details.append(f"epoch {item.epoch}")
+        if len(self.items) > 1:
+            details.append(f"{len(self.items)} files of run “{run_file(item.name).run}”")
+        if item.source == "project":
+            details.append("from this project")
+        self.details_label.setText(" · ".join(details))
+        self.details_label.setToolTip(self.name_label.toolTip())
+
+    # -- epochs of one run -----------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [member.name for member in self.items]
+
+    def show_file(self, name: str) -> bool:
+        """Show the run's file called ``name`` (without emitting :attr:`changed`)."""
+        index = next((i for i, m in enumerate(self.items) if m.name.lower() == name.strip().lower()), -1)
+        if index < 0:
+            return False
+        self._quiet = True
+        try:
+            self.epoch_combo.setCurrentIndex(index)
+        finally:
+            self._quiet = False
+        self._switch(index)
+        return True
+
+    def _switch(self, index: int) -> None:
+        self.item = self.items[index]
+        self._describe()
+
+    def _on_epoch_chosen(self, index: int) -> None:
+        if self._quiet or not 0 <= index < len(self.items) or self.items[index] is self.item:
+            return
+        old = self.item
+        self._switch(index)
+        if self.state.enabled:  # in use: the prompt's tag follows to the chosen file
+            self.changed.emit(old.name, False, self.weight)
+            self.changed.emit(self.item.name, True, self.weight)
 
     # -- state -----------------------------------------------------------------------------------
     @property

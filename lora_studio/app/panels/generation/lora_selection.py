@@ -142,7 +142,9 @@ def bind_mixer(selection: LoraSelection, mixer: LoraMixerWidget) -> Binding:
         chosen = {c.key: c for c in choices}
         for key, row in mixer.rows.items():
             choice = chosen.get(key)
-            if choice is not None and (not row.enabled or abs(row.weight - choice.weight) > 1e-6):
+            if choice is not None and (
+                not row.enabled or row.name.lower() != key or abs(row.weight - choice.weight) > 1e-6
+            ):
                 mixer.set_lora(key, True, choice.weight)
             elif choice is None and row.enabled:
                 mixer.set_lora(key, False)

@@ -65,8 +65,10 @@ class LossPlotWidget(QWidget):
         self.loss_plot.addItem(self.placeholder, ignoreBounds=True)
         legend_bg = QColor(bg)
         legend_bg.setAlpha(210)
+        # One row across the top: a four-line box in the corner hid the middle of the curve.
         self.legend = self.loss_plot.addLegend(
-            offset=(-10, 10), labelTextColor=fg, brush=pg.mkBrush(legend_bg), pen=pg.mkPen(pal.color(QPalette.ColorRole.Mid))
+            offset=(-10, 4), labelTextColor=fg, brush=pg.mkBrush(legend_bg), pen=pg.mkPen(pal.color(QPalette.ColorRole.Mid)),
+            colCount=4,
         )
 
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen(RAW_COLOR, width=1), name="Loss (each step)")
