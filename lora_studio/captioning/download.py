@@ -366,7 +366,8 @@ class _Client:
             last_report = 0.0
             try:
                 with open(part, mode) as out:
-                    while chunk := response.read(CHUNK):
+                    # read1: whatever has arrived (up to CHUNK), so progress and Pause keep up on slow lines
+                    while chunk := response.read1(CHUNK):
                         _write(out, chunk, part)
                         have += len(chunk)
                         if time.monotonic() - last_report >= REPORT_EVERY_S:

@@ -9,7 +9,9 @@ It answers the two requests a download makes, as the hub does:
 
 Faults to test with: ``drop_after[path] = n`` sends n bytes and then closes the connection (once);
 ``corrupt`` holds paths whose bytes are served changed (the listing keeps the true checksums).
-``requests`` records ``(path, Range header)`` of every file request.
+``hold_after[path] = n`` sends n bytes, then waits for ``release`` and sends the rest slowly (a
+download that is surely still running while a test presses Pause). ``requests`` records
+``(path, Range header)`` of every file request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +40,8 @@ class FakeHub:
     repos: dict[str, _Repo] = field(default_factory=dict)
     drop_after: dict[str, int] = field(default_factory=dict)
     corrupt: set[str] = field(default_factory=set)
+    hold_after: dict[str, int] = field(default_factory=dict)
+    release: threading.Event = field(default_factory=threading.Event)
     requests: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
 
@@ -113,7 +118,10 @@ class FakeHub:
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
         drop = self.drop_after.pop(name, None)
-        self._send(h, status, body, headers, drop_after=drop)
+        hold = self.hold_after.pop(name, None)
+        self._send(
+            h, status, body, headers, drop_after=drop, hold=None if hold is None else (hold, self.release)
+        )
 
     @staticmethod
     def _send(
@@ -122,6 +130,7 @@ class FakeHub:
         body: bytes,
         headers: dict[str, str] | None = None,
         drop_after: int | None = None,
+        hold: tuple[int, threading.Event] | None = None,
     ) -> None:
         h.send_response(status)
         for key, value in (headers or {}).items():
@@ -129,8 +138,21 @@ class FakeHub:
         h.send_header("Content-Length", str(len(body)))
         h.send_header("Connection", "close")
         h.end_headers()
-        h.wfile.write(body if drop_after is None else body[:drop_after])
-        h.wfile.flush()
+        try:  # (a client that paused or gave up closes its end: not the server's problem)
+            if hold is not None:
+                at, release = hold
+                h.wfile.write(body[:at])
+                h.wfile.flush()
+                release.wait(30)
+                for start in range(at, len(body), 512):
+                    time.sleep(0.05)
+                    h.wfile.write(body[start : start + 512])
+                    h.wfile.flush()
+            else:
+                h.wfile.write(body if drop_after is None else body[:drop_after])
+            h.wfile.flush()
+        except OSError:
+            pass
         h.close_connection = True
 
 
