@@ -79,7 +79,8 @@ class _Download(QObject):
 
     @Slot(object)
     def on_finished(self, result: DownloadResult) -> None:
-        self.dialog.download_ended(self.model, f"Installed in {result.folder}")
+        log.info("%s is installed in %s", self.model.name, result.folder)
+        self.dialog.download_ended(self.model)
         self.dialog.model_installed.emit(self.model.name)
 
     @Slot(ErrorInfo)
