@@ -140,3 +140,14 @@ def test_opening_the_window_and_the_models_dialog_opens_no_connection(window, qt
     assert "looked again" in dialog.folder_label.text()
     assert {row.state for row in dialog.rows.values()} == {RowState.NOT_INSTALLED}
     assert tries == []
+
+
+def test_asking_for_a_family_scrolls_to_its_first_model(window, qtbot, root):
+    from lora_studio.app.dialogs.models_dialog import show_models_dialog
+
+    dialog = show_models_dialog(window.context, window.dataset_panel, "bg_remover")
+    assert dialog is window.findChild(ModelsDialog, "modelsDialog")
+    row = dialog.rows["anime-seg"]
+    qtbot.waitUntil(lambda: not row.visibleRegion().isEmpty(), timeout=5000)
+    assert dialog.rows["wd-swinv2-tagger-v3"].visibleRegion().isEmpty()  # the top of the list scrolled away
+    assert any("Apache 2.0" in label.text() for label in row.findChildren(type(row.status)))

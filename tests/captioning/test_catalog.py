@@ -9,6 +9,8 @@ import pytest
 
 from lora_studio.captioning.catalog import (
     CATALOG,
+    CatalogModel,
+    FileRule,
     Task,
     format_size,
     get_model,
@@ -28,7 +30,7 @@ def test_names_are_unique_plain_folder_names():
 
 def test_every_family_the_issue_names_is_there():
     kinds = {m.kind for m in CATALOG}
-    assert {"wd14", "blip", "florence2", "qwen_vl", "llava", "clipseg", "rmbg"} <= kinds
+    assert {"wd14", "blip", "florence2", "qwen_vl", "llava", "clipseg", "bg_remover"} <= kinds
     assert {m.task for m in CATALOG} == set(Task)
     assert len(models_for("wd14")) >= 5
     assert get_model("wd-swinv2-tagger-v3").repo == "SmilingWolf/wd-swinv2-tagger-v3"
@@ -71,12 +73,15 @@ def test_installed_in_checks_required_files(tmp_path):
     assert not wd.installed_in(folder)
     (folder / "selected_tags.csv").write_text("tag_id,name,category,count\n")
     assert wd.installed_in(folder)
-    rmbg = get_model("RMBG-1.4")
-    (tmp_path / "RMBG-1.4" / "onnx").mkdir(parents=True)
-    assert not rmbg.installed_in(tmp_path / "RMBG-1.4")
-    (tmp_path / "RMBG-1.4" / "onnx" / "model.onnx").write_bytes(b"x")
-    assert rmbg.installed_in(tmp_path / "RMBG-1.4")
+    nested = CatalogModel(**{**_fields(wd), "files": (FileRule(("onnx/model.onnx",)),)})
+    (tmp_path / "nested" / "onnx").mkdir(parents=True)
+    assert not nested.installed_in(tmp_path / "nested")
+    (tmp_path / "nested" / "onnx" / "model.onnx").write_bytes(b"x")
+    assert nested.installed_in(tmp_path / "nested")
 
+
+def _fields(model: CatalogModel) -> dict:
+    return {name: getattr(model, name) for name in CatalogModel.__dataclass_fields__}
 
 def test_unknown_name_and_sizes():
     with pytest.raises(ModelLoadError, match="no model called"):

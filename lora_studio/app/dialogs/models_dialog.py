@@ -132,7 +132,7 @@ class ModelsDialog(QDialog):
         rows.addStretch(1)
         inner = QWidget()
         inner.setLayout(rows)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
 
@@ -249,13 +249,24 @@ class ModelsDialog(QDialog):
         if not open_folder(folder):
             self.folder_label.setText(f"Couldn't open {folder}.")
 
+    def focus_kind(self, kind: str) -> ModelRowWidget | None:
+        """Scroll to the first model of a captioner/masker family (``"florence2"``), if there is one."""
+        row = next((r for r in self.rows.values() if r.model.kind == kind), None)
+        if row is not None:
+            self.scroll.ensureWidgetVisible(row)
+            button = row.download_button if row.download_button.isVisible() else row.open_button
+            button.setFocus()
+        return row
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         self.refresh()
         super().showEvent(event)
 
 
-def show_models_dialog(context: AppContext, parent: QWidget) -> ModelsDialog:
-    """Show the one Models dialog of ``parent``'s main window (made on first use), non-modal."""
+def show_models_dialog(context: AppContext, parent: QWidget, kind: str = "") -> ModelsDialog:
+    """Show the one Models dialog of ``parent``'s main window (made on first use), non-modal; with
+    ``kind`` (a captioner family, as the Auto-caption dialog's ``models_requested`` gives it), at the
+    first model of that family."""
     top = parent
     while top.parentWidget() is not None:
         top = top.parentWidget()
@@ -265,4 +276,6 @@ def show_models_dialog(context: AppContext, parent: QWidget) -> ModelsDialog:
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()
+    if kind:
+        dialog.focus_kind(kind)
     return dialog
