@@ -83,6 +83,7 @@ def test_installed_in_checks_required_files(tmp_path):
 def _fields(model: CatalogModel) -> dict:
     return {name: getattr(model, name) for name in CatalogModel.__dataclass_fields__}
 
+
 def test_unknown_name_and_sizes():
     with pytest.raises(ModelLoadError, match="no model called"):
         get_model("nope")
