@@ -47,7 +47,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
-from lora_studio.captioning.catalog import HUB_URL, CatalogModel, get_model
+from lora_studio.captioning.catalog import HUB_URL, CatalogModel, format_size, get_model
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import ModelLoadError
 from lora_studio.core.events import Event, Reporter, StatusChanged
@@ -169,6 +169,7 @@ def download_model(
         _write_plan(staging, model, *plan)
     commit, files = plan
     total = sum(f.size for f in files)
+    _check_room(staging, total - sum(_bytes_present(staging, f) for f in files))
     done_bytes = 0
     for index, remote in enumerate(files):
         control.raise_if_cancelled()
@@ -180,12 +181,28 @@ def download_model(
             ) -> None:
                 reporter(DownloadProgress(model.name, remote.path, index, len(files), base + have, total))
 
-            client.fetch(commit, remote, final, report, control, retries)
+            client.fetch(commit, remote, final, report, control, retries, status=reporter)
         done_bytes += remote.size
     reporter(DownloadProgress(model.name, "", len(files), len(files), total, total))
     folder = _place(staging, client.root / model.name, files)
     log.info("Downloaded %s (%s at %s) into %s", model.name, model.repo, commit, folder)
     return DownloadResult(model.name, folder, commit, tuple(f.path for f in files), total)
+
+
+def _check_room(staging: Path, needed: int) -> None:
+    """Refuse to start when the disk can't hold the rest of the download (plus a little room)."""
+    try:
+        free = shutil.disk_usage(staging).free
+    except OSError:
+        return
+    margin = 64_000_000
+    if free < needed + margin:
+        raise DownloadError(
+            f"The disk holding {staging.parent.parent} has {format_size(free)} free; this download needs "
+            f"{format_size(needed + margin)}.",
+            hint="Make room (or choose another captioners folder in Edit → Settings), then press "
+            "Download again; what was downloaded so far is kept.",
+        )
 
 
 # -- the plan -------------------------------------------------------------------------------------------
@@ -317,6 +334,7 @@ class _Client:
         report: Callable[[int], None],
         control: RunControl,
         retries: int,
+        status: Reporter | None = None,
     ) -> None:
         """Download ``remote`` to ``final`` through its ``.part`` file, continuing it; then verify."""
         part = final.with_name(final.name + PART_SUFFIX)
@@ -347,6 +365,8 @@ class _Client:
                 hint="Press Download to try again.",
             )
         report(remote.size)
+        if status is not None and remote.size > 100_000_000:  # (reading a large file back takes a while)
+            status(StatusChanged(f"Checking {remote.path} ({format_size(remote.size)})…"))
         self._verify(part, remote)
         os.replace(part, final)
 

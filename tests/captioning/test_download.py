@@ -210,3 +210,17 @@ def test_endpoint_comes_from_hf_endpoint(monkeypatch):
 
 def _fields(model: CatalogModel) -> dict:
     return {name: getattr(model, name) for name in CatalogModel.__dataclass_fields__}
+
+
+def test_a_full_disk_is_refused_before_the_first_byte(hub, tmp_path, monkeypatch):
+    real = dl.shutil.disk_usage
+
+    def almost_full(path):
+        usage = real(path)
+        return usage._replace(free=10_000_000)
+
+    monkeypatch.setattr(dl.shutil, "disk_usage", almost_full)
+    with pytest.raises(dl.DownloadError) as err:
+        _run(hub.url, tmp_path)
+    assert "10.0 MB free" in err.value.message and "Make room" in err.value.hint
+    assert hub.requests == []
