@@ -16,11 +16,13 @@ download that is surely still running while a test presses Pause). ``requests`` 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -169,3 +171,17 @@ def closed_port_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def serving(repos: dict[str, Path], lfs: tuple[str, ...] = ("model.onnx",)) -> Iterator[FakeHub]:
+    """A started :class:`FakeHub` serving each ``repo id -> folder`` (``lfs`` files as large files)."""
+    hub = FakeHub()
+    for repo, folder in repos.items():
+        hub.add_repo(repo, folder, lfs=lfs)
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.release.set()
+        hub.stop()

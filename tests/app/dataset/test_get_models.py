@@ -10,16 +10,13 @@ from PySide6.QtCore import Qt
 from lora_studio.app.dialogs.model_row_widget import RowState
 from lora_studio.app.dialogs.models_dialog import ModelsDialog
 from lora_studio.captioning.catalog import get_model
-from tests.captioning.hub_server import FakeHub
+from tests.captioning.hub_server import serving
 from tests.captioning.tiny_models import build_wd14
 
 
 def test_get_models_button_downloads_into_the_caption_list(panel, qtbot, context, tmp_path, monkeypatch):
     model = get_model("wd-swinv2-tagger-v3")
-    hub = FakeHub()
-    hub.add_repo(model.repo, build_wd14(tmp_path / "repo"), lfs=("model.onnx",))
-    hub.start()
-    try:
+    with serving({model.repo: build_wd14(tmp_path / "repo")}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         root = tmp_path / "captioners"
         context.update_settings(dataclasses.replace(context.settings, captioner_dirs=(str(root),)))
@@ -36,5 +33,3 @@ def test_get_models_button_downloads_into_the_caption_list(panel, qtbot, context
 
         qtbot.waitUntil(lambda: dialog.model_list.count() == 1, timeout=5000)
         assert dialog.selected_folder().name == model.name and dialog.selected_folder().usable
-    finally:
-        hub.stop()
