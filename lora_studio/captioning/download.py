@@ -184,7 +184,15 @@ def download_model(
             client.fetch(commit, remote, final, report, control, retries, status=reporter)
         done_bytes += remote.size
     reporter(DownloadProgress(model.name, "", len(files), len(files), total, total))
-    folder = _place(staging, client.root / model.name, files)
+    try:
+        folder = _place(staging, client.root / model.name, files)
+    except OSError as exc:  # (Windows: a file in the target folder is open in another program)
+        raise DownloadError(
+            f"{model.label} was downloaded and checked, but could not be moved into "
+            f"{client.root / model.name}.",
+            hint="Close programs that may use that folder, then press Resume: nothing is downloaded again.",
+            details=repr(exc),
+        ) from exc
     log.info("Downloaded %s (%s at %s) into %s", model.name, model.repo, commit, folder)
     return DownloadResult(model.name, folder, commit, tuple(f.path for f in files), total)
 

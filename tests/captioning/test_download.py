@@ -224,3 +224,17 @@ def test_a_full_disk_is_refused_before_the_first_byte(hub, tmp_path, monkeypatch
         _run(hub.url, tmp_path)
     assert "10.0 MB free" in err.value.message and "Make room" in err.value.hint
     assert hub.requests == []
+
+
+def test_a_target_that_cannot_be_replaced_keeps_the_checked_files(hub, tmp_path, monkeypatch):
+    def locked(staging, target, files):
+        raise PermissionError(13, "in use", str(target))
+
+    monkeypatch.setattr(dl, "_place", locked)
+    with pytest.raises(dl.DownloadError, match="could not be moved") as err:
+        _run(hub.url, tmp_path)
+    assert "Resume" in err.value.hint
+    monkeypatch.undo()
+    asked = len(hub.requests)
+    result = _run(hub.url, tmp_path)  # Resume: placement only, nothing fetched again
+    assert MODEL.installed_in(result.folder) and len(hub.requests) == asked
