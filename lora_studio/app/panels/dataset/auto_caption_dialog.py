@@ -59,9 +59,10 @@ FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def get_models(dialog: AutoCaptionDialog) -> None:
-    """The "Get models…" button: the Models dialog; the model list here refreshes once a download is
-    in place."""
-    models = show_models_dialog(dialog.context, dialog)
+    """The "Get models…" button: the Models dialog (at the chosen model's family); the model list here
+    refreshes once a download is in place."""
+    folder = dialog.selected_folder()
+    models = show_models_dialog(dialog.context, dialog, folder.kind if folder is not None and folder.kind else "")
     models.model_installed.connect(dialog.reload_models, Qt.ConnectionType.UniqueConnection)
     dialog.status.setText("Download a model in the Models dialog; it appears in the list here when it is ready.")
 
