@@ -50,7 +50,7 @@ from typing import IO, Any
 from lora_studio.captioning.catalog import HUB_URL, CatalogModel, format_size, get_model
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import ModelLoadError
-from lora_studio.core.events import Event, Reporter, StatusChanged
+from lora_studio.core.events import DownloadProgress, Reporter, StatusChanged
 from lora_studio.core.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -69,18 +69,6 @@ class DownloadError(ModelLoadError):
 
 class ConnectionLostError(DownloadError):
     """The hub could not be reached, or the connection dropped: worth trying again from where it stopped."""
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadProgress(Event):
-    """Bytes and files of one model's download so far."""
-
-    model: str
-    file: str  # the file being downloaded ("" once all are done)
-    files_done: int
-    files_total: int
-    bytes_done: int
-    bytes_total: int
 
 
 @dataclass(frozen=True, slots=True)

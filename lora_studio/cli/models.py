@@ -77,9 +77,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     from lora_studio.captioning.catalog import format_size, get_model
-    from lora_studio.captioning.download import DownloadProgress, download_model, hub_endpoint
+    from lora_studio.captioning.download import download_model, hub_endpoint
     from lora_studio.core.control import RunControl
-    from lora_studio.core.events import Event, StatusChanged
+    from lora_studio.core.events import DownloadProgress, Event, StatusChanged
 
     model = get_model(args.name)
     root = _root(args)

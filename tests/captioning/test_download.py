@@ -14,7 +14,7 @@ from lora_studio.captioning.base import load_captioner
 from lora_studio.captioning.catalog import CatalogModel, KnownFile, get_model
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled
-from lora_studio.core.events import Event, StatusChanged
+from lora_studio.core.events import DownloadProgress, Event, StatusChanged
 from lora_studio.training.process import TrainingProcess
 from tests.captioning.hub_server import COMMIT, FakeHub, closed_port_url
 from tests.captioning.tiny_models import TAGS, build_wd14
@@ -49,8 +49,8 @@ def _run(hub_url, root, events=None, control=None, model=MODEL):
     return dl.download_model(model, root, events.append, control or RunControl(), endpoint=hub_url)
 
 
-def _progress(events: list[Event]) -> list[dl.DownloadProgress]:
-    return [e for e in events if isinstance(e, dl.DownloadProgress)]
+def _progress(events: list[Event]) -> list[DownloadProgress]:
+    return [e for e in events if isinstance(e, DownloadProgress)]
 
 
 def test_download_reports_progress_and_places_a_usable_model(hub, tiny_tagger, tmp_path, small_chunks):
@@ -70,7 +70,7 @@ def test_download_reports_progress_and_places_a_usable_model(hub, tiny_tagger, t
     total = sum((tiny_tagger / n).stat().st_size for n in result.files)
     assert len(progress) >= 4 and {p.bytes_total for p in progress} == {total}
     assert [p.bytes_done for p in progress] == sorted(p.bytes_done for p in progress)
-    assert progress[-1] == dl.DownloadProgress(MODEL.name, "", 2, 2, total, total)
+    assert progress[-1] == DownloadProgress(MODEL.name, "", 2, 2, total, total)
     assert any(0 < p.bytes_done < total for p in progress)
     assert isinstance(events[0], StatusChanged) and "127.0.0.1" in events[0].text
     # Files come from the commit the listing named, not from a branch that may move meanwhile.
@@ -94,7 +94,7 @@ def test_paused_download_continues_from_its_part_file(hub, tiny_tagger, tmp_path
 
     def pause_midway(event: Event) -> None:
         seen.append(event)
-        if isinstance(event, dl.DownloadProgress) and event.file == "model.onnx" and event.bytes_done > 2000:
+        if isinstance(event, DownloadProgress) and event.file == "model.onnx" and event.bytes_done > 2000:
             control.cancel()  # what Pause does
 
     with pytest.raises(Cancelled):
@@ -142,7 +142,7 @@ def test_server_going_down_midway_keeps_the_part_and_says_so(hub, tiny_tagger, t
     url = hub.url
 
     def stop_server(event: Event) -> None:
-        if isinstance(event, dl.DownloadProgress) and event.bytes_done >= 3000 and hub.repos:
+        if isinstance(event, DownloadProgress) and event.bytes_done >= 3000 and hub.repos:
             hub.repos.clear()  # from now on the hub knows nothing: 404s
             hub.stop()
 
@@ -179,7 +179,7 @@ def test_discard_partial_removes_only_the_staging(hub, tmp_path, small_chunks):
     control = RunControl()
 
     def cancel(event: Event) -> None:
-        if isinstance(event, dl.DownloadProgress) and event.bytes_done:
+        if isinstance(event, DownloadProgress) and event.bytes_done:
             control.cancel()
 
     with pytest.raises(Cancelled):

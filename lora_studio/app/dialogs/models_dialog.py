@@ -36,13 +36,12 @@ from lora_studio.app.workers.job_runner import JobBusyError
 from lora_studio.app.workers.process_worker import ProcessWorker
 from lora_studio.captioning.catalog import CatalogModel, catalog, format_size, get_model
 from lora_studio.captioning.download import (
-    DownloadProgress,
     DownloadResult,
     discard_partial,
     download_job,
     partial_progress,
 )
-from lora_studio.core.events import Event, StatusChanged
+from lora_studio.core.events import DownloadProgress, Event, StatusChanged
 
 log = logging.getLogger(__name__)
 
