@@ -153,6 +153,8 @@ def download_model(
     if plan is None:
         reporter(StatusChanged(f"Asking {client.host} for the files of {model.label}…"))
         plan = client.plan()
+        # Parts of another plan (made by an older catalogue) can't be continued: start clean.
+        shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True, exist_ok=True)
         _write_plan(staging, model, *plan)
     commit, files = plan
@@ -335,6 +337,8 @@ class _Client:
         """Download ``remote`` to ``final`` through its ``.part`` file, continuing it; then verify."""
         part = final.with_name(final.name + PART_SUFFIX)
         part.parent.mkdir(parents=True, exist_ok=True)
+        if remote.size == 0:
+            part.touch()
         url = (
             f"{self.endpoint}/{urllib.parse.quote(self.model.repo, safe='/')}/resolve/"
             f"{urllib.parse.quote(commit, safe='')}/{urllib.parse.quote(remote.path, safe='/')}"

@@ -11,12 +11,12 @@ import pytest
 
 from lora_studio.captioning import download as dl
 from lora_studio.captioning.base import load_captioner
-from lora_studio.captioning.catalog import CatalogModel, KnownFile, get_model
+from lora_studio.captioning.catalog import CatalogModel, FileRule, KnownFile, get_model
 from lora_studio.core.control import RunControl
 from lora_studio.core.errors import Cancelled
 from lora_studio.core.events import DownloadProgress, Event, StatusChanged
 from lora_studio.training.process import TrainingProcess
-from tests.captioning.hub_server import COMMIT, FakeHub, closed_port_url
+from tests.captioning.hub_server import COMMIT, FakeHub, closed_port_url, serving
 from tests.captioning.tiny_models import TAGS, build_wd14
 
 MODEL = get_model("wd-vit-tagger-v3")
@@ -238,3 +238,24 @@ def test_a_target_that_cannot_be_replaced_keeps_the_checked_files(hub, tmp_path,
     asked = len(hub.requests)
     result = _run(hub.url, tmp_path)  # Resume: placement only, nothing fetched again
     assert MODEL.installed_in(result.folder) and len(hub.requests) == asked
+
+
+def test_empty_files_and_a_stale_staging_folder(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "weights.bin").write_bytes(b"w" * 5000)
+    (repo / "empty.txt").write_bytes(b"")
+    model = CatalogModel(
+        **{
+            **_fields(MODEL),
+            "repo": "someone/odd",
+            "files": (FileRule(("weights.bin",)), FileRule(("empty.txt",))),
+        }
+    )
+    stale = tmp_path / "root" / dl.STAGING_DIR / model.name
+    stale.mkdir(parents=True)
+    (stale / "weights.bin.part").write_bytes(b"x" * 100)  # left by a plan that no longer exists
+    with serving({model.repo: repo}, lfs=("weights.bin",)) as hub:
+        result = _run(hub.url, tmp_path / "root", model=model)
+    assert (result.folder / "empty.txt").read_bytes() == b""
+    assert (result.folder / "weights.bin").read_bytes() == b"w" * 5000
