@@ -254,7 +254,7 @@ class AutoCaptionDialog(QDialog):
             lines.append(
                 f"• {spec.label}: {missing_model_message(spec.kind, root / spec.default_folder_name)}"
             )
-        lines += ["", "Or press “Get models…” to download one. Then press “Look again”."]
+        lines += ["", "Then press “Look again”."]
         return "\n".join(lines)
 
     def _folder_at(self, i: int) -> ModelFolder:
