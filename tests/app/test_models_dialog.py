@@ -151,3 +151,14 @@ def test_asking_for_a_family_scrolls_to_its_first_model(window, qtbot, root):
     qtbot.waitUntil(lambda: not row.visibleRegion().isEmpty(), timeout=5000)
     assert dialog.rows["wd-swinv2-tagger-v3"].visibleRegion().isEmpty()  # the top of the list scrolled away
     assert any("Apache 2.0" in label.text() for label in row.findChildren(type(row.status)))
+
+
+def test_another_captioners_folder_in_the_settings_shows_its_models(window, qtbot, root, tmp_path):
+    dialog = open_from_menu(window)
+    row = dialog.rows["wd-swinv2-tagger-v3"]
+    assert row.state == RowState.NOT_INSTALLED
+    other = tmp_path / "elsewhere"
+    build_wd14(other / "wd-swinv2-tagger-v3")  # copied there by hand
+    window.context.update_settings(dataclasses.replace(window.context.settings, captioner_dirs=(str(other),)))
+    assert row.state == RowState.INSTALLED and row.status.text().startswith("Installed")
+    assert str(other) in dialog.folder_label.text()

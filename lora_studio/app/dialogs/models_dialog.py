@@ -42,6 +42,7 @@ from lora_studio.captioning.download import (
     partial_progress,
 )
 from lora_studio.core.events import DownloadProgress, Event, StatusChanged
+from lora_studio.core.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class ModelsDialog(QDialog):
         layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
         self.resize(900, 680)
+        context.settings_changed.connect(self._on_settings_changed)
         self.refresh()
 
     def root(self) -> Path:
@@ -171,6 +173,10 @@ class ModelsDialog(QDialog):
         for name, row in self.rows.items():
             if name not in self.downloads:
                 self._show_disk_state(row)
+
+    @Slot(AppSettings)
+    def _on_settings_changed(self, _settings: AppSettings) -> None:
+        self.refresh()  # another captioners folder: other models are installed there
 
     @Slot()
     def _look_again(self) -> None:
