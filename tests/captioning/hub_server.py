@@ -44,6 +44,7 @@ class FakeHub:
     corrupt: set[str] = field(default_factory=set)
     hold_after: dict[str, int] = field(default_factory=dict)
     release: threading.Event = field(default_factory=threading.Event)
+    trickle_s: float = 0.25  # after a hold: a pause between 512-byte pieces (7 kB take about 4 s)
     requests: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
 
@@ -122,7 +123,12 @@ class FakeHub:
         drop = self.drop_after.pop(name, None)
         hold = self.hold_after.pop(name, None)
         self._send(
-            h, status, body, headers, drop_after=drop, hold=None if hold is None else (hold, self.release)
+            h,
+            status,
+            body,
+            headers,
+            drop_after=drop,
+            hold=None if hold is None else (hold, self.release, self.trickle_s),
         )
 
     @staticmethod
@@ -132,7 +138,7 @@ class FakeHub:
         body: bytes,
         headers: dict[str, str] | None = None,
         drop_after: int | None = None,
-        hold: tuple[int, threading.Event] | None = None,
+        hold: tuple[int, threading.Event, float] | None = None,
     ) -> None:
         h.send_response(status)
         for key, value in (headers or {}).items():
@@ -142,12 +148,12 @@ class FakeHub:
         h.end_headers()
         try:  # (a client that paused or gave up closes its end: not the server's problem)
             if hold is not None:
-                at, release = hold
+                at, release, pause_s = hold
                 h.wfile.write(body[:at])
                 h.wfile.flush()
                 release.wait(30)
                 for start in range(at, len(body), 512):
-                    time.sleep(0.05)
+                    time.sleep(pause_s)
                     h.wfile.write(body[start : start + 512])
                     h.wfile.flush()
             else:
