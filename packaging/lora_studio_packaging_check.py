@@ -165,6 +165,25 @@ def main(argv: list[str] | None = None) -> int:
         assert out == [9, 16], out
         return f"spawned child returned {out}"
 
+    def download_check() -> str:
+        # The Models dialog's download: its child process, urllib and ssl with certifi's CA bundle. The
+        # address is a closed port on this machine, so it must fail with the plain "offline" message.
+        import certifi
+
+        from lora_studio.captioning.download import DownloadError, _ssl_context, download_job
+        from lora_studio.core.control import RunControl
+        from lora_studio.training.process import TrainingProcess
+
+        _ssl_context()
+        assert Path(certifi.where()).is_file(), certifi.where()
+        job = download_job("wd-vit-tagger-v3", paths.data_dir() / "download-check", "http://127.0.0.1:9")
+        try:
+            TrainingProcess(job, name="Download check", threads=1).run(lambda e: None, RunControl())
+        except DownloadError as exc:
+            assert "offline" in exc.message, exc.message
+            return f"child process answered: {exc.message}"
+        raise AssertionError("a download from a closed port did not fail")
+
     def generation_and_training() -> str:
         import torch
         from diffusers import DDPMScheduler
@@ -229,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     c.run("device report", device_report)
     c.run("qt + pyqtgraph offscreen", qt_check)
     c.run("multiprocessing spawn", multiprocessing_check)
+    c.run("model download (child process, https)", download_check)
     c.run("tiny generation + LoRA step", generation_and_training)
     c.run("onnxruntime (WD14 captioner)", onnxruntime_check)
     c.run("bitsandbytes (optional)", bitsandbytes_check)

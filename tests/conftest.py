@@ -13,6 +13,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _HOME = Path(tempfile.mkdtemp(prefix="lora-studio-test-home-"))
 os.environ["LORA_STUDIO_HOME"] = str(_HOME)
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The model download (the app's one way online) goes to this hub: a closed port on this machine, so
+# no test can reach the internet; the download tests start their own stand-in hub.
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 
 from lora_studio.core.paths import set_offline_environment  # noqa: E402
 

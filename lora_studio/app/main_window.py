@@ -28,6 +28,7 @@ from lora_studio.app.device_probe import probe_device
 from lora_studio.app.diagnostics import LOG_LINES, collect_diagnostics, probe_for_diagnostics
 from lora_studio.app.dialogs.about_dialog import AboutDialog
 from lora_studio.app.dialogs.error_dialog import show_error
+from lora_studio.app.dialogs.models_dialog import show_models_dialog
 from lora_studio.app.dialogs.settings_dialog import SettingsDialog
 from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
 from lora_studio.app.panels.generation.generation_panel import GenerationPanel
@@ -169,6 +170,8 @@ class MainWindow(QMainWindow):
         about = help_menu.addAction("&About LoRA Studio", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction("&Copy diagnostics", self.copy_diagnostics)
+        self.models_action = help_menu.addAction("&Models…", lambda: show_models_dialog(self.context, self))
+        self.models_action.setStatusTip("Download captioning and masking models (the only download)")
         help_menu.addSeparator()
         help_menu.addAction("Open &log folder", lambda: self._open_folder(paths.logs_dir()))
         help_menu.addAction(

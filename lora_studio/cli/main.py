@@ -14,7 +14,7 @@ import sys
 from lora_studio import __version__
 from lora_studio.core.errors import LoraStudioError
 
-SUBCOMMAND_MODULES = ("demo", "dataset", "train", "generate", "lora")
+SUBCOMMAND_MODULES = ("demo", "dataset", "train", "generate", "lora", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

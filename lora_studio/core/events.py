@@ -135,6 +135,18 @@ class CaptionReady(Event):
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadProgress(Event):
+    """Bytes and files of one model's download so far (``captioning.download``)."""
+
+    model: str
+    file: str  # the file being downloaded ("" once all are done)
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
 Reporter = Callable[[Event], None]
 
 

@@ -70,6 +70,17 @@ def test_spec_collects_resources_metadata_and_lazy_packages():
     assert "launcher.py" in text and "pyi_rth_lora_studio.py" in text
 
 
+def test_spec_bundles_what_the_model_download_needs():
+    """The Models dialog's download runs urllib over HTTPS in a child process, with certifi's CA file;
+    the frozen self-check runs that child against a closed local port."""
+    text = SPEC.read_text("utf-8")
+    for module in ("urllib.request", "http.client", "ssl", "certifi"):
+        assert f'"{module}"' in text
+    assert 'collect_data_files("certifi")' in text and "datas += datas_certifi" in text
+    check = (SPEC.parent / "lora_studio_packaging_check.py").read_text("utf-8")
+    assert 'c.run("model download (child process, https)", download_check)' in check
+
+
 def test_runtime_resources_reach_source_checkouts_wheels_and_the_frozen_app(tmp_path):
     """resources/ is the one copy: a checkout reads it, the wheel build and the spec copy its run-time part."""
     from lora_studio.core import paths

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from lora_studio.app.caption_history import CaptionHistory
 from lora_studio.app.desktop import open_folder
+from lora_studio.app.dialogs.models_dialog import show_models_dialog
 from lora_studio.app.panels.dataset.caption_options_widget import CaptionOptionsWidget
 from lora_studio.app.panels.dataset.caption_preview import CaptionPreviewBox, missing_models_text
 from lora_studio.app.panels.dataset.caption_run import CaptionRun
@@ -54,6 +55,15 @@ from lora_studio.captioning.runner import (
 log = logging.getLogger(__name__)
 
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def get_models(dialog: AutoCaptionDialog) -> None:
+    """The "Get models…" button: the Models dialog (at the chosen model's family); the model list here
+    refreshes once a download is in place."""
+    folder = dialog.selected_folder()
+    models = show_models_dialog(dialog.context, dialog, folder.kind if folder is not None and folder.kind else "")
+    models.model_installed.connect(dialog.reload_models, Qt.ConnectionType.UniqueConnection)
+    dialog.status.setText("Download a model in the Models dialog; it appears in the list here when it is ready.")
 
 
 class AutoCaptionDialog(QDialog):
@@ -107,7 +117,11 @@ class AutoCaptionDialog(QDialog):
         self.refresh_button = QPushButton("Look again")
         self.refresh_button.setToolTip("Search the captioners folder again after adding a model")
         self.refresh_button.clicked.connect(self._look_again)
+        self.get_models_button = QPushButton("Get models…")
+        self.get_models_button.setToolTip("Download captioning models (opens the Models dialog)")
+        self.get_models_button.clicked.connect(lambda: get_models(self))
         model_buttons = QHBoxLayout()
+        model_buttons.addWidget(self.get_models_button)
         model_buttons.addWidget(self.open_folder_button)
         model_buttons.addWidget(self.refresh_button)
         model_buttons.addStretch(1)
