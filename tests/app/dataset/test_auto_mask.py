@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from lora_studio.app.dialogs.models_dialog import ModelsDialog
 from lora_studio.app.panels.dataset.auto_mask_dialog import AutoMaskDialog
 from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
 from tests.captioning.tiny_vlm import build_bg_remover
@@ -43,10 +44,11 @@ def test_no_model_says_what_to_put_where(panel, qtbot, context, tmp_path):
     assert dialog.model.count() == 0 and not dialog.start_button.isEnabled()
     assert "CIDAS/clipseg-rd64-refined" in dialog.missing.text() and "isnetis.onnx" in dialog.missing.text()
     assert "No auto-mask model yet" in dialog.start_button.toolTip()
-    asked = []
-    dialog.models_requested.connect(asked.append)
-    dialog.request_models()
-    assert asked == [""]  # the hook the Models dialog connects to
+    qtbot.mouseClick(dialog.get_models_button, Qt.MouseButton.LeftButton)
+    models = panel.window().findChild(ModelsDialog, "modelsDialog")
+    assert models is not None and models.isVisible()  # opened at the mask models
+    assert any(r.model.kind == "clipseg" for r in models.rows.values())
+    models.close()
     dialog.close()
 
 

@@ -57,11 +57,10 @@ log = logging.getLogger(__name__)
 FOLDER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def get_models(dialog: AutoCaptionDialog) -> None:
-    """The "Get models…" button: the Models dialog (at the chosen model's family); the model list here
-    refreshes once a download is in place."""
-    folder = dialog.selected_folder()
-    models = show_models_dialog(dialog.context, dialog, folder.kind if folder is not None and folder.kind else "")
+def get_models(dialog: AutoCaptionDialog, kind: str) -> None:
+    """The "Get models…" button (through ``models_requested``): the Models dialog at the chosen model's
+    family; the model list here refreshes once a download is in place."""
+    models = show_models_dialog(dialog.context, dialog, kind)
     models.model_installed.connect(dialog.reload_models, Qt.ConnectionType.UniqueConnection)
     dialog.status.setText("Download a model in the Models dialog; it appears in the list here when it is ready.")
 
@@ -119,7 +118,8 @@ class AutoCaptionDialog(QDialog):
         self.refresh_button.clicked.connect(self._look_again)
         self.get_models_button = QPushButton("Get models…")
         self.get_models_button.setToolTip("Download captioning models (opens the Models dialog)")
-        self.get_models_button.clicked.connect(lambda: get_models(self))
+        self.get_models_button.clicked.connect(self.request_models)
+        self.models_requested.connect(lambda kind: get_models(self, kind))
         model_buttons = QHBoxLayout()
         model_buttons.addWidget(self.get_models_button)
         model_buttons.addWidget(self.open_folder_button)
@@ -253,7 +253,7 @@ class AutoCaptionDialog(QDialog):
         return missing_models_text(self.captioner_folders()[0])
 
     def request_models(self) -> None:
-        """Ask for the Models dialog (the app connects ``models_requested``), for the chosen family."""
+        """Ask for the Models dialog (``models_requested``), at the chosen model's family."""
         folder = self.selected_folder()
         self.models_requested.emit(folder.kind if folder is not None and folder.kind else "")
 

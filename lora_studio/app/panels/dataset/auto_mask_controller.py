@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QPushButton
 
+from lora_studio.app.dialogs.models_dialog import show_models_dialog
 from lora_studio.app.panels.dataset.auto_mask_dialog import AutoMaskDialog
 from lora_studio.app.panels.dataset.caption_target_widget import CaptionScope
 from lora_studio.captioning.masking import MaskRunReport, MaskUndo, apply_masks, undo_masks
@@ -67,10 +68,17 @@ class AutoMaskController(QObject):
             dialog.set_scope("concept")
         dialog.masks_made.connect(self.apply)
         dialog.undo_requested.connect(self.undo)
+        dialog.models_requested.connect(lambda kind: self.get_models(dialog, kind))
         dialog.undo_button.setEnabled(bool(self.undos))
         self.dialog = dialog
         dialog.show()
         return dialog
+
+    def get_models(self, dialog: AutoMaskDialog, kind: str) -> None:
+        """The dialog's "Get models…": the Models dialog at the mask models; the model list refreshes
+        once a download is in place."""
+        models = show_models_dialog(self.view.context, dialog, kind or "clipseg")
+        models.model_installed.connect(dialog.reload_models)
 
     @Slot(object)
     def apply(self, report: MaskRunReport) -> None:

@@ -43,7 +43,7 @@ READY = "Ready. Preview first to choose the threshold."
 class AutoMaskDialog(QDialog):
     masks_made = Signal(object)  # MaskRunReport: the controller writes its masks
     undo_requested = Signal()
-    models_requested = Signal(str)  # "get a mask model": the Models dialog may connect here
+    models_requested = Signal(str)  # "get a mask model": the controller opens the Models dialog
 
     def __init__(
         self, roots: Sequence[Path], scopes: Sequence[CaptionScope], parent: QWidget | None = None
@@ -93,6 +93,10 @@ class AutoMaskDialog(QDialog):
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("", self.missing)
+        self.get_models_button = QPushButton("Get models…")
+        self.get_models_button.setToolTip("Download a mask model (opens the Models dialog)")
+        self.get_models_button.clicked.connect(self.request_models)
+        form.addRow("", self.get_models_button)
         form.addRow("Keep", self.prompt)
         form.addRow("Threshold", self.threshold)
         form.addRow("Learn", self.learn)
@@ -146,6 +150,7 @@ class AutoMaskDialog(QDialog):
         outer.addLayout(buttons)
 
     # -- models --------------------------------------------------------------------------------
+    @Slot()
     def reload_models(self) -> None:
         self.model.clear()
         for folder in find_masker_folders(self.roots):
@@ -155,7 +160,7 @@ class AutoMaskDialog(QDialog):
         self._on_model_changed()
 
     def request_models(self) -> None:
-        """Ask for the Models dialog (the app connects ``models_requested``) for a mask model."""
+        """Ask for the Models dialog (``models_requested``) at the chosen mask model's family."""
         folder = self.selected_model()
         self.models_requested.emit(folder.kind.value if folder is not None else "")
 
