@@ -9,6 +9,7 @@ their infotext fields (``Hires upscale`` or ``Hires resize``, ``Hires steps``, `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,9 @@ class HiresFix:
     def validate(self) -> list[str]:
         problems: list[str] = []
         if self.upscaler not in HIRES_UPSCALERS:
-            problems.append(f"Unknown hires upscaler “{self.upscaler}”; choose one of: {', '.join(HIRES_UPSCALERS)}.")
+            problems.append(
+                f"Unknown hires upscaler “{self.upscaler}”; choose one of: {', '.join(HIRES_UPSCALERS)}."
+            )
         if not (self.resize_width or self.resize_height) and not 1.0 <= self.scale <= 8.0:
             problems.append(f"Hires upscale must be between 1 and 8 (got {self.scale:g}).")
         for label, value in (("width", self.resize_width), ("height", self.resize_height)):
@@ -133,9 +136,10 @@ def generate_hires(
     scale = int(getattr(txt2img, "vae_scale_factor", 8))
     image = upscale_first_pass(first, hires, width, height, scale)
     second = {k: v for k, v in call_kwargs.items() if k not in ("width", "height")}
-    second["num_inference_steps"] = hires.steps or int(call_kwargs["num_inference_steps"])
+    steps = hires.steps or int(call_kwargs["num_inference_steps"])
+    # img2img runs int(steps × strength) steps; a very low strength still runs one, as in A1111
+    second["num_inference_steps"] = max(steps, math.ceil(1 / hires.denoise))
     if hires.is_latent:
         image = image.to(dtype=first.dtype)
     out = img2img(**second, image=image, strength=hires.denoise, output_type="pil")
     return list(out.images)
-

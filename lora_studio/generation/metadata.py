@@ -162,7 +162,6 @@ def request_from_infotext(
     the request and listed in ``missing`` (the rest of the request is still usable).
     """
     from lora_studio.formats.infotext import parse_infotext
-
     from lora_studio.generation.hires import hires_from_infotext
 
     params = parse_infotext(text)

@@ -21,7 +21,10 @@ def write_embedding(path, sdxl: bool = False, vectors: int = 2, seed: int = 0, k
 
     gen = torch.Generator().manual_seed(seed)
     if sdxl:
-        tensors = {"clip_l": torch.randn(vectors, 32, generator=gen) * 5, "clip_g": torch.randn(vectors, 32, generator=gen) * 5}
+        tensors = {
+            "clip_l": torch.randn(vectors, 32, generator=gen) * 5,
+            "clip_g": torch.randn(vectors, 32, generator=gen) * 5,
+        }
     else:
         tensors = {key: torch.randn(vectors, 32, generator=gen) * 5}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +88,9 @@ def test_infotext_round_trip_keeps_the_embedding(lora_dir, emb_dir, base_request
 
     engine = _engine(lora_dir, emb_dir)
     first = engine.generate(replace(base_request, negative="EasyNegative"))
-    rebuilt = request_from_infotext(first.infotexts[0], [lora_dir], model=base_request.model, base=base_request).request
+    rebuilt = request_from_infotext(
+        first.infotexts[0], [lora_dir], model=base_request.model, base=base_request
+    ).request
     assert rebuilt.negative == "EasyNegative"
     second = engine.generate(rebuilt)
     assert np.array_equal(image_array(first.paths[0]), image_array(second.paths[0]))
@@ -95,8 +100,17 @@ def test_sdxl_embedding_on_tiny_sdxl(lora_dir, emb_dir, tiny_sdxl_dir, tmp_path)
     from lora_studio.generation.request import GenerationRequest
 
     engine = _engine(lora_dir, emb_dir)
-    req = GenerationRequest(model=str(tiny_sdxl_dir), prompt="a cat", negative="blurry", steps=2, seed=3,
-                            width=64, height=64, sampler="Euler", output_dir=str(tmp_path / "xl"))
+    req = GenerationRequest(
+        model=str(tiny_sdxl_dir),
+        prompt="a cat",
+        negative="blurry",
+        steps=2,
+        seed=3,
+        width=64,
+        height=64,
+        sampler="Euler",
+        output_dir=str(tmp_path / "xl"),
+    )
     plain = engine.generate(req)
     named = engine.generate(replace(req, negative="blurry, negXL"))
     assert np.abs(image_array(named.paths[0]) - image_array(plain.paths[0])).mean() > 1.0
