@@ -86,7 +86,7 @@ class GenerationEngine:
     ) -> None:
         self.lora_dirs = [Path(d) for d in lora_dirs]
         if embedding_dirs is None:
-            from lora_studio.generation.embeddings import default_embedding_dirs
+            from lora_studio.generation.embedding_files import default_embedding_dirs
 
             embedding_dirs = default_embedding_dirs()
         self.embedding_dirs = [Path(d) for d in embedding_dirs]
@@ -236,7 +236,7 @@ class GenerationEngine:
                     callback_on_step_end=callback,
                 )
                 if hires is not None:
-                    from lora_studio.generation.hires import generate_hires
+                    from lora_studio.generation.hires_pass import generate_hires
 
                     def between(n: int = batch) -> None:
                         control.checkpoint()

@@ -11,7 +11,7 @@ import pytest
 
 from lora_studio.core.errors import GenerationError
 from lora_studio.formats.infotext import parse_infotext
-from lora_studio.generation.embeddings import list_embeddings, referenced
+from lora_studio.generation.embedding_files import list_embeddings, referenced
 from tests.generation.conftest import image_array
 
 
