@@ -119,3 +119,20 @@ def test_constructed_overtrained_epoch_is_not_recommended(tmp_path, tiny_sd1_dir
     assert saved_advice(config) == advice  # written beside the run for the comparison grid
     with pytest.raises(GenerationError):
         advice_request(config, [str(tmp_path / "gone.safetensors")])
+
+
+def test_cli_lora_advise(tmp_path, tiny_sd1_dir, capsys):
+    from lora_studio.cli.main import main
+    from lora_studio.training.config_files import save_toml_config
+
+    config, files, _validation = constructed_run(tmp_path, tiny_sd1_dir)
+    toml = save_toml_config(config, tmp_path / "zorb.toml")
+    assert main(["lora", "advise", str(toml), "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    # it found the run's four files by itself; with no training state there is no validation loss,
+    # so leakage and stability decide (said so), and the over-trained epoch is still not kept
+    assert out.count(".safetensors") == 5 and "Keep: " + files[3] not in out
+    assert any(f"Keep: {f}" in out for f in files[:3])
+    assert "Note: No validation loss was recorded" in out
+    assert "epoch 4 starts to change pictures without 'zorb'" in out
+    assert "zorb-e0004-s000040.safetensors" in out and "leaks" in out
