@@ -18,7 +18,12 @@ def register_advise(sub: Any) -> None:
     advise.add_argument(
         "--files", nargs="+", metavar="FILE", help="judge these files (default: the run's saved files)"
     )
-    advise.add_argument("--steps", type=int, default=12, help="sampling steps of the small test pictures")
+    advise.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="sampling steps of the small test pictures (0: sample prompt's, ≤ 12)",
+    )
     advise.add_argument("--json", action="store_true", help="print the advice as JSON")
     advise.set_defaults(handler=run_advise)
 

@@ -32,6 +32,7 @@ from lora_studio.training.run_files import epoch_of, step_of
 
 NEUTRAL_PROMPTS = ("a photo of a living room", "a landscape with trees and a lake", "a cup on a wooden table")
 WEIGHTS = (0.6, 0.8, 1.0)
+MAX_STEPS = 12  # the test pictures only need to show what changes, not to be finished
 FLAG_FACTOR = 1.5  # a number this many times the run's median is "well above"
 LEAK_FLOOR = 0.01  # mean absolute pixel difference (0..1) below which nothing counts as leaking
 UNSTEADY_FLOOR = 0.02
@@ -48,12 +49,19 @@ class AdviceRequest:
     validation: tuple[tuple[int, float], ...] = ()  # (step, loss) as the run recorded them
     neutral_prompts: tuple[str, ...] = NEUTRAL_PROMPTS
     weights: tuple[float, ...] = WEIGHTS
-    steps: int = 12
+    steps: int = 0  # 0: the first sample prompt's steps, at most 12
     size: int = 0  # 0: half the training resolution, 64..384
 
     @property
     def out_dir(self) -> Path:
         return Path(self.config.run.output_dir) / "compare"
+
+    @property
+    def sampling_steps(self) -> int:
+        if self.steps:
+            return self.steps
+        prompts = self.config.sample.prompts
+        return min(MAX_STEPS, prompts[0].steps) if prompts else MAX_STEPS
 
     @property
     def picture_size(self) -> int:
@@ -260,7 +268,7 @@ def run_advisor(
     base = GenerationRequest(
         model=cfg.model.base_model,
         prompt="",
-        steps=request.steps,
+        steps=request.sampling_steps,
         cfg=first.cfg if first else 7.0,
         seed=cfg.run.seed,
         clip_skip=cfg.model.clip_skip,
