@@ -5,6 +5,7 @@ the reason is shown, and the epoch comparison grid frames the recommended file."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -39,6 +40,7 @@ def replay_job(files, validation):
     return factory
 
 
+@pytest.mark.slow
 def test_which_epoch_button_ranks_explains_and_marks_the_grid(
     panel, qtbot, tmp_path, tiny_sd1_dir, no_dialogs
 ):

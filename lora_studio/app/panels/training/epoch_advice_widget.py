@@ -6,7 +6,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lora_studio.training.advisor import Advice
 
@@ -63,7 +71,9 @@ class EpochAdviceWidget(QWidget):
                 if keep:
                     item.setBackground(QBrush(KEEP_COLOUR))
                 self.table.setItem(row, col, item)
-        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def row_texts(self) -> list[list[str]]:
         """What the table shows, row by row (for tests and screenshots)."""
