@@ -129,3 +129,17 @@ def test_wrong_family_and_pickled_files_are_refused(lora_dir, emb_dir, base_requ
     with pytest.raises(GenerationError, match="pickled"):
         engine.generate(replace(base_request, negative="badneg"))
     assert not marker.exists()
+
+
+def test_restore_names_missing_embeddings(emb_dir, base_request):
+    from lora_studio.generation.model_library import Library
+    from lora_studio.generation.restore import _embedding_notes, restore_request
+
+    text = 'a cat\nNegative prompt: EasyNegative, badhands\nSteps: 3, Sampler: Euler, Seed: 1, TI hashes: "EasyNegative: 0123456789ab, badhands: ba5eba11ba5e"'
+    assert _embedding_notes(text, [emb_dir]) == [
+        f"Embeddings not in {emb_dir}: badhands (hash ba5eba11ba5e). The picture used them; without them it will differ."
+    ]
+    request, notes = restore_request(text, Library(), [], base_request)
+    assert request.negative == "EasyNegative, badhands"
+    assert any("EasyNegative (hash 0123456789ab)" in n for n in notes)  # the default folder is empty
+    assert _embedding_notes("a cat\nSteps: 3, Sampler: Euler, Seed: 1", [emb_dir]) == []
