@@ -203,6 +203,9 @@ class GenerationEngine:
         texts = ti.apply_embeddings(pipe, entry.family, request.prompt, request.negative, self.embedding_dirs)
         embeds = encode_prompts(pipe, texts.prompt, texts.negative, request.clip_skip)
         hires = request.hires if pipe_kind == "txt2img" else None
+        if request.hires is not None and hires is None:  # img2img/inpaint already set their own size
+            reporter(StatusChanged("Hires fix works on text-to-picture only; it is skipped here."))
+            request = request.with_(hires=None)
         extra = {**(hires.infotext_fields() if hires else {})}
         if texts.used:
             extra[ti.INFOTEXT_KEY] = ti.format_ti_hashes(texts.used)

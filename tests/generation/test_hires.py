@@ -144,3 +144,16 @@ def test_cli_generate_and_grid_with_hires_and_embedding(tiny_sd1_dir, tmp_path):
         assert grid.width >= 2 * 128 and grid.height >= 96
     cells = sorted((tmp_path / "grid" / "cells").glob("*.png"))
     assert len(cells) == 2 and all(Image.open(c).size == (128, 96) for c in cells)
+
+
+def test_img2img_skips_hires_and_says_so(engine, base_request, tmp_path):
+    init = tmp_path / "init.png"
+    Image.new("RGB", (64, 64), (200, 80, 40)).save(init)
+    said: list[str] = []
+    request = replace(base_request, init_image=str(init), strength=0.5, hires=HiresFix(scale=2))
+    result = engine.generate(request, lambda e: said.append(getattr(e, "text", "")))
+    assert any("Hires fix works on text-to-picture only" in t for t in said)
+    with Image.open(result.paths[0]) as im:
+        assert im.size == (64, 64)
+    info = parse_infotext(result.infotexts[0])
+    assert info.denoising_strength == 0.5 and "Hires upscale" not in info.extra
