@@ -30,6 +30,9 @@ def test_embedding_list_and_hires_fix_reach_the_picture(qtbot, panel, data_home)
         assert not embeddings.negative_button.isEnabled()  # nothing chosen yet
         qtbot.mouseClick(embeddings.refresh_button, Qt.MouseButton.LeftButton)
         assert embeddings.heading.text() == "Embeddings (2)"
+        assert embeddings.found.isVisible() and embeddings.found.text().startswith(
+            "Looked again: 2 embeddings in"
+        )
         texts = [embeddings.list.item(i).text() for i in range(embeddings.list.count())]
         assert texts == ["EasyNegative  (width 32)", "old  (pickled (not loaded))"]
         row = embeddings.list.item(0)

@@ -51,7 +51,7 @@ class EmbeddingListWidget(QWidget):
         self.refresh_button.setToolTip("Look for embedding files again")
         self.prompt_button.clicked.connect(lambda: self._emit(self.add_to_prompt))
         self.negative_button.clicked.connect(lambda: self._emit(self.add_to_negative))
-        self.refresh_button.clicked.connect(lambda: self.refresh())
+        self.refresh_button.clicked.connect(lambda: self.refresh(announce=True))
         buttons = QVBoxLayout()
         for button in (self.prompt_button, self.negative_button, self.refresh_button):
             buttons.addWidget(button)
@@ -64,9 +64,14 @@ class EmbeddingListWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heading)
         layout.addLayout(row)
+        self.found = QLabel()  # what the last Refresh found, in words
+        self.found.setProperty("muted", True)
+        self.found.setWordWrap(True)
+        self.found.hide()
+        layout.addWidget(self.found)
         self._update_buttons()
 
-    def refresh(self, folders: list[Path] | None = None) -> None:
+    def refresh(self, folders: list[Path] | None = None, *, announce: bool = False) -> None:
         if folders is not None:
             self.folders = list(folders)
         self.items = list_embeddings(self.folders)
@@ -84,6 +89,14 @@ class EmbeddingListWidget(QWidget):
         folder = self.folders[0] if self.folders else Path("models/embeddings")
         self.heading.setText(f"Embeddings ({len(self.items)})" if self.items else "Embeddings (none)")
         self.list.setToolTip("" if self.items else EMPTY_TIP.format(folder=folder))
+        if announce:
+            n = len(self.items)
+            self.found.setText(
+                f"Looked again: {n} embedding{'s' * (n != 1)} in {folder}."
+                if n
+                else f"Looked again: no embeddings yet. Put .safetensors embeddings into {folder}."
+            )
+            self.found.show()
         self._update_buttons()
 
     def selected_name(self) -> str | None:
