@@ -2,8 +2,10 @@
 
 Each saved file is judged on three things:
 
-(a) **validation loss** on the held-out pictures, as the run measured it when it saved the file
-    (the run's validation history: the panel's events, or the run's newest state for the CLI);
+(a) **validation loss** on the held-out pictures: the value the run measured at the step it saved
+    the file (its validation history: the panel's events, or the run's newest state for the CLI);
+    a file the history has no value for is measured here, with the trainer's own fixed-noise loss
+    (``TrainingSession.fixed_loss``) on the run's held-out pictures;
 (b) **leakage**: how much the LoRA changes pictures of neutral prompts *without* the trigger word
     (mean pixel difference between with-LoRA and without-LoRA pictures, same seeds; small pictures
     and few steps, so it is cheap);
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +130,61 @@ def file_epoch_and_step(path: str) -> tuple[int, int]:
 
 
 def validation_at(step: int, history: Sequence[tuple[int, float]]) -> float | None:
-    """The validation loss measured at ``step`` (or the last one before it), None when there is none."""
-    before = [(s, v) for s, v in history if s <= step]
-    return max(before)[1] if before and step >= 0 else None
+    """The validation loss the run measured at ``step`` (when it saved that file), else None."""
+    found = [v for s, v in history if s == step]
+    return found[-1] if found and step >= 0 else None
+
+
+def holds_out_pictures(config: TrainConfig) -> bool:
+    return config.validation.split > 0 or config.validation.size > 0
+
+
+def measure_validation(
+    config: TrainConfig,
+    files: Sequence[str],
+    reporter: Reporter = null_reporter,
+    control: RunControl | None = None,
+    *,
+    dataset: Any = None,
+) -> dict[str, float]:
+    """Each file's validation loss on the run's held-out pictures, as the trainer measures it
+    (same pictures, noise and timesteps from ``validation.seed``). Empty when none are held out."""
+    if not files or not holds_out_pictures(config):
+        return {}
+    import gc
+
+    import torch
+
+    from lora_studio.diffusion.devices import pick_device
+    from lora_studio.training.network import load_start_weights
+    from lora_studio.training.setup import build_session
+
+    control = control or RunControl()
+    reporter(StatusChanged("Measuring the validation loss of the saved files…"))
+    session = build_session(config, dataset, torch.device(pick_device(config.run.device)), reporter)
+    try:
+        if not session.val_sources:
+            return {}
+        session.fill_latent_cache(reporter)
+        session.fill_text_cache(reporter)
+        out: dict[str, float] = {}
+        for path in files:
+            control.checkpoint()
+            load_start_weights(
+                path,
+                session.trained,
+                session.targets,
+                config.network,
+                family=session.family,
+                unet_config=dict(session.pipeline.unet.config),
+            )
+            out[path] = session.fixed_loss(session.val_sources, config.validation.seed)
+        return out
+    finally:
+        del session
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def recorded_validation(config: TrainConfig) -> tuple[tuple[int, float], ...]:
@@ -261,6 +315,17 @@ def run_advisor(
         raise GenerationError(
             "This run has no saved LoRA files to judge yet.", hint="Train at least one epoch first."
         )
+    epochs = [file_epoch_and_step(f) for f in files]
+    validation = [validation_at(step, request.validation) for _, step in epochs]
+    unmeasured = [f for f, v in zip(files, validation, strict=True) if v is None]
+    notes: list[str] = []
+    if unmeasured and holds_out_pictures(cfg):
+        try:
+            measured = measure_validation(cfg, unmeasured, reporter, control)
+        except LoraStudioError as exc:  # e.g. the dataset moved: judge on the rest, and say so
+            measured = {}
+            notes.append(f"The validation loss could not be measured: {exc.message}")
+        validation = [measured.get(f) if v is None else v for f, v in zip(files, validation, strict=True)]
     trigger = cfg.dataset.trigger_word.strip()
     first = cfg.sample.prompts[0] if cfg.sample.prompts else None
     trigger_prompt = first.prompt if first else (trigger or "a picture")
@@ -311,9 +376,9 @@ def run_advisor(
             instability.append(max(jumps) if jumps else 0.0)
     finally:
         engine.unload()
-    epochs = [file_epoch_and_step(f) for f in files]
-    validation = [validation_at(step, request.validation) for _, step in epochs]
     advice = rank_epochs(files, epochs, validation, leakage, instability, trigger)
+    if notes:
+        advice = replace(advice, notes=(*notes, *advice.notes))
     request.out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(request.out_dir / ADVICE_FILE, advice.to_json())
     reporter(StatusChanged(f"Recommended: {advice.reason}"))

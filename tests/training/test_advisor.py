@@ -99,7 +99,7 @@ def test_ranking_rules_on_numbers():
     assert blind.recommended == "e1" and blind.notes
     assert Advice.from_json(advice.to_json()) == advice
     assert (
-        validation_at(25, [(10, 0.3), (20, 0.2), (30, 0.1)]) == 0.2 and validation_at(5, [(10, 0.3)]) is None
+        validation_at(20, [(10, 0.3), (20, 0.2), (30, 0.1)]) == 0.2 and validation_at(25, [(10, 0.3)]) is None
     )
     with pytest.raises(GenerationError):
         rank_epochs([], [], [], [], [])
@@ -136,3 +136,29 @@ def test_cli_lora_advise(tmp_path, tiny_sd1_dir, capsys):
     assert "Note: No validation loss was recorded" in out
     assert "epoch 4 starts to change pictures without 'zorb'" in out
     assert "zorb-e0004-s000040.safetensors" in out and "leaks" in out
+
+
+def test_measured_validation_equals_what_the_run_recorded(tmp_path, tiny_sd1_dir):
+    """A file's validation loss measured afresh is the one the trainer reported when it saved it."""
+    from lora_studio.training.advisor import measure_validation
+    from lora_studio.training.run_files import step_of
+    from lora_studio.training.trainer import run_training
+    from tests.training.conftest import make_dataset, tiny_config
+
+    dataset = make_dataset(tmp_path / "ds", 5)
+    config = tiny_config(
+        tiny_sd1_dir,
+        tmp_path,
+        **{"run.epochs": 2, "run.save_every_n_epochs": 1, "validation.size": 2, "validation.seed": 4},
+    )
+    result = run_training(config, dataset=dataset)
+    recorded = dict(result.validation)
+    files = list(dict.fromkeys([*map(str, result.lora_files), str(result.final_lora)]))
+    assert len(files) == 2 and len(recorded) == 2
+    measured = measure_validation(config, files, dataset=dataset)
+    steps = [step_of(Path(files[0])), max(recorded)]
+    for path, step in zip(files, steps):
+        assert measured[path] == pytest.approx(recorded[step], rel=1e-4)
+    assert measured[files[0]] != pytest.approx(measured[files[1]], rel=1e-6)  # each file's own weights
+    # nothing held out: nothing to measure
+    assert measure_validation(update(config, **{"validation.size": 0}), files, dataset=dataset) == {}
