@@ -45,6 +45,19 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_size_arg, metavar="WxH", help="default: the model's native size")
     p.add_argument("--no-fuse", action="store_true", help="keep LoRAs unfused (slower steps)")
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--embedding-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folders of textual-inversion embeddings named in prompts (default: models/embeddings)",
+    )
+    hires = p.add_argument_group("hires fix (A1111): a second denoising pass at a larger size")
+    hires.add_argument("--hires-upscale", type=float, metavar="F", help="upscale factor, e.g. 2 (turns hires fix on)")
+    hires.add_argument("--hires-resize", type=_size_arg, metavar="WxH", help="or resize to this size (turns it on)")
+    hires.add_argument("--hires-steps", type=int, default=0, help="second-pass steps (0: as the first pass)")
+    hires.add_argument("--hires-denoise", type=float, default=0.7, help="second-pass denoising strength")
+    hires.add_argument("--hires-upscaler", default="Latent", help='"Latent", "Latent (nearest-exact)", "Lanczos" …')
 
 
 def register(subparsers: Any) -> None:
@@ -70,6 +83,28 @@ def register(subparsers: Any) -> None:
     grid.set_defaults(handler=run_grid_cmd)
 
 
+def _hires(args: argparse.Namespace) -> Any:
+    from lora_studio.generation.hires import HiresFix
+
+    if args.hires_upscale is None and args.hires_resize is None:
+        return None
+    rw, rh = args.hires_resize or (0, 0)
+    return HiresFix(
+        scale=args.hires_upscale or 2.0,
+        resize_width=rw,
+        resize_height=rh,
+        steps=args.hires_steps,
+        denoise=args.hires_denoise,
+        upscaler=args.hires_upscaler,
+    )
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from lora_studio.generation.engine import GenerationEngine
+
+    return GenerationEngine(lora_dirs=args.lora_dir, embedding_dirs=args.embedding_dir or None)
+
+
 def _request(args: argparse.Namespace, **extra: Any) -> Any:
     from lora_studio.generation.request import GenerationRequest, LoraSpec
 
@@ -89,6 +124,7 @@ def _request(args: argparse.Namespace, **extra: Any) -> Any:
         height=height,
         output_dir=args.out,
         fuse_loras=not args.no_fuse,
+        hires=_hires(args),
         **extra,
     )
 
@@ -105,8 +141,6 @@ def _printer(event: Any) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from lora_studio.generation.engine import GenerationEngine
-
     req = _request(
         args,
         init_image=args.init,
@@ -115,7 +149,7 @@ def run_generate(args: argparse.Namespace) -> int:
         batch_count=args.batch_count,
         batch_size=args.batch_size,
     )
-    GenerationEngine(lora_dirs=args.lora_dir).generate(req, _printer)
+    _engine(args).generate(req, _printer)
     return 0
 
 
@@ -131,11 +165,10 @@ def _axis(values: list[str] | None) -> Any:
 
 
 def run_grid_cmd(args: argparse.Namespace) -> int:
-    from lora_studio.generation.engine import GenerationEngine
     from lora_studio.generation.grid import run_grid
 
     result = run_grid(
-        GenerationEngine(lora_dirs=args.lora_dir),
+        _engine(args),
         _request(args),
         _axis(args.x),
         _axis(args.y),

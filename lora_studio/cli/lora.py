@@ -1,4 +1,4 @@
-"""``lora-studio lora info FILE`` and ``lora-studio lora merge …``."""
+"""``lora-studio lora info FILE``, ``lora-studio lora merge …`` and ``lora-studio lora advise CONFIG``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
         "--rank", type=int, help="SVD re-factorise to this rank (default: concatenate ranks, exact)"
     )
     merge.set_defaults(handler=run_merge)
+    from lora_studio.cli.advise import register_advise
+
+    register_advise(sub)
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -79,11 +79,17 @@ class GenerationEngine:
         self,
         *,
         lora_dirs: Sequence[str | Path] = (),
+        embedding_dirs: Sequence[str | Path] | None = None,
         device: str | None = None,
         dtype: torch.dtype | None = None,
         max_models: int = 1,
     ) -> None:
         self.lora_dirs = [Path(d) for d in lora_dirs]
+        if embedding_dirs is None:
+            from lora_studio.generation.embedding_files import default_embedding_dirs
+
+            embedding_dirs = default_embedding_dirs()
+        self.embedding_dirs = [Path(d) for d in embedding_dirs]
         self.device = device
         self.dtype = dtype
         self.max_models = max(1, max_models)
@@ -192,7 +198,17 @@ class GenerationEngine:
         for text in warnings:
             reporter(StatusChanged(text))
         pipe.scheduler = make_scheduler(entry.scheduler_config, request.sampler, request.schedule)
-        embeds = encode_prompts(pipe, request.prompt, request.negative, request.clip_skip)
+        from lora_studio.generation import embeddings as ti
+
+        texts = ti.apply_embeddings(pipe, entry.family, request.prompt, request.negative, self.embedding_dirs)
+        embeds = encode_prompts(pipe, texts.prompt, texts.negative, request.clip_skip)
+        hires = request.hires if pipe_kind == "txt2img" else None
+        if request.hires is not None and hires is None:  # img2img/inpaint already set their own size
+            reporter(StatusChanged("Hires fix works on text-to-picture only; it is skipped here."))
+            request = request.with_(hires=None)
+        extra = {**(hires.infotext_fields() if hires else {})}
+        if texts.used:
+            extra[ti.INFOTEXT_KEY] = ti.format_ti_hashes(texts.used)
         width, height = self._size(entry, request)
         image_kwargs = self._image_kwargs(entry, request, pipe_kind, width, height)
         model_hash = self.model_hash(entry)
@@ -213,7 +229,7 @@ class GenerationEngine:
                 generators = [torch.Generator("cpu").manual_seed(s) for s in batch_seeds]
                 callback = self._step_callback(request, reporter, control, batch)
                 control.checkpoint()
-                output = pipe(
+                call = dict(
                     **embeds.as_kwargs(),
                     **image_kwargs,
                     num_inference_steps=request.steps,
@@ -221,11 +237,20 @@ class GenerationEngine:
                     num_images_per_prompt=request.batch_size,
                     generator=generators,
                     callback_on_step_end=callback,
-                    output_type="pil",
                 )
-                for i, image in enumerate(output.images):
+                if hires is not None:
+                    from lora_studio.generation.hires_pass import generate_hires
+
+                    def between(n: int = batch) -> None:
+                        control.checkpoint()
+                        reporter(StatusChanged(f"Hires fix: second pass ({n + 1}/{request.batch_count})…"))
+
+                    images = generate_hires(pipe, self._variant(entry, "img2img"), hires, call, width, height, between)
+                else:
+                    images = pipe(**call, output_type="pil").images
+                for i, image in enumerate(images):
                     index = batch * request.batch_size + i
-                    info = build_infotext(request, entry, batch_seeds[i], width, height, model_hash)
+                    info = build_infotext(request, entry, batch_seeds[i], width, height, model_hash, extra)
                     path = save_png(image, out_dir, request, index, batch_seeds[i], info)
                     paths.append(str(path))
                     seeds.append(batch_seeds[i])

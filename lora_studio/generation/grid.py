@@ -91,8 +91,12 @@ def run_grid(
     out_dir: str | Path | None = None,
     reporter: Reporter = null_reporter,
     control: RunControl | None = None,
+    highlight: Any = None,
 ) -> GridResult:
-    """Generate every combination of the axes and assemble labelled grids."""
+    """Generate every combination of the axes and assemble labelled grids.
+
+    ``highlight``: an X value (e.g. the recommended epoch file) whose column is framed and labelled.
+    """
     from lora_studio.core.fileio import atomic_write_with
     from lora_studio.formats.infotext import png_info_for
 
@@ -125,11 +129,13 @@ def run_grid(
                 done += 1
                 reporter(Progress(done, total, f"Grid cell {done}/{total}"))
             images.append(row)
+        marked = x.values.index(highlight) if highlight in x.values else None
         grid = draw_grid(
             images,
-            [x.label(v) for v in x.values],
+            [x.label(v) + (" (keep)" if i == marked else "") for i, v in enumerate(x.values)],
             [y.label(v) for v in ys] if y else [],
             title=z.label(zv) if z else "",
+            highlight_column=marked,
         )
         suffix = f"-{len(result.grid_paths)}" if z else ""
         path = out / f"grid{suffix}.png"
@@ -300,7 +306,16 @@ def layout_grid(
     return GridLayout(width, height, left, top, cell_w, cell_h, size, font, tuple(lines))
 
 
-def draw_grid(images: list[list[Any]], col_labels: list[str], row_labels: list[str], title: str = "") -> Any:
+HIGHLIGHT_COLOUR = (30, 160, 70)
+
+
+def draw_grid(
+    images: list[list[Any]],
+    col_labels: list[str],
+    row_labels: list[str],
+    title: str = "",
+    highlight_column: int | None = None,
+) -> Any:
     """Lay out ``images[row][col]`` with labels above the columns and left of the rows.
 
     Long labels wrap or shrink (see :func:`layout_grid`); they never overlap each other or the images.
@@ -317,4 +332,9 @@ def draw_grid(images: list[list[Any]], col_labels: list[str], row_labels: list[s
     for r, row in enumerate(images):
         for c, im in enumerate(row):
             grid.paste(im, (layout.left + c * cell_w, layout.top + r * cell_h))
+    if highlight_column is not None:  # a frame around the whole column, drawn over the pictures' edge
+        x0 = layout.left + highlight_column * cell_w
+        width = max(2, cell_w // 32)
+        box = (x0, layout.top, x0 + cell_w - 1, layout.top + cell_h * len(images) - 1)
+        draw.rectangle(box, outline=HIGHLIGHT_COLOUR, width=width)
     return grid

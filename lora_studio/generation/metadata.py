@@ -52,8 +52,10 @@ def build_infotext(
     width: int,
     height: int,
     model_hash: str | None,
+    extra: dict[str, str] | None = None,
 ) -> str:
-    """The A1111 infotext for one image of ``request``."""
+    """The A1111 infotext for one image of ``request`` (``extra``: more parameter-line fields,
+    e.g. hires fix and ``TI hashes``)."""
     from lora_studio.formats.infotext import InfotextParams, format_infotext
 
     sampler, schedule = split_sampler_name(request.sampler, request.schedule)
@@ -74,8 +76,13 @@ def build_infotext(
         model_hash=model_hash,
         model_name=Path(request.model).stem if Path(request.model).suffix else Path(request.model).name,
         clip_skip=request.clip_skip,
-        denoising_strength=request.strength if (request.init_image or request.mask) else None,
+        denoising_strength=(
+            request.hires.denoise
+            if request.hires and not (request.init_image or request.mask)
+            else (request.strength if (request.init_image or request.mask) else None)
+        ),
         lora_hashes={s.name: lora_short_hash(s.path) for s in loras},
+        extra=dict(extra or {}),
         version=VERSION_TEXT,
     )
     return format_infotext(params)
@@ -155,8 +162,10 @@ def request_from_infotext(
     the request and listed in ``missing`` (the rest of the request is still usable).
     """
     from lora_studio.formats.infotext import parse_infotext
+    from lora_studio.generation.hires import hires_from_infotext
 
     params = parse_infotext(text)
+    hires = hires_from_infotext(params.extra, params.denoising_strength)
     prompt, tags = extract_lora_tags(params.prompt)
     loras: list[LoraSpec] = []
     missing: list[MissingLora] = []
@@ -190,6 +199,11 @@ def request_from_infotext(
         clip_skip=params.clip_skip or 1,
         width=params.width or request.width,
         height=params.height or request.height,
-        strength=params.denoising_strength if params.denoising_strength is not None else request.strength,
+        strength=(
+            params.denoising_strength
+            if params.denoising_strength is not None and hires is None
+            else request.strength
+        ),
+        hires=hires,
     )
     return InfotextRequest(rebuilt, tuple(missing))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lora_studio.core.errors import GenerationError
+from lora_studio.generation.hires import HiresFix
 
 LORA_WEIGHT_MIN = -2.0
 LORA_WEIGHT_MAX = 2.0
@@ -133,6 +134,7 @@ class GenerationRequest:
     file_prefix: str = ""
     fuse_loras: bool = True  # fuse when the LoRA set and weights are fixed for the batch
     preview_every: int = 0  # 0: no previews; n: a preview every n steps
+    hires: HiresFix | None = None  # A1111's hires fix (txt2img only); None: off
 
     @property
     def active_loras(self) -> tuple[LoraSpec, ...]:
@@ -169,6 +171,8 @@ class GenerationRequest:
         for spec in self.loras:
             if not LORA_WEIGHT_MIN <= spec.weight <= LORA_WEIGHT_MAX:
                 problems.append(f"LoRA “{spec.name}” weight {spec.weight} is outside -2..2.")
+        if self.hires is not None:
+            problems.extend(self.hires.validate())
         try:
             split_sampler_name(self.sampler, self.schedule)
         except GenerationError as exc:

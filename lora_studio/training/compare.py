@@ -27,6 +27,8 @@ class CompareRequest:
     lora_files: tuple[str, ...]
     weights: tuple[float, ...] = DEFAULT_WEIGHTS
     steps: int = 20
+    recommended: str = ""  # the epoch advisor's pick: its column is framed and labelled "keep"
+    reason: str = ""
 
     @property
     def out_dir(self) -> Path:
@@ -80,6 +82,7 @@ def run_compare(request: CompareRequest, reporter: Reporter, control: RunControl
             out_dir=request.out_dir,
             reporter=reporter,
             control=control,
+            highlight=request.recommended or None,
         )
     finally:
         engine.unload()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lora_studio.app.observable import bind
+from lora_studio.app.panels.generation.embedding_list_widget import EmbeddingListWidget, add_reference
 from lora_studio.app.panels.generation.gallery_controller import GalleryController
 from lora_studio.app.panels.generation.gallery_widget import GalleryWidget
 from lora_studio.app.panels.generation.generation_settings_widget import GenerationSettingsWidget
@@ -73,6 +74,9 @@ class GenerationPanel(QWidget):
 
         self.prompt_editor = PromptEditorWidget()
         self.settings_widget = GenerationSettingsWidget()
+        self.embeddings = EmbeddingListWidget()
+        self.embeddings.add_to_prompt.connect(self._add_embedding_to_prompt)
+        self.embeddings.add_to_negative.connect(self._add_embedding_to_negative)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setProperty("primary", True)
         self.generate_button.setMinimumHeight(36)
@@ -97,6 +101,7 @@ class GenerationPanel(QWidget):
         middle_column = QVBoxLayout(middle)
         middle_column.setContentsMargins(6, 10, 6, 10)
         middle_column.addWidget(self.prompt_editor, 2)
+        middle_column.addWidget(self.embeddings)
         middle_column.addWidget(settings_scroll, 3)
         run_row = QHBoxLayout()
         run_row.addWidget(self.generate_button, 1)
@@ -143,7 +148,14 @@ class GenerationPanel(QWidget):
         self.prompt_editor.set_history(state.memory.history)
         self.update_buttons()
         self.models.refresh_library()
+        self.embeddings.refresh()
         self.gallery_control.load_history()
+
+    def _add_embedding_to_prompt(self, name: str) -> None:
+        self.prompt_editor.set_prompt(add_reference(self.prompt_editor.prompt.text, name), notify=True)
+
+    def _add_embedding_to_negative(self, name: str) -> None:
+        self.prompt_editor.negative.set_text(add_reference(self.prompt_editor.negative.text, name))
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -203,6 +215,7 @@ class GenerationPanel(QWidget):
             self.prompt_editor.flush()
         self.state.status = "Ready."
         self.models.refresh_library()
+        self.embeddings.refresh()
         self.gallery.clear()
         self.gallery_control.load_history()
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.panels.generation.hires_fix_widget import HiresFixWidget
 from lora_studio.app.panels.generation.init_image_widget import InitImageWidget
 from lora_studio.core.families import ModelFamily
 from lora_studio.generation.request import (
@@ -129,6 +130,7 @@ class GenerationSettingsWidget(QWidget):
         self.clip_skip.setToolTip("1 = normal. Many anime models want 2.")
 
         self.init_image = InitImageWidget()
+        self.hires = HiresFixWidget()
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -159,7 +161,8 @@ class GenerationSettingsWidget(QWidget):
         grid.addWidget(self.batch_size, 5, 3)
         grid.addWidget(label("Clip skip"), 6, 0)
         grid.addWidget(self.clip_skip, 6, 1)
-        grid.addWidget(self.init_image, 7, 0, 1, 4)
+        grid.addWidget(self.hires, 7, 0, 1, 4)
+        grid.addWidget(self.init_image, 8, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.set_family(None, 512)
@@ -248,6 +251,7 @@ class GenerationSettingsWidget(QWidget):
             clip_skip=self.clip_skip.value(),
         )
         fields.update(self.init_image.request_fields())
+        fields.update(self.hires.request_fields())
         return fields
 
     def apply_request(self, request: GenerationRequest) -> None:
@@ -259,5 +263,6 @@ class GenerationSettingsWidget(QWidget):
         self.set_seed(request.seed)
         self.set_size(request.width, request.height)
         self.clip_skip.setValue(request.clip_skip)
+        self.hires.apply_request(request)
         if request.init_image:
             self.init_image.set_strength(request.strength)

@@ -3,6 +3,7 @@ comparing the saved epochs afterwards."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ class MonitorController(QObject):
         super().__init__(view)
         self.view = view
         self.epochs = 0  # of the running run
+        self._reason = ""  # the epoch advisor's reason for the grid being made
         self.compare_worker: Worker | None = None
         view.queue.run_event.connect(self.on_run_event)
         view.compare_button.clicked.connect(self.compare_epochs)
@@ -134,6 +136,10 @@ class MonitorController(QObject):
             return
         try:
             request = compare_request(entry.request.config, files)
+            advice = view.advisor.advice
+            if advice is not None and advice.recommended in request.lora_files:
+                request = replace(request, recommended=advice.recommended, reason=advice.reason)
+            self._reason = request.reason
         except LoraStudioError as exc:
             show_error(ErrorInfo.from_exception(exc, title="Nothing to compare"), view)
             return
@@ -162,7 +168,7 @@ class MonitorController(QObject):
             f"Comparison ready: {len(paths)} grid(s) in {Path(paths[0]).parent}" if paths else "Comparison finished."
         )
         if paths:
-            CompareGridDialog(paths, self.view).show()
+            CompareGridDialog(paths, self.view, self._reason).show()
 
     @Slot()
     def _on_compare_failed(self, info: ErrorInfo | None = None) -> None:
@@ -183,7 +189,7 @@ class MonitorController(QObject):
 class CompareGridDialog(QDialog):
     """The epoch comparison's grids, one tab per sample prompt."""
 
-    def __init__(self, paths: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, paths: list[str], parent: QWidget | None = None, reason: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Compare epochs")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -196,7 +202,11 @@ class CompareGridDialog(QDialog):
             tabs.addTab(area, f"Prompt {i}" if len(paths) > 1 else Path(path).name)
         note = QLabel("Columns: saved files (epochs) · rows: LoRA weight. Pick the earliest one that looks right.")
         note.setWordWrap(True)
+        self.recommendation = QLabel(f"<b>Recommended (framed in green):</b> {reason}." if reason else "")
+        self.recommendation.setWordWrap(True)
+        self.recommendation.setVisible(bool(reason))
         layout = QVBoxLayout(self)
+        layout.addWidget(self.recommendation)
         layout.addWidget(tabs, 1)
         layout.addWidget(note)
         self.resize(1000, 760)

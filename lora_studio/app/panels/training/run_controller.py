@@ -162,8 +162,13 @@ class RunController(QObject):
             RESUME_TIP if has_state else "Nothing to resume yet: stopping a run saves a state you can continue from."
         )
         files = view.monitor_control.compare_files()
-        view.compare_button.setEnabled(
-            bool(files) and not self.queue.is_running and view.monitor_control.compare_worker is None
+        idle = not self.queue.is_running and view.monitor_control.compare_worker is None
+        advisor = getattr(view, "advisor", None)  # made after this controller's first update
+        idle = idle and (advisor is None or advisor.worker is None)
+        view.compare_button.setEnabled(bool(files) and idle)
+        view.advise_button.setEnabled(bool(files) and idle)
+        view.advise_button.setToolTip(
+            view.advise_button.toolTip() if files else "Train at least one epoch first: there is no saved file to judge."
         )
 
 

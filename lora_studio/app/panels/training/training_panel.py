@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lora_studio.app.panels.training.advisor_controller import AdvisorController
+from lora_studio.app.panels.training.epoch_advice_widget import EpochAdviceWidget
 from lora_studio.app.panels.training.fit_controller import FitController
 from lora_studio.app.panels.training.form_controller import FormController
 from lora_studio.app.panels.training.loss_plot_widget import LossPlotWidget
@@ -55,8 +57,10 @@ class TrainingPanel(QWidget):
         self.plot = LossPlotWidget()
         self.gallery = SampleGalleryWidget()
         self.queue_widget = QueueWidget(self.queue)
+        self.advice = EpochAdviceWidget()
         self._build()
         self.monitor_control = MonitorController(self)
+        self.advisor = AdvisorController(self)
         self.runs = RunController(self)
         self.form_control = FormController(self)
         self.fit_control = FitController(self)
@@ -112,7 +116,13 @@ class TrainingPanel(QWidget):
         self.compare_button.setToolTip(
             "Make a grid of every saved file × weights × sample prompts, to pick the best epoch."
         )
+        self.advise_button = QPushButton("Which epoch should I keep?")
+        self.advise_button.setToolTip(
+            "Judge every saved file: validation loss, changes to pictures without the trigger word, "
+            "steadiness across weights — and recommend one."
+        )
         self.open_button = QPushButton("Open output folder")
+        self.monitor.buttons.addWidget(self.advise_button)
         self.monitor.buttons.addWidget(self.compare_button)
         self.monitor.buttons.addWidget(self.open_button)
 
@@ -120,6 +130,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.plot, "Loss")
         self.tabs.addTab(self.gallery, "Samples")
         self.tabs.addTab(self.queue_widget, "Queue")
+        self.tabs.addTab(self.advice, "Which epoch?")
         self.tabs.addTab(self.monitor.log_view, "Run log")
         right = QWidget()
         rcol = QVBoxLayout(right)
