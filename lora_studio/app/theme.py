@@ -83,9 +83,20 @@ def is_dark(theme: Theme) -> bool:
     return theme == Theme.DARK or (theme == Theme.SYSTEM and system_prefers_dark())
 
 
+_APPLIED = "loraStudioLook"  # an application property: the look last applied ("dark"/"light")
+
+
 def apply_theme(app: QApplication, theme: Theme) -> None:
-    """Fusion everywhere, so the app looks the same on every Windows version."""
+    """Fusion everywhere, so the app looks the same on every Windows version.
+
+    Settings change for many reasons (a folder, a captioner path); a new palette and style sheet
+    re-polish every widget of every window, so they are set only when the look actually changes."""
     if app.style().name().lower() != "fusion":
         app.setStyle(QStyleFactory.create("Fusion"))
-    app.setPalette(build_palette(is_dark(theme)))
+        app.setProperty(_APPLIED, None)
+    look = "dark" if is_dark(theme) else "light"
+    if app.property(_APPLIED) == look:
+        return
+    app.setPalette(build_palette(look == "dark"))
     app.setStyleSheet(style_sheet())
+    app.setProperty(_APPLIED, look)

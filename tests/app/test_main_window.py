@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
 
 from lora_studio.app.main_window import MainWindow
 from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
@@ -42,6 +44,11 @@ def test_theme_menu_saves_setting(window, settings_file):
     dark.trigger()
     assert window.context.settings.theme == Theme.DARK
     assert load_settings(settings_file).theme == Theme.DARK
+    app = QApplication.instance()
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100  # the look changed too
+    light = next(a for a in window.theme_actions.actions() if a.data() == "light")
+    light.trigger()
+    assert app.palette().color(QPalette.ColorRole.Window).lightness() > 200
 
 
 def test_log_view_shows_logged_line(window, qtbot):
