@@ -271,6 +271,7 @@ class BlockSwapper:
         self.onloads = 0  # how many times a block's weights were moved to the device
         self._home: list[list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]]] = []
         self._forwards: list[Any] = []
+        self._pointers: set[int] | None = None
         pin = self.device.type == "cuda"
         for block in blocks:
             entries: list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]] = []
@@ -330,6 +331,12 @@ class BlockSwapper:
             else:
                 mod._buffers[name] = home
 
+    def resting_pointers(self) -> set[int]:
+        """Data pointers of the resting (system-memory) copies of every swapped tensor."""
+        if self._pointers is None:
+            self._pointers = {home.data_ptr() for entries in self._home for *_, home in entries}
+        return self._pointers
+
     def is_offloaded(self, index: int) -> bool:
         """Whether block ``index`` is in system memory now (every tensor at its home copy)."""
         return all(
@@ -351,6 +358,26 @@ def swap_blocks(model: torch.nn.Module, count: int, device: torch.device | str) 
         return None
     blocks = swappable_blocks(model)
     return BlockSwapper(blocks[: min(count, len(blocks))], device)
+
+
+def move_except_swapped(model: torch.nn.Module, swapper: BlockSwapper | None, device: torch.device | str) -> None:
+    """``model.to(device)`` that leaves the resting copies of swapped blocks where they are, so
+    a model prepared in system memory reaches the card without its swapped blocks ever visiting."""
+    device = torch.device(device)
+    for mod in model.modules():
+        for name, p in list(mod.named_parameters(recurse=False)):
+            if not _is_resting(p.data, swapper):
+                p.data = p.data.to(device)
+        for name, b in list(mod.named_buffers(recurse=False)):
+            if b is not None and not _is_resting(b, swapper):
+                mod._buffers[name] = b.to(device)
+
+
+def _is_resting(t: torch.Tensor, swapper: BlockSwapper | None) -> bool:
+    if swapper is None:
+        return False
+    ptrs = swapper.resting_pointers()
+    return t.device.type == "cpu" and t.data_ptr() in ptrs
 
 
 def _current(param: torch.nn.Parameter | None, name: str, module: torch.nn.Module) -> torch.Tensor:

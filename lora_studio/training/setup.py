@@ -87,7 +87,12 @@ def build_session(
         val_ds = Dataset(concepts=tuple(_only(c, exclude) for c in ds.training_concepts()))
         val_sources = D.build_sources(val_ds, config.dataset)
     pipe, family, prediction = load_model(config, reporter)
-    session = TrainingSession(
+    session_class = TrainingSession
+    if family == ModelFamily.FLUX:
+        from lora_studio.training.flux_session import FluxTrainingSession
+
+        session_class = FluxTrainingSession
+    session = session_class(
         config=config,
         pipeline=pipe,
         family=family,

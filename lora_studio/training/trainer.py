@@ -141,7 +141,7 @@ class _Loop:
         self.s = build_session(cfg, dataset, self.accel.device, self.report)
         self.s.fill_latent_cache(self.report)
         self.s.fill_text_cache(self.report)
-        if self.s.text_cache_complete() and not cfg.sample.prompts and not keep_pipeline:
+        if self.s.releases_text_encoders(keep_pipeline):
             self.s.release_text_encoders()
         world, rank = self.accel.num_processes, self.accel.process_index
         # The same counting as the app's step maths (lora_studio.training.steps).
@@ -408,19 +408,11 @@ class _Loop:
     def _sample(self, epoch: int) -> None:
         if not self.cfg.sample.prompts or not self.main:
             return
-        from lora_studio.training.sampling import generate_samples
-
         self.report(StatusChanged("Generating samples"))
         modules = [getattr(m, "module", m) for m in self.s.trained.values()]
         with self.s.text_encoders_on(self.s.device):
-            samples = generate_samples(
-                self.s.pipeline,
-                self.cfg,
-                self.out_dir / run_files.SAMPLES_DIR,
-                step=self.step,
-                epoch=epoch,
-                trained_modules=modules,
-                text_encoder=self.s.text,
+            samples = self.s.generate_samples(
+                self.out_dir / run_files.SAMPLES_DIR, step=self.step, epoch=epoch, trained_modules=modules
             )
         for idx, prompt, path in samples:
             self.result.samples.append(path)
