@@ -250,6 +250,45 @@ def swappable_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return [m for m in model.modules() if isinstance(m, Transformer2DModel)]
 
 
+class _Copier:
+    """Copies of a block's resting tensors to the device: started, then finished when needed.
+    Off CUDA a copy is done when it starts."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def start(self, entries: list[Any]) -> Any:
+        return [home.to(self.device, copy=True) for *_, home in entries]
+
+    def finish(self, started: Any) -> list[torch.Tensor]:
+        return started
+
+
+class _StreamCopier(_Copier):
+    """CUDA: copies run on a side stream from pinned memory; the compute stream waits for a
+    block's copy only when the block is about to run."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__(device)
+        self.stream = torch.cuda.Stream(device)
+
+    def start(self, entries: list[Any]) -> Any:
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))  # the homes are settled
+        with torch.cuda.stream(self.stream):
+            moved = [home.to(self.device, non_blocking=True, copy=True) for *_, home in entries]
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        return moved, done
+
+    def finish(self, started: Any) -> list[torch.Tensor]:
+        moved, done = started
+        compute = torch.cuda.current_stream(self.device)
+        compute.wait_event(done)
+        for t in moved:
+            t.record_stream(compute)  # freed only after the compute stream is done with it
+        return moved
+
+
 class BlockSwapper:
     """Keep the frozen weights of ``blocks`` in system memory; each block's weights go to
     ``device`` only while the block runs.
@@ -261,18 +300,26 @@ class BlockSwapper:
     the results are the same as without swapping (same operations; RNG replayed by the checkpoint).
     Trainable (LoRA) parameters stay on the device: the optimizer owns them.
 
-    On CUDA the resting copies are pinned, so the copies to the card are asynchronous and overlap
-    with the computation queued before them.
+    While a block runs, the copy of the block expected next (the following one in the forward
+    pass, the previous one in the backward pass) is already under way, so at most two swapped
+    blocks are on the device at once. On CUDA the resting copies are pinned and that copy runs on
+    a stream of its own, overlapping the block's computation (:class:`_StreamCopier`); elsewhere
+    the same steps run as plain copies (:class:`_Copier`), with the same results.
     """
 
-    def __init__(self, blocks: list[torch.nn.Module], device: torch.device | str) -> None:
+    def __init__(self, blocks: list[torch.nn.Module], device: torch.device | str, *, prefetch: bool = True) -> None:
         self.device = torch.device(device)
         self.blocks = blocks
         self.onloads = 0  # how many times a block's weights were moved to the device
         self._home: list[list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]]] = []
         self._forwards: list[Any] = []
         self._pointers: set[int] | None = None
+        self.prefetch = prefetch
+        self.prefetches = 0  # copies started ahead of the block that needs them
+        self._ahead: dict[int, Any] = {}
+        self._last: int | None = None
         pin = self.device.type == "cuda"
+        self._copier = _StreamCopier(self.device) if pin else _Copier(self.device)
         for block in blocks:
             entries: list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]] = []
             for mod in block.modules():
@@ -314,14 +361,23 @@ class BlockSwapper:
         return forward
 
     def onload(self, index: int) -> None:
-        nb = self.device.type == "cuda"
-        for p, name, mod, home in self._home[index]:
-            moved = home.to(self.device, non_blocking=nb, copy=True)
+        """Put block ``index``'s weights on the device (from the copy started ahead of time when
+        there is one), then start copying the block expected next (see :class:`_Copier`)."""
+        ready = self._ahead.pop(index, None)
+        self._ahead.clear()  # a guess that was wrong: its copy is dropped
+        moved = self._copier.finish(ready if ready is not None else self._copier.start(self._home[index]))
+        for (p, name, mod, _), tensor in zip(self._home[index], moved):
             if p is not None:
-                p.data = moved
+                p.data = tensor
             else:
-                mod._buffers[name] = moved
+                mod._buffers[name] = tensor
         self.onloads += 1
+        step = 1 if self._last is None or index >= self._last else -1  # backward runs the blocks in reverse
+        self._last = index
+        ahead = index + step
+        if self.prefetch and 0 <= ahead < len(self._home):
+            self._ahead[ahead] = self._copier.start(self._home[ahead])
+            self.prefetches += 1
 
     def offload(self, index: int) -> None:
         # The weights are frozen, so nothing is copied back: the resting copy is still exact.
@@ -346,6 +402,7 @@ class BlockSwapper:
 
     def remove(self) -> None:
         """Put every block on the device for good and restore its own forward."""
+        self.prefetch = False
         for i, block in enumerate(self.blocks):
             self.onload(i)
             block.forward = self._forwards[i]
@@ -353,11 +410,25 @@ class BlockSwapper:
 
 
 def swap_blocks(model: torch.nn.Module, count: int, device: torch.device | str) -> BlockSwapper | None:
-    """Swap the first ``count`` blocks of ``model`` (see :func:`swappable_blocks`); None when 0."""
-    if count <= 0:
+    """Swap the first ``count`` blocks of ``model`` (see :func:`swappable_blocks`); None when 0.
+    Raises ``ConfigError`` for a negative count or one above the model's number of blocks."""
+    from lora_studio.core.errors import ConfigError
+
+    if count < 0:
+        raise ConfigError(
+            f"The number of blocks to swap cannot be negative ({count}).",
+            hint="Set it to 0 to keep the whole model on the graphics card.",
+        )
+    if count == 0:
         return None
     blocks = swappable_blocks(model)
-    return BlockSwapper(blocks[: min(count, len(blocks))], device)
+    if count > len(blocks):
+        raise ConfigError(
+            f"Blocks to swap is {count}, but this model has only {len(blocks)} blocks that can be "
+            "kept in system memory.",
+            hint=f"Set blocks to swap to {len(blocks)} or fewer.",
+        )
+    return BlockSwapper(blocks[:count], device)
 
 
 def move_except_swapped(model: torch.nn.Module, swapper: BlockSwapper | None, device: torch.device | str) -> None:
