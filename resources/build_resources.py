@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-RUNTIME = ("clip_tokenizer", "model_configs", "styles", "icons")  # what the app reads at run time
+RUNTIME = ("clip_tokenizer", "t5_tokenizer", "model_configs", "styles", "icons")  # what the app reads at run time
 
 
 def runtime_files() -> list[tuple[Path, str]]:
