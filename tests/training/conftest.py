@@ -107,3 +107,50 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def flux_pipeline(width: str = "tiny"):  # -> diffusers.FluxPipeline
+    """The tiny FLUX.1-dev pipeline; ``width="full"`` swaps in a transformer of FLUX.1's real
+    width (3072, MLP 12288, 24 heads) with one double- and one single-stream block: the shapes
+    that other tools' FLUX LoRA loaders assume."""
+    from lora_studio.diffusion.tiny_flux import build_tiny_flux_pipeline
+
+    pipe = build_tiny_flux_pipeline(0)
+    if width == "full":
+        from diffusers import FluxTransformer2DModel
+
+        torch_seed(1)
+        pipe.transformer = FluxTransformer2DModel(
+            in_channels=64,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=pipe.text_encoder_2.config.d_model,
+            pooled_projection_dim=pipe.text_encoder.config.hidden_size,
+            guidance_embeds=True,
+            axes_dims_rope=(16, 56, 56),
+        )
+    return pipe
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+@pytest.fixture()
+def tiny_flux_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """A FLUX.1-dev pipeline as the run's base model (``@pytest.mark.parametrize("tiny_flux_model",
+    ["full"], indirect=True)`` for the real-width one)."""
+    import lora_studio.training.setup as setup
+    from lora_studio.core.families import ModelFamily, Prediction
+
+    width = getattr(request, "param", "tiny")
+    folder = tmp_path / f"{width}-flux"
+    folder.mkdir()
+    monkeypatch.setattr(
+        setup, "load_model", lambda config, reporter: (flux_pipeline(width), ModelFamily.FLUX, Prediction.FLOW)
+    )
+    return folder
