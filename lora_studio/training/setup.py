@@ -35,6 +35,9 @@ def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamil
         device="cpu",
         dtype=dtype,
         reporter=reporter,
+        clip_l=config.flux.clip_l or None,  # FLUX.1's component files (found beside it when empty)
+        t5xxl=config.flux.t5xxl or None,
+        ae=config.flux.ae or None,
     )
     pipe = loaded.pipeline
     if m.vae:

@@ -140,17 +140,30 @@ def torch_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@pytest.fixture(scope="session")
+def tiny_flux_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny FLUX.1-dev model as users have it: flux1-dev-tiny.safetensors (BFL layout) with
+    clip_l / t5xxl_fp16 / ae files beside it."""
+    from lora_studio.diffusion.tiny_flux import save_tiny_flux
+
+    return save_tiny_flux(tmp_path_factory.mktemp("flux"), layouts=("transformer", "clip_l", "t5xxl", "ae"))
+
+
 @pytest.fixture()
-def tiny_flux_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
-    """A FLUX.1-dev pipeline as the run's base model (``@pytest.mark.parametrize("tiny_flux_model",
-    ["full"], indirect=True)`` for the real-width one)."""
+def tiny_flux_model(
+    tiny_flux_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
+    """The base model of a FLUX run: the tiny BFL file, loaded by the real loader; with
+    ``@pytest.mark.parametrize("tiny_flux_model", ["full"], indirect=True)`` the real-width
+    transformer of :func:`flux_pipeline` instead (built in memory)."""
+    if getattr(request, "param", "tiny") == "tiny":
+        return tiny_flux_files["transformer"]
     import lora_studio.training.setup as setup
     from lora_studio.core.families import ModelFamily, Prediction
 
-    width = getattr(request, "param", "tiny")
-    folder = tmp_path / f"{width}-flux"
-    folder.mkdir()
     monkeypatch.setattr(
-        setup, "load_model", lambda config, reporter: (flux_pipeline(width), ModelFamily.FLUX, Prediction.FLOW)
+        setup, "load_model", lambda config, reporter: (flux_pipeline("full"), ModelFamily.FLUX, Prediction.FLOW)
     )
+    folder = tmp_path / "full-flux"
+    folder.mkdir()
     return folder
