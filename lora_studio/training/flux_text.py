@@ -84,9 +84,18 @@ class FluxTextEncoder:
 
 def encoder_identity(modules: list[torch.nn.Module], extra: str) -> str:
     """A short fingerprint of text encoders' configs and weights (sums per tensor) plus ``extra``."""
-    from lora_studio.training.encoding import vae_identity
+    import json
 
-    return hashlib.sha256(("|".join(vae_identity(m) for m in modules) + extra).encode()).hexdigest()[:16]
+    h = hashlib.sha256(extra.encode())
+    for module in modules:
+        config = getattr(module, "config", None)
+        as_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
+        h.update(json.dumps(as_dict, sort_keys=True, default=str).encode())
+        with torch.no_grad():
+            for name, t in sorted(module.state_dict().items()):
+                d = t.detach().double()
+                h.update(f"{name}:{tuple(t.shape)}:{t.dtype}:{d.sum().item():.10e}:{d.abs().sum().item():.10e}".encode())
+    return h.hexdigest()[:16]
 
 
 class DiskTextCache(TextCache):

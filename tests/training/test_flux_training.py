@@ -179,3 +179,31 @@ def test_flux_lora_loads_in_diffusers_and_reproduces_the_trainers_sample(
     ours = np.asarray(Image.open(result.samples[-1]).convert("RGB"), dtype=np.float32) / 255
     assert np.abs(ours - image).max() <= 2 / 255  # PNG rounding
     assert np.abs(plain - image).max() > 4 / 255  # and the LoRA changes the picture
+
+
+def test_flux_text_outputs_cached_on_disk_encoders_freed_samples_still_made(
+    tmp_path: Path, tiny_flux_model: Path
+) -> None:
+    from lora_studio.training.setup import build_session
+
+    ds = make_dataset(tmp_path / "ds", 2)
+    options = {
+        "flux.cache_text_encoder_outputs_to_disk": True,
+        "dataset.latent_cache_dir": str(tmp_path / "cache"),
+        "sample.prompts": (SamplePrompt(prompt="a photo of sks", steps=2),),
+        "sample.every_n_steps": 2,
+        "run.max_steps": 2,
+    }
+    cfg = _cfg(tiny_flux_model, tmp_path, **options)
+    first = build_session(cfg, ds, torch.device("cpu"), lambda e: None)
+    first.fill_text_cache(lambda e: None)
+    files = list((tmp_path / "cache" / "text").rglob("*.safetensors"))
+    assert len(files) == 3  # two captions and the sample prompt
+    assert first.releases_text_encoders(keep_pipeline=False)  # even though the run makes samples
+    again = build_session(cfg, ds, torch.device("cpu"), lambda e: None)
+    again.fill_text_cache(lambda e: None)
+    assert again.text_cache.disk_hits == 3
+    first.release_text_encoders()
+    assert all(p.numel() == 0 for te in first.text_encoders for p in te.parameters())
+    result = run_training(cfg, dataset=ds)
+    assert len(result.samples) == 1 and result.samples[0].exists()
