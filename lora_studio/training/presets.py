@@ -123,7 +123,7 @@ _FLUX_PURPOSE: dict[Purpose, dict[str, Any]] = {
     Purpose.QUICK_TEST: {"network.rank": 8, "network.alpha": 8.0, "run.save_every_n_epochs": 0},
 }
 FLUX_VRAM_TIERS = (12, 16, 24)
-# kohya units (see diffusion.memory.flux_swap_split): 16 swaps 8 double + 16 single blocks.
+# Blocks kept in system memory on 12 GB cards: the first 16 double-stream blocks (about 5 GB in fp8).
 FLUX_BLOCKS_TO_SWAP_12GB = 16
 
 
