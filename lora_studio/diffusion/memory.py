@@ -436,7 +436,7 @@ def move_except_swapped(model: torch.nn.Module, swapper: BlockSwapper | None, de
     a model prepared in system memory reaches the card without its swapped blocks ever visiting."""
     device = torch.device(device)
     for mod in model.modules():
-        for name, p in list(mod.named_parameters(recurse=False)):
+        for p in list(mod.parameters(recurse=False)):
             if not _is_resting(p.data, swapper):
                 p.data = p.data.to(device)
         for name, b in list(mod.named_buffers(recurse=False)):

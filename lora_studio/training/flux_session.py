@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -28,8 +28,8 @@ from lora_studio.diffusion.memory import move_except_swapped, store_base_weights
 from lora_studio.training import data as D
 from lora_studio.training import flow_loss as F
 from lora_studio.training.config import TrainConfig
-from lora_studio.training.flux_text import DiskTextCache, FluxTextEncoder, encoder_identity
 from lora_studio.training.encoding import TextCache
+from lora_studio.training.flux_text import DiskTextCache, FluxTextEncoder, encoder_identity
 from lora_studio.training.losses import masked_mean
 from lora_studio.training.network import Targets, add_lora, text_encoder_targets
 from lora_studio.training.session import TrainingSession, _plain, torch_dtype
@@ -146,13 +146,14 @@ class FluxTrainingSession(TrainingSession):
         cfg = self.config
         pipe = self.pipeline
         encs = [self.trained.get(n, e) for n, e in zip(self.te_names, self.text_encoders)]
-        self.text = FluxTextEncoder(
+        text = FluxTextEncoder(
             [pipe.tokenizer, pipe.tokenizer_2],
             encs,
             max_length=t5_max_length(cfg, self.unet),
             attn_mask=cfg.flux.apply_t5_attn_mask,
             memo_t5=cfg.trains_text_encoder,
         )
+        self.text = cast(Any, text)  # the session's text-encoder slot: same encode() interface
         if not cfg.trains_text_encoder and cfg.dataset.cache_text_encoder_outputs:
             if cfg.flux.cache_text_encoder_outputs_to_disk:
                 folder = (
@@ -160,12 +161,10 @@ class FluxTrainingSession(TrainingSession):
                     if cfg.dataset.latent_cache_dir
                     else paths.cache_dir() / "latents"
                 ) / "text"
-                ident = encoder_identity(
-                    self.text_encoders, f"{self.text.max_length}|{self.text.attn_mask}"
-                )
-                self.text_cache = DiskTextCache(self.text, folder, ident)
+                ident = encoder_identity(self.text_encoders, f"{text.max_length}|{text.attn_mask}")
+                self.text_cache = DiskTextCache(text, folder, ident)
             else:
-                self.text_cache = TextCache(self.text)
+                self.text_cache = TextCache(cast(Any, text))
         self.setup_latent_store()
 
     def fill_text_cache(self, reporter: Reporter) -> None:
@@ -238,6 +237,7 @@ class FluxTrainingSession(TrainingSession):
         )
         with self.autocast():
             hidden, pooled = self.conditioning(captions)
+            assert pooled is not None  # CLIP-L's pooled output
             pred = self.denoise(noisy, sigmas, hidden, pooled, captions)
         pred, weighting = F.apply_prediction_type(cfg.flux, pred.float(), noisy, s4)
         err = (pred - (noise - latents)) ** 2

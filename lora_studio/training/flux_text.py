@@ -89,7 +89,7 @@ def encoder_identity(modules: list[torch.nn.Module], extra: str) -> str:
     h = hashlib.sha256(extra.encode())
     for module in modules:
         config = getattr(module, "config", None)
-        as_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
+        as_dict = config.to_dict() if config is not None and hasattr(config, "to_dict") else dict(config or {})
         h.update(json.dumps(as_dict, sort_keys=True, default=str).encode())
         with torch.no_grad():
             for name, t in sorted(module.state_dict().items()):

@@ -21,6 +21,7 @@ from typing import Any
 from lora_studio.core.errors import ConfigError
 from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.diffusion.base_weights import BaseWeights
+from lora_studio.training import kohya_flux
 from lora_studio.training.config import (
     LatentCache,
     NetworkTarget,
@@ -31,7 +32,6 @@ from lora_studio.training.config import (
     TrainConfig,
     update,
 )
-from lora_studio.training import kohya_flux
 from lora_studio.training.config_files import LoadedConfig
 
 # -- loose value parsing -----------------------------------------------------------------------------

@@ -12,13 +12,13 @@ from typing import Any
 from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import (
     BaseWeights,
-    ModelPrediction,
-    TimestepSampling,
     LatentCache,
+    ModelPrediction,
     NetworkTarget,
     OptimizerKind,
     Precision,
     SchedulerKind,
+    TimestepSampling,
     TrainConfig,
     update,
 )

@@ -128,9 +128,9 @@ def _check_flux(config: TrainConfig, issues: list[Issue]) -> None:
     f, d = config.flux, config.dataset
     if config.run.precision == "fp16":
         issues.append(_err("run.precision", "FLUX trains in bf16 (or fp32): fp16 overflows in its blocks and in T5."))
-    for name, value in (("resolution", d.resolution), ("bucket_step", d.bucket_step)):
-        if value % 16:
-            issues.append(_err(f"dataset.{name}", f"FLUX needs sizes in steps of 16 pixels ({name} is {value})."))
+    for name, size in (("resolution", d.resolution), ("bucket_step", d.bucket_step)):
+        if size % 16:
+            issues.append(_err(f"dataset.{name}", f"FLUX needs sizes in steps of 16 pixels ({name} is {size})."))
     for name, value in (("discrete_flow_shift", f.discrete_flow_shift), ("sigmoid_scale", f.sigmoid_scale)):
         if value <= 0:
             issues.append(_err(f"flux.{name}", f"{name} must be above 0 (it is {value:g})."))
