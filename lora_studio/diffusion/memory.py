@@ -318,6 +318,7 @@ class BlockSwapper:
         self.prefetches = 0  # copies started ahead of the block that needs them
         self._ahead: dict[int, Any] = {}
         self._last: int | None = None
+        self._dir = 1
         pin = self.device.type == "cuda"
         self._copier = _StreamCopier(self.device) if pin else _Copier(self.device)
         for block in blocks:
@@ -372,9 +373,12 @@ class BlockSwapper:
             else:
                 mod._buffers[name] = tensor
         self.onloads += 1
-        step = 1 if self._last is None or index >= self._last else -1  # backward runs the blocks in reverse
+        # The blocks run forward, then backward (the backward pass recomputes them in reverse,
+        # starting with the block the forward ended on, which turns the direction round).
+        if self._last is not None:
+            self._dir = 1 if index > self._last else -1 if index < self._last else -self._dir
         self._last = index
-        ahead = index + step
+        ahead = index + self._dir
         if self.prefetch and 0 <= ahead < len(self._home):
             self._ahead[ahead] = self._copier.start(self._home[ahead])
             self.prefetches += 1
