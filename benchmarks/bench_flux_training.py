@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.case:
         import torch
-
         from case_runner import report
+
         from lora_studio.core.paths import set_offline_environment
 
         set_offline_environment()
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tiny FLUX.1-dev, {args.res} px, batch {args.batch}, rank {args.rank}, {args.tokens} T5 tokens, "
           f"{args.threads} CPU thread(s), {args.steps} steps")
     print(f"{'':28} {'s/step':>8}")
-    print(f"{'LoRA Studio':28} {a if isinstance(a, float) else ours.get('error', '-'):>8}")
-    print(f"{'diffusers + peft (plain)':28} {b if isinstance(b, float) else plain.get('error', '-'):>8}")
+    for label, value, result in (("LoRA Studio", a, ours), ("diffusers + peft (plain)", b, plain)):
+        print(f"{label:28} {format(value, '8.4f') if isinstance(value, float) else result.get('error', '-'):>8}")
     if isinstance(a, float) and isinstance(b, float) and b:
         print(f"ours / plain: {a / b:.2f}")
         return 0

@@ -61,6 +61,10 @@ def plain_flux_train(
         import bitsandbytes as bnb
 
         opt: Any = bnb.optim.AdamW8bit(params, lr=1e-4)
+    elif optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        opt = Adafactor(params, lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)
     else:
         opt = torch.optim.AdamW(params, lr=1e-4)
     b, c, h, w = latents.shape
