@@ -119,6 +119,13 @@ def _reject_non_base(path: Path, keys: list[str]) -> None:
             "transformer models, only FLUX.1 dev and schnell are supported.",
             pick_base,
         )
+    if has("single_transformer_blocks.") and has("x_embedder."):
+        raise _fail(
+            path,
+            "is a FLUX.1 transformer in diffusers layout: one part of a diffusers model folder.",
+            "Choose the whole diffusers folder (the one with model_index.json), or the original "
+            "single file (such as flux1-dev.safetensors).",
+        )
     if not has(UNET_PREFIX):
         if has("encoder.conv_in.") or has("decoder.conv_in.") or has("first_stage_model."):
             raise _fail(path, "is a VAE only, not a full model.", "Put it in your VAE folder. " + pick_base)
@@ -208,6 +215,20 @@ def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> D
 
 
 def _detect_flux(path: Path, header: SafetensorsHeader, flux: FluxFacts) -> DetectedModel:
+    if any(k.endswith((".absmax", ".quant_map")) or ".quant_state." in k for k in header.tensors):
+        raise _fail(
+            path,
+            "is a 4-bit (bitsandbytes NF4) FLUX.1 file, which LoRA Studio cannot read.",
+            "Use the bf16 or fp8 file of the same model (such as flux1-dev.safetensors or "
+            "flux1-dev-fp8.safetensors); LoRA Studio can still keep it in 4 bits while training.",
+        )
+    if flux.in_channels not in (0, 64):  # FLUX.1 Fill (384), Depth / Canny (128) take image channels too
+        raise _fail(
+            path,
+            f"is a FLUX.1 tool model (Fill, Depth or Canny: {flux.in_channels} input channels), "
+            "which LoRA Studio cannot use as a base model.",
+            "Choose FLUX.1-dev or FLUX.1-schnell (such as flux1-dev.safetensors).",
+        )
     if flux.missing_key:
         raise _fail(
             path,

@@ -151,3 +151,18 @@ def missing_components_error(model_path: Path, missing: Sequence[str]) -> ModelL
         f"({options} on the command line).",
         details="Looked in:\n" + "\n".join(str(f) for p in missing for f in search_folders(model_path, p)),
     )
+
+
+def find_flux_components(
+    model_path: str | Path, overrides: Mapping[str, str | Path | None] | None = None
+) -> dict[str, Path | None]:
+    """For a FLUX.1 single file: the file of each component (None: inside the model file), from
+    headers only, so the app and the CLI can check a choice before any loading. Raises the same
+    ModelLoadError the loader would (a missing part named with where to put it)."""
+    from lora_studio.diffusion.flux_detect import flux_facts
+
+    model_path = Path(model_path)
+    facts = flux_facts(read_header(model_path))
+    if facts is None:
+        raise ModelLoadError(f'"{model_path.name}" is not a FLUX.1 model file.', hint="Choose a FLUX.1 model.")
+    return resolve_components(model_path, facts, overrides)

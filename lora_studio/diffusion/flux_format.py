@@ -178,11 +178,14 @@ def read_prefixed(path: str | Path, prefixes: tuple[str, ...]) -> Tensors:
 
 
 def unscale_fp8(state: Tensors, dtype: torch.dtype) -> Tensors:
-    """Weights in ``dtype``. ComfyUI's "scaled fp8" files keep ``X.scale_weight`` beside each fp8
-    ``X.weight`` (real weight = stored x scale); those scales are applied and dropped here."""
+    """Weights in ``dtype``, emptying ``state``. ComfyUI's "scaled fp8" files keep ``X.scale_weight``
+    beside each fp8 ``X.weight`` (real weight = stored x scale); those scales are applied and dropped."""
     out: Tensors = {}
-    for key, value in state.items():
-        if key == "scaled_fp8" or key.endswith((".scale_weight", ".scale_input")):
+    # One tensor at a time leaves ``state`` (the caller's copy goes with it), so converting an fp8
+    # file never holds both the whole fp8 and the whole upcast copy.
+    for key in [k for k in state if not k.endswith((".scale_weight", ".scale_input"))]:
+        value = state.pop(key)
+        if key == "scaled_fp8":
             continue
         if value.is_floating_point():
             scale = state.get(key[: -len(".weight")] + ".scale_weight") if key.endswith(".weight") else None

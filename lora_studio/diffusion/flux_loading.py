@@ -28,7 +28,7 @@ from lora_studio.core.families import ModelFamily
 from lora_studio.diffusion.configs import bundled_configs, config_name
 from lora_studio.diffusion.families import DetectedModel, embedded_config
 from lora_studio.diffusion.flux_components import resolve_components
-from lora_studio.diffusion.flux_detect import PART_LABELS, PART_PREFIXES, FluxFacts, flux_facts
+from lora_studio.diffusion.flux_detect import PART_FILES, PART_LABELS, PART_PREFIXES, FluxFacts, flux_facts
 from lora_studio.diffusion.flux_format import (
     clip_from_comfy,
     read_prefixed,
@@ -120,7 +120,16 @@ def _load_part(
     except KeyError as exc:
         raise _incomplete(part, src, str(exc).strip("'\"")) from None
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False, assign=True)
+    try:
+        result = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc):
+            raise
+        raise ModelLoadError(
+            f'"{src.name}" does not match the {PART_LABELS[part]} of FLUX.1: its weights have other sizes.',
+            hint=f"Choose the {PART_LABELS[part]} made for FLUX.1 ({PART_FILES.get(part, 'the model file')}).",
+            details=str(exc)[:2000],
+        ) from None
     missing = [k for k in result.missing_keys if _is_meta(model, k)]
     if missing:
         raise _incomplete(part, src, missing[0])
