@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+DENOISERS = ("unet", "transformer")
 PINNED_PEFT = "0.21.2"  # the version in pyproject.toml whose internals this module was written for
 
 # What this module reads or calls on a PEFT LoRA layer (``peft.tuners.lora.LoraLayer``).
@@ -191,7 +192,8 @@ class PeftLayerFuser:
             if list(layer.active_adapters) != active:
                 layer.set_adapter(active)
             for adapter, unet_w, te_w in state:
-                layer.set_scale(adapter, unet_w if comp == "unet" else te_w)
+                # The denoiser (SD's UNet, FLUX's transformer) takes the "unet" weight.
+                layer.set_scale(adapter, unet_w if comp in DENOISERS else te_w)
 
     def _backup(self, key: tuple[str, str], base: Any, with_bias: bool = False) -> tuple[Any, Any]:
         import torch
@@ -223,7 +225,9 @@ class PeftLayerFuser:
 
     def bookkeeping_bytes(self) -> int:
         """Bytes held to undo the current fuse (for memory reports and tests)."""
-        full = sum(t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None)
+        full = sum(
+            t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None
+        )
         return full + sum(u.nbytes for u in self._undo.values())
 
     def fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
@@ -266,7 +270,9 @@ class PeftLayerFuser:
             self._dirty.add(key)
             return
         self._restore(key, layer)  # back to the exact base weight before the new ΔW
-        factors = [(layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters]
+        factors = [
+            (layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters
+        ]
         self._undo[key] = _Undo.fuse(weight, factors)
         self._dirty.add(key)
 
