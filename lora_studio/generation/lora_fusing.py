@@ -176,6 +176,21 @@ class PeftLayerFuser:
             ]
         return self._layers
 
+    def keep_adapter_precision(self, adapter: str, dtype: Any) -> int:
+        """Put ``adapter``'s LoRA weights back in ``dtype`` where PEFT stored them in a low-precision
+        base weight's dtype (it gives a new adapter its base layer's dtype, so on fp8 base weights the
+        LoRA became fp8 too, and its forward cannot compute in fp8). Returns the layers changed."""
+        import torch
+
+        full = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+        changed = 0
+        for _, layer in self.lora_layers():
+            if adapter in layer.lora_A and layer.lora_A[adapter].weight.dtype not in full:
+                layer.lora_A[adapter].to(dtype)
+                layer.lora_B[adapter].to(dtype)
+                changed += 1
+        return changed
+
     def set_weights(self, state: tuple[tuple[str, float, float], ...]) -> None:
         """What ``set_adapters``/``enable_lora``/``disable_lora`` do, on the cached layer list only
         (diffusers walks every module of every component each time)."""

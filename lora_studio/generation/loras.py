@@ -237,6 +237,9 @@ class LoraStack:
                 hint="The file layout is not supported. Re-export it as a kohya or diffusers LoRA.",
                 details=text[:2000],
             ) from exc
+        vae = getattr(self.pipe, "vae", None)
+        if vae is not None:  # the VAE is never stored in low precision: it has the compute dtype
+            self._fuser.keep_adapter_precision(adapter, next(vae.parameters()).dtype)
         comps = tuple(
             c
             for c, names in self.pipe.get_list_adapters().items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 TE_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
@@ -54,4 +55,60 @@ def write_kohya_flux_lora(path: Path, seed: int, alpha: float = 2.0, **kwargs) -
         text_encoder_state_dict=text,
         alpha_for=alpha,
         metadata={"ss_base_model_version": "flux1", "ss_network_dim": "4", "ss_network_alpha": str(alpha)},
+    )
+
+
+def _load_flux_folder(path, *, family=None, prediction=None, device="cpu", dtype=None, reporter=None):
+    """A FLUX diffusers folder loaded as ``load_pipeline`` returns it (the FLUX loader of the
+    loading issue replaces this in the merged tree)."""
+    from diffusers import FluxPipeline
+
+    from lora_studio.core.families import ModelFamily, Prediction
+    from lora_studio.diffusion.loading import LoadedModel
+
+    pipe = FluxPipeline.from_pretrained(str(path), torch_dtype=dtype or torch.float32).to(device)
+    return LoadedModel(pipe, ModelFamily.FLUX, Prediction.FLOW, Path(path), "diffusers")
+
+
+@pytest.fixture(scope="module")
+def flux_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flux")
+    loras = root / "loras"
+    loras.mkdir()
+    write_kohya_flux_lora(loras / "fa.safetensors", seed=11)
+    write_kohya_flux_lora(loras / "fb.safetensors", seed=12, alpha=4.0)
+    return {
+        "dev": save_tiny_flux(root / "flux-dev", "dev"),
+        "schnell": save_tiny_flux(root / "flux-schnell", "schnell"),
+        "loras": loras,
+    }
+
+
+@pytest.fixture(scope="module")
+def flux_engine(flux_dirs):
+    from lora_studio.generation.engine import GenerationEngine
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("lora_studio.diffusion.loading.load_pipeline", _load_flux_folder)
+        yield GenerationEngine(
+            lora_dirs=[flux_dirs["loras"]], max_models=3, device="cpu", dtype=torch.float32
+        )
+
+
+@pytest.fixture()
+def flux_request(flux_dirs, tmp_path):
+    from lora_studio.generation.request import GenerationRequest, family_defaults
+
+    d = family_defaults("flux")
+    return GenerationRequest(
+        model=str(flux_dirs["dev"]),
+        prompt="a photo of a cat",
+        sampler=d.sampler,
+        schedule=d.schedule,
+        cfg=d.cfg,
+        steps=3,
+        seed=7,
+        width=64,
+        height=64,
+        output_dir=str(tmp_path / "out"),
     )
