@@ -201,3 +201,28 @@ def _with_lora(path):
     from lora_studio.generation.request import LoraSpec
 
     return {"loras": (LoraSpec(str(path), 1.0),)}
+
+
+def test_cli_takes_flux_defaults_and_options(flux_engine, flux_dirs, tmp_path):
+    """``lora-studio generate`` on FLUX.1: Forge's defaults when not given, --distilled-cfg and
+    --base-weights when given (flux_engine keeps the FLUX folder loader patched in)."""
+    from lora_studio.cli.main import main
+    from lora_studio.formats.infotext import read_png_parameters
+
+    common = ["--prompt", "a cat <lora:fa:0.5>", "--lora-dir", str(flux_dirs["loras"]), "--seed", "3"]
+    common += ["--size", "64x64"]
+    dev = ["generate", "--model", str(flux_dirs["dev"]), *common, "--steps", "2"]
+    assert main([*dev, "--distilled-cfg", "2.5", "--base-weights", "fp8", "--out", str(tmp_path / "d")]) == 0
+    (png,) = (tmp_path / "d").glob("*.png")
+    text = read_png_parameters(png) or ""
+    assert (
+        "Steps: 2, Sampler: Euler, Schedule type: Simple, CFG scale: 1, Distilled CFG Scale: 2.5, Seed: 3"
+        in text
+    )
+    assert "<lora:fa:0.5>" in text
+    schnell = ["generate", "--model", str(flux_dirs["schnell"]), *common, "--out", str(tmp_path / "s")]
+    assert main(schnell) == 0
+    (png,) = (tmp_path / "s").glob("*.png")
+    text = read_png_parameters(png) or ""
+    assert "Steps: 4, Sampler: Euler, Schedule type: Simple, CFG scale: 1, Seed: 3" in text
+    assert main([*dev, "--sampler", "DPM++ 2M", "--out", str(tmp_path / "e")]) == 2
