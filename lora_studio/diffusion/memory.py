@@ -26,8 +26,18 @@ log = logging.getLogger(__name__)
 FP8_DTYPE = torch.float8_e4m3fn
 # Layers kept at full precision (regular expressions on module names): normalisations and
 # embeddings are tiny and precision-sensitive; the UNet's first/last convolutions and the time
-# embedding see every step of every sample.
-_KEEP_FULL = ("norm", "embed", "conv_in", "conv_out", "time_emb", "proj_in$", "proj_out$")
+# embedding see every step of every sample. FLUX's modulation layers (``norm1.linear``,
+# ``norm.linear`` …) are Linears inside its adaptive norms and hold about a quarter of the model's
+# weights, and so is a single block's ``proj_out``: both are converted (as sd-scripts' fp8_base does).
+_KEEP_FULL = (
+    r"norm(?!.*\.linear$)",
+    "embed",
+    "conv_in",
+    "conv_out",
+    "time_emb",
+    "proj_in$",
+    r"^(?!single_transformer_blocks\.).*proj_out$",  # FLUX's single-block proj_out is its big linear2
+)
 
 
 def _skip(name: str) -> bool:

@@ -215,7 +215,8 @@ def family_from_metadata(metadata: Mapping[str, str]) -> tuple[ModelFamily | Non
         prediction = Prediction.V
     elif pred_text == "epsilon":
         prediction = Prediction.EPSILON
-    if version.startswith("flux") or arch.startswith("flux-1"):
+    if version.startswith("flux") or arch.startswith("flux"):
+        # sd-scripts writes "flux1" and "flux-1-dev/lora" (and ss_v2 False, which would read as SD1).
         return ModelFamily.FLUX, Prediction.FLOW
     if version.startswith("sdxl") or arch.startswith("stable-diffusion-xl"):
         return ModelFamily.SDXL, prediction

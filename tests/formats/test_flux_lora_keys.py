@@ -339,3 +339,30 @@ def test_save_writes_hashes_and_loads(tmp_path, exported):
     lora = load_flux_lora(path)
     assert lora.module_count == len(linear_paths(model))
     assert isinstance(next(iter(lora.transformer.values())), LoraPair)
+
+
+def test_inspect_lora_identifies_flux_files(tmp_path):
+    from lora_studio.core.families import ModelFamily, Prediction
+    from lora_studio.formats.lora_info import inspect_lora
+
+    model = tiny_transformer()
+    sd, _ = random_peft(model, seed=4)
+    # sd-scripts' FLUX metadata (ss_v2 False would read as SD 1.5 without the FLUX rule).
+    meta = {"ss_base_model_version": "flux1", "ss_v2": "False", "modelspec.architecture": "flux-1-dev/lora"}
+    info = inspect_lora(save_flux_kohya_lora(tmp_path / "k.safetensors", sd, alpha_for=4.0, metadata=meta))
+    assert (info.family, info.family_source, info.prediction) == (
+        ModelFamily.FLUX,
+        "metadata",
+        Prediction.FLOW,
+    )
+    # Without metadata the names tell (OneTrainer's form here).
+    lora = read_flux_lora(flux_peft_to_kohya(sd, alpha_for=4.0))
+    ot = {}
+    for path, pair in lora.transformer.items():
+        name = "lora_transformer_" + path.replace(".", "_")
+        ot[f"{name}.lora_down.weight"], ot[f"{name}.lora_up.weight"] = pair.down, pair.up
+    from lora_studio.formats.safetensors_meta import write_safetensors
+
+    info = inspect_lora(write_safetensors(tmp_path / "ot.safetensors", ot, {}))
+    assert (info.family, info.family_source) == (ModelFamily.FLUX, "keys")
+    assert not info.has_text_encoder and info.rank == 4
