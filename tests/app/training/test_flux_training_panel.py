@@ -86,3 +86,15 @@ def test_flux_kohya_config_imports_from_the_menu(panel, tmp_path: Path, monkeypa
     assert config.flux.timestep_sampling == TimestepSampling.SIGMOID and config.memory.unet_weights == BaseWeights.FP8
     assert "every setting was understood" in panel.notice.text()
     assert not panel.form.groups["flux"].isHidden()
+
+
+def test_sample_prompt_distilled_guidance_is_edited_in_the_panel(panel, qtbot) -> None:
+    from lora_studio.app.panels.training.sample_prompts_editor import SamplePromptsEditor
+
+    editor = panel.form.editors["sample.prompts"].widget
+    editor = editor if isinstance(editor, SamplePromptsEditor) else editor.findChild(SamplePromptsEditor)
+    qtbot.mouseClick(editor.add_button, Qt.MouseButton.LeftButton)
+    assert editor.guidance.value() == 3.5 and "Distilled CFG Scale" in editor.guidance.toolTip()
+    editor.guidance.setValue(2.5)
+    panel.form.flush()
+    assert panel.config().sample.prompts[-1].guidance == 2.5
