@@ -60,6 +60,9 @@ FLUX_HANDLED = {
     "sdxl_cache_text_encoder_outputs",  # a GUI field of the SDXL tab, saved with every config
 }
 
+# networks.lora_flux options that sd-scripts takes as network_args ("train_blocks=single" …)
+FLUX_NETWORK_ARGS = {"train_blocks", "split_qkv", "train_t5xxl", "train_double_block_indices", "train_single_block_indices"}
+
 # sd-scripts' defaults for the FLUX options a config leaves out.
 SD_SCRIPTS_DEFAULTS = {
     "flux.timestep_sampling": TimestepSampling.SIGMA,

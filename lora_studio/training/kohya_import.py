@@ -295,7 +295,10 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
         if "conv_alpha" in parsed:
             changes["network.conv_alpha"] = _float(parsed.pop("conv_alpha"))
         for k in parsed:
-            unsupported.append(f"network_args.{k}: not supported")
+            if k in kohya_flux.FLUX_NETWORK_ARGS and kohya_flux.is_flux(flat, _bool):
+                flat = {**flat, k: parsed[k]}  # lora_flux's options, read with the FLUX settings
+            else:
+                unsupported.append(f"network_args.{k}: not supported")
     if lora_type not in _LORA_TYPES or module not in _NETWORK_MODULES:
         unsupported.append(f"LoRA_type: '{lora_type}' ({module}) is not supported; imported as standard LoRA")
     if lora_type in ("Kohya LoCon", "LoCon") or (not _blank(conv_dim) and _int(conv_dim) > 0):

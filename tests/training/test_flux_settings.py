@@ -222,3 +222,16 @@ def test_prediction_types_and_packing() -> None:
     assert torch.equal(F.unpack_latents(packed, 8, 12), latents)
     ids = FluxPipeline._prepare_latent_image_ids(2, 4, 6, "cpu", torch.float32)
     assert torch.equal(F.image_ids(8, 12, torch.device("cpu"), torch.float32), ids)
+
+
+def test_lora_flux_network_args_are_read_as_flux_options(tmp_path: Path) -> None:
+    path = tmp_path / "args.toml"
+    path.write_text(
+        'pretrained_model_name_or_path = "flux1-dev.safetensors"\nnetwork_module = "networks.lora_flux"\n'
+        'network_args = ["train_blocks=all", "split_qkv=True", "train_t5xxl=False", "in_dims=[4,0,0,0,4]"]\n',
+        encoding="utf-8",
+    )
+    r = import_sd_scripts_toml(path)
+    assert r.config.model.family == ModelFamily.FLUX
+    assert r.not_understood == ("network_args.in_dims: not supported",)
+    assert any("split_qkv" in n for n in r.notes)
