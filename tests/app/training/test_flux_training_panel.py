@@ -98,3 +98,15 @@ def test_sample_prompt_distilled_guidance_is_edited_in_the_panel(panel, qtbot) -
     editor.guidance.setValue(2.5)
     panel.form.flush()
     assert panel.config().sample.prompts[-1].guidance == 2.5
+
+
+def test_auto_steps_for_flux_use_repeats_1_and_epochs_from_the_pictures(panel, qtbot, tiny_project) -> None:
+    from lora_studio.dataset import project as proj
+
+    proj.update_concept(tiny_project, "sks", repeats=5)
+    panel.set_config(update(panel.config(), **{"model.family": ModelFamily.FLUX}))
+    _choose(panel.presets.purpose, "character")
+    qtbot.mouseClick(panel.presets.auto_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.config().run.epochs == round(2600 / 3), timeout=3000)
+    assert all(c.repeats == 1 for c in panel.context.project.to_dataset().training_concepts())
+    assert "FLUX.1" in panel.notice.text()

@@ -194,7 +194,8 @@ class FormController(QObject):
         if project is None or images == 0:
             view.show_notice("Open a project with pictures first; repeats and epochs are chosen from their number.")
             return
-        auto = step_plan.automatic_steps(images, str(purpose))
+        family = self.config().model.family or self.family
+        auto = step_plan.automatic_steps(images, str(purpose), family.value if family else None)
         for c in concepts:
             if c.repeats != auto.repeats:
                 proj.update_concept(project, c.name, repeats=auto.repeats)
