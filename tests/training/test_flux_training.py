@@ -207,3 +207,17 @@ def test_flux_text_outputs_cached_on_disk_encoders_freed_samples_still_made(
     assert all(p.numel() == 0 for te in first.text_encoders for p in te.parameters())
     result = run_training(cfg, dataset=ds)
     assert len(result.samples) == 1 and result.samples[0].exists()
+
+
+def test_flux_trains_on_4_bit_base_weights(tmp_path: Path, tiny_flux_model: Path) -> None:
+    from lora_studio.diffusion.memory import base_weight_dtypes
+    from lora_studio.training.setup import build_session
+
+    ds = make_dataset(tmp_path / "ds", 2)
+    opts = {"run.max_steps": 3}
+    plain = run_training(_cfg(tiny_flux_model, tmp_path / "a", **opts), dataset=ds).losses
+    cfg = _cfg(tiny_flux_model, tmp_path / "b", **opts, **{"memory.unet_weights": "nf4"})
+    nf4 = run_training(cfg, dataset=ds).losses
+    assert nf4 != plain and np.allclose(nf4, plain, rtol=0.03), (nf4, plain)
+    session = build_session(cfg, ds, torch.device("cpu"), lambda e: None)
+    assert torch.uint8 in base_weight_dtypes(session.unet)  # bitsandbytes' packed 4-bit storage
