@@ -169,15 +169,29 @@ class FluxTrainingSession(TrainingSession):
 
     def fill_text_cache(self, reporter: Reporter) -> None:
         """Every caption, and every sample prompt, encoded once: the text encoders are then freed
-        before the first step even when the run makes samples."""
-        super().fill_text_cache(reporter)
-        if self.text_cache is None or not self.text_cache_complete():
-            return
-        prompts = list(dict.fromkeys(p.prompt for p in self.config.sample.prompts))
-        if prompts:
-            with self.autocast():
-                self.text_cache.encode(prompts)
-            reporter(Progress(len(prompts), len(prompts), "Caching the sample prompts"))
+        before the first step even when the run makes samples. T5-XXL is slow on a processor, so
+        the encoders visit the card for this when it has room for them next to the transformer."""
+        place = self.text_encoders_on(self.device) if self._encoders_fit_on_card() else contextlib.nullcontext()
+        with place:
+            super().fill_text_cache(reporter)
+            if self.text_cache is None or not self.text_cache_complete():
+                return
+            prompts = list(dict.fromkeys(p.prompt for p in self.config.sample.prompts))
+            if prompts:
+                with self.autocast():
+                    self.text_cache.encode(prompts)
+                reporter(Progress(len(prompts), len(prompts), "Caching the sample prompts"))
+
+    def _encoders_fit_on_card(self) -> bool:
+        """CUDA only: whether the frozen text encoders fit in the card's free memory (with 1.5 GB
+        to spare for their activations)."""
+        if self.device.type != "cuda" or not self.text_cache_complete():
+            return False
+        from lora_studio.diffusion.memory import held_bytes
+
+        free, _total = torch.cuda.mem_get_info(self.device)
+        need = sum(held_bytes(te) for te in self.text_encoders) + int(1.5 * 2**30)
+        return free > need
 
     def releases_text_encoders(self, keep_pipeline: bool) -> bool:
         """Whether the run frees T5/CLIP before the first step (all their outputs are cached)."""
