@@ -1,8 +1,8 @@
 """GPU benchmark: LoRA Studio's training presets and generation against plain diffusers + peft.
 
-On a CUDA machine it builds full-size random-weight SD 1.5 and SDXL models from the bundled configs
-(FLUX joins through ``random_models.FAMILIES`` once it exists) and measures, per training preset
-(6 / 8 / 12 / 16 / 24 GB) at the family's native resolution, s/it and peak VRAM of our trainer and of
+On a CUDA machine it builds full-size random-weight SD 1.5, SDXL and (``--families flux``) FLUX.1-dev
+models from the bundled configs and measures, per training preset (6 / 8 / 12 / 16 / 24 GB; FLUX.1:
+``--flux-tiers``, default the 16 GB preset) at the family's native resolution, s/it and peak VRAM of our trainer and of
 a plain diffusers+peft loop doing the same work (same LoRA targets, rank, batch, precision,
 gradient checkpointing and optimizer, latents and captions encoded once); then generation it/s
 with 0 and 3 fused LoRAs against plain diffusers (``load_lora_weights`` + ``fuse_lora``).
@@ -13,6 +13,7 @@ only itself and each peak is that case's alone; the whole run stops starting cas
 
     python benchmarks/bench_gpu.py                 # CUDA, full size
     python benchmarks/bench_gpu.py --tiny          # CPU, tiny models: what CI runs
+    python benchmarks/bench_gpu.py --families flux # FLUX.1-dev at 1024 px, 16 GB preset (36 GB of disk)
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def _config(case: dict[str, Any]):
         "run.output_dir": case["out"],
         "run.device": case["device"],
     }
+    if case["family"] == "flux":
+        changes["flux.cache_text_encoder_outputs_to_disk"] = False  # measured from scratch each time
+        if case["tiny"] and cfg.memory.blocks_to_swap:
+            changes["memory.blocks_to_swap"] = 2  # the tiny model has 4 blocks
     return update(cfg, **changes)
 
 
@@ -118,6 +123,21 @@ def case_train_plain(case: dict[str, Any]) -> dict[str, Any]:
     cfg = _config(case)
     device = case["device"]
     dtype = torch.bfloat16
+    if case["family"] == "flux":
+        from flux_plain_loop import plain_flux_train
+
+        times = plain_flux_train(
+            case["model"],
+            device=device,
+            dtype=dtype,
+            res=case["res"],
+            rank=cfg.network.rank,
+            steps=case["steps"],
+            batch=cfg.run.batch_size,
+            gradient_checkpointing=cfg.run.gradient_checkpointing,
+            optimizer=str(cfg.optimizer.optimizer),
+        )
+        return {"s_it": _s_it(times), "peak_gb": _peak_gb(device), "settings": "bf16 base"}
     pipe = DiffusionPipeline.from_pretrained(case["model"], torch_dtype=dtype, local_files_only=True)
     pipe.unet.to(device)
     pipe.vae.to(device)
@@ -176,9 +196,12 @@ def case_train_plain(case: dict[str, Any]) -> dict[str, Any]:
         opt.zero_grad(set_to_none=True)
         _sync(device)
         times.append(time.perf_counter())
-    warm = times[1:]
-    s_it = (warm[-1] - warm[0]) / (len(warm) - 1) if len(warm) > 1 else float("nan")
-    return {"s_it": s_it, "peak_gb": _peak_gb(device), "settings": "bf16 base"}
+    return {"s_it": _s_it(times), "peak_gb": _peak_gb(device), "settings": "bf16 base"}
+
+
+def _s_it(times: list[float]) -> float:
+    warm = times[1:]  # the first step warms kernels and caches up
+    return (warm[-1] - warm[0]) / (len(warm) - 1) if len(warm) > 1 else float("nan")
 
 
 def _lora_files(case: dict[str, Any], unet: Any) -> list[str]:
@@ -258,7 +281,12 @@ def case_prepare(case: dict[str, Any]) -> dict[str, Any]:
     from random_models import FAMILIES, save_pictures, save_random_model
 
     model = Path(case["model"])
-    if case["tiny"]:
+    if case["tiny"] and case["family"] == "flux":
+        from lora_studio.diffusion.tiny_flux import save_tiny_flux
+
+        if not (model / "model_index.json").exists():
+            save_tiny_flux(model.parent, layouts=("diffusers",))
+    elif case["tiny"]:
         from lora_studio.diffusion.tiny import save_tiny_diffusers
 
         if not (model / "model_index.json").exists():
@@ -326,13 +354,16 @@ def plan(args: argparse.Namespace, device: str, work: Path) -> list[dict[str, An
             "model": str(work / f"model-{family}"),
             "data": str(work / f"data-{family}"),
         }
+        if family == "flux" and args.tiny:
+            common["model"] = str(work / "model-flux" / "flux1-dev-tiny-diffusers")
         cases.append({**common, "kind": "prepare"})
-        for tier in (int(t) for t in args.tiers.split(",")):
+        tiers = args.flux_tiers if family == "flux" else args.tiers
+        for tier in (int(t) for t in tiers.split(",")):
             for kind in ("train-ours", "train-plain"):
                 cases.append(
                     {**common, "kind": kind, "tier": tier, "out": str(work / f"{kind}-{family}-{tier}")}
                 )
-        for n in (0, 3):
+        for n in () if family == "flux" else (0, 3):  # FLUX generation is measured by its own issue
             for kind in ("gen-ours", "gen-plain"):
                 cases.append({**common, "kind": kind, "loras": n, "out": str(work / f"{kind}-{family}-{n}")})
     return cases
@@ -372,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny models on the CPU (CI)")
     parser.add_argument("--families", default="sd1,sdxl")
     parser.add_argument("--tiers", default=",".join(str(t) for t in TIERS))
+    parser.add_argument("--flux-tiers", default="16", help="FLUX.1 presets to measure (12, 16, 24)")
     parser.add_argument("--rank", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--gen-steps", type=int, default=20)

@@ -5,7 +5,8 @@ SD 1.5 / SDXL (UNet, text encoders, VAE from ``lora_studio/resources/model_confi
 weights, built directly in ``dtype`` so building SDXL never needs an fp32 copy. ``--tiny`` callers
 use :mod:`lora_studio.diffusion.tiny` instead.
 
-FLUX hook: add its bundled config name and builder to ``FAMILIES`` once the FLUX issue lands.
+FLUX.1-dev: ``build_random_flux_pipeline`` makes the transformer, T5-XXL, CLIP-L and autoencoder on
+the meta device and fills them with small normal values in ``dtype`` (no slow per-layer init).
 """
 
 from __future__ import annotations
@@ -25,8 +26,49 @@ if str(ROOT) not in sys.path:
 FAMILIES: dict[str, tuple[str, int]] = {
     "sd1": ("sd15", 512),
     "sdxl": ("sdxl-base", 1024),
-    # "flux": ("flux-dev", 1024),  # once lora_studio supports FLUX (its config + pipeline builder)
+    "flux": ("flux-dev", 1024),
 }
+
+
+def build_random_flux_pipeline(dtype: torch.dtype = torch.bfloat16, seed: int = 0) -> Any:
+    """FLUX.1-dev's real architecture (bundled configs) with random weights (std 0.02) in ``dtype``."""
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel
+
+    from lora_studio.diffusion.configs import materialize_config
+    from lora_studio.diffusion.t5_tokenizer import load_t5_tokenizer
+
+    folder = materialize_config(FAMILIES["flux"][0])
+    with init_empty_weights():
+        transformer = FluxTransformer2DModel.from_config(FluxTransformer2DModel.load_config(folder / "transformer"))
+        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(folder / "vae"))
+        clip = CLIPTextModel(CLIPTextConfig.from_pretrained(folder / "text_encoder"))
+        t5 = T5EncoderModel(T5Config.from_pretrained(folder / "text_encoder_2"))
+    gen = torch.Generator().manual_seed(seed)
+    for model in (transformer, vae, clip, t5):
+        model.to_empty(device="cpu")
+        model.to(dtype)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "norm" in name and name.endswith("weight"):
+                    p.fill_(1.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:
+                    p.normal_(0.0, 0.02, generator=gen)
+            for b in model.buffers():
+                if b.is_floating_point():
+                    b.zero_()
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler.from_pretrained(folder / "scheduler"),
+        vae=vae,
+        text_encoder=clip,
+        tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+        text_encoder_2=t5,
+        tokenizer_2=load_t5_tokenizer(),
+        transformer=transformer,
+    )
 
 
 def build_random_pipeline(family: str, dtype: torch.dtype = torch.bfloat16, seed: int = 0) -> Any:
@@ -76,7 +118,7 @@ def save_random_model(family: str, out: Path, dtype: torch.dtype = torch.bfloat1
     marker = out / ".complete"
     if marker.exists():
         return out
-    pipe = build_random_pipeline(family, dtype)
+    pipe = build_random_flux_pipeline(dtype) if family == "flux" else build_random_pipeline(family, dtype)
     pipe.save_pretrained(str(out), safe_serialization=True)
     marker.write_text(json.dumps({"family": family, "dtype": str(dtype)}), encoding="utf-8")
     del pipe

@@ -16,11 +16,14 @@ from lora_studio.training.config import (
     AlphaHandling,
     BaseWeights,
     LatentCache,
+    ModelPrediction,
     NetworkTarget,
     OptimizerKind,
     Precision,
     SchedulerKind,
+    TimestepSampling,
     TrainConfig,
+    WeightingScheme,
 )
 
 # A rule returns "" when the field applies, else the reason it doesn't (shown in its tooltip).
@@ -53,6 +56,7 @@ GROUPS: dict[str, str] = {
     "sample": "Sample pictures",
     "validation": "Validation",
     "memory": "Fitting the graphics card",
+    "flux": "FLUX.1",
 }
 
 ENUM_LABELS: dict[Any, str] = {
@@ -87,8 +91,23 @@ ENUM_LABELS: dict[Any, str] = {
     ModelFamily.SD1: "SD 1.5",
     ModelFamily.SD2: "SD 2.x",
     ModelFamily.SDXL: "SDXL",
+    ModelFamily.FLUX: "FLUX.1",
     Prediction.EPSILON: "Epsilon (most models)",
     Prediction.V: "V-prediction",
+    Prediction.FLOW: "Flow (FLUX.1)",
+    TimestepSampling.SIGMA: "sigma: steps of the shifted schedule",
+    TimestepSampling.UNIFORM: "uniform: every noise level equally",
+    TimestepSampling.SIGMOID: "sigmoid: mostly middle noise levels",
+    TimestepSampling.SHIFT: "shift: sigmoid, shifted towards noise (guides' choice)",
+    TimestepSampling.FLUX_SHIFT: "flux_shift: shifted by the picture size, as FLUX samples",
+    ModelPrediction.RAW: "raw: the output as it is (guides' choice)",
+    ModelPrediction.ADDITIVE: "additive: added to the noisy input",
+    ModelPrediction.SIGMA_SCALED: "sigma_scaled: scaled by the noise level (sd-scripts' default)",
+    WeightingScheme.NONE: "none",
+    WeightingScheme.LOGIT_NORMAL: "logit_normal: favour middle noise levels",
+    WeightingScheme.MODE: "mode: favour levels by mode scale",
+    WeightingScheme.SIGMA_SQRT: "sigma_sqrt: weight the loss by 1/sigma²",
+    WeightingScheme.COSMAP: "cosmap: cosine-map weighting",
 }
 NONE_LABELS: dict[str, str] = {
     "model.family": "Detect from the file",
@@ -105,6 +124,29 @@ def _not_sdxl(c: TrainConfig, family: ModelFamily | None) -> str:
     return "SDXL LoRAs don't use clip skip." if fam == ModelFamily.SDXL else ""
 
 
+def _family(c: TrainConfig, family: ModelFamily | None) -> ModelFamily | None:
+    return c.model.family or family
+
+
+def _flux_only(c: TrainConfig, family: ModelFamily | None) -> str:
+    return "" if _family(c, family) == ModelFamily.FLUX else "Only for FLUX.1 models."
+
+
+def _not_flux(reason: str, inner: Rule | None = None) -> Rule:
+    """``inner``'s rule, and not applicable to FLUX.1 (for ``reason``)."""
+
+    def rule(c: TrainConfig, family: ModelFamily | None) -> str:
+        if _family(c, family) == ModelFamily.FLUX:
+            return reason
+        return inner(c, family) if inner else ""
+
+    return rule
+
+
+def _flux_and(test: Callable[[TrainConfig], bool], reason: str) -> Rule:
+    return lambda c, f: _flux_only(c, f) or ("" if test(c) else reason)
+
+
 _CONV = _when(lambda c: c.network.target == NetworkTarget.ATTENTION_FF_CONV, "Only used when “What to train” includes convolutions (LoCon).")
 _BUCKETS = _when(lambda c: c.dataset.enable_buckets, "Only used when “Keep picture shapes” is on.")
 _TAGS = _when(lambda c: c.dataset.shuffle_tags or c.dataset.tag_dropout > 0, "Only used when tags are shuffled or dropped.")
@@ -117,9 +159,9 @@ SPECS: dict[str, FieldSpec] = {
     # -- model
     "model.base_model": FieldSpec("Base model", "The model your LoRA learns on top of: a .safetensors checkpoint or a diffusers folder. Train on the model you will generate with (or its parent), for example SD 1.5 or SDXL base.", brief="The picture model your LoRA builds on: pick the one you will make pictures with.", basic=True, kind="model"),
     "model.family": FieldSpec("Model type", "SD 1.5, SD 2.x or SDXL. Leave on “Detect” unless detection gets it wrong.", hidden=False),
-    "model.prediction": FieldSpec("Prediction type", "What the model predicts. Only v-prediction models (some SD 2.x and a few SDXL) need “V-prediction”; if every sample is grey or noise on such a model, set it here."),
-    "model.zero_terminal_snr": FieldSpec("Zero terminal SNR", "Lets a v-prediction model learn very dark and very bright pictures. Only for v-prediction models.", rule=_when(lambda c: c.model.prediction == Prediction.V, "Only for v-prediction models.")),
-    "model.clip_skip": FieldSpec("Clip skip", "Use 2 for anime models trained that way (NovelAI family), 1 for everything else. Use the same value when you generate.", minimum=1, maximum=12, rule=_not_sdxl),
+    "model.prediction": FieldSpec("Prediction type", "What the model predicts. Only v-prediction models (some SD 2.x and a few SDXL) need “V-prediction”; if every sample is grey or noise on such a model, set it here.", rule=_not_flux("FLUX.1 always predicts a flow; see “Model output” in the FLUX.1 group.")),
+    "model.zero_terminal_snr": FieldSpec("Zero terminal SNR", "Lets a v-prediction model learn very dark and very bright pictures. Only for v-prediction models.", rule=_not_flux("FLUX.1 is a flow model, not a v-prediction one.", _when(lambda c: c.model.prediction == Prediction.V, "Only for v-prediction models."))),
+    "model.clip_skip": FieldSpec("Clip skip", "Use 2 for anime models trained that way (NovelAI family), 1 for everything else. Use the same value when you generate.", minimum=1, maximum=12, rule=_not_flux("FLUX.1 takes CLIP-L's pooled output; clip skip does not apply.", _not_sdxl)),
     "model.vae": FieldSpec("Separate VAE", "Optional. A different VAE file to encode pictures with. Leave empty to use the model's own.", kind="file"),
     # -- dataset
     "dataset.path": FieldSpec("Pictures", "The project (or kohya img folder) to train on. Filled in from the open project.", kind="folder"),
@@ -136,7 +178,7 @@ SPECS: dict[str, FieldSpec] = {
     "dataset.caption_dropout": FieldSpec("Caption dropout", "How often a picture is trained with an empty caption (0–1). A little (0.05) makes a style apply even without the trigger word.", maximum=1, step=0.05),
     "dataset.tag_dropout": FieldSpec("Tag dropout", "How often each tag is left out (0–1). Helps the LoRA not depend on every tag.", maximum=1, step=0.05),
     "dataset.trigger_word": FieldSpec("Trigger word", "A word put in front of every caption that lacks it. Use a rare word (e.g. “mxstyle”) and type it in your prompts later.", brief="A made-up word (e.g. “mxstyle”) you type in prompts later to switch the LoRA on.", basic=True),
-    "dataset.max_token_length": FieldSpec("Caption length", "Longest caption in tokens: 75, 150 or 225. Raise it for long captions.", minimum=75, maximum=225, step=75),
+    "dataset.max_token_length": FieldSpec("Caption length", "Longest caption in tokens: 75, 150 or 225. Raise it for long captions.", minimum=75, maximum=225, step=75, rule=_not_flux("FLUX.1 reads captions with T5: see “T5 caption length” in the FLUX.1 group.")),
     "dataset.flip": FieldSpec("Mirror pictures", "Also trains on mirrored pictures: doubles variety. Turn off for text, logos or asymmetric characters."),
     "dataset.color_jitter": FieldSpec("Colour jitter", "Small random colour changes (0–1). Only works when pictures are not cached.", maximum=1, step=0.05, rule=_when(lambda c: c.dataset.latent_cache == LatentCache.NONE, "Needs “Cache pictures” set to “Don't cache”.")),
     "dataset.latent_cache": FieldSpec("Cache pictures", "Encodes every picture once instead of every step. Faster and uses less memory; “On disk” also skips the work next time."),
@@ -148,7 +190,7 @@ SPECS: dict[str, FieldSpec] = {
     "network.rank": FieldSpec("Rank (size)", "How much the LoRA can learn, and how big the file is. 8–16 for a face or character, 16–32 for a style. Too high can copy your pictures instead of learning from them.", brief="How much the LoRA can learn: 4–32 for a character, higher for a style; bigger files.", basic=True, minimum=1, maximum=512),
     "network.alpha": FieldSpec("Alpha", "Scales the learned change (strength = alpha ÷ rank). Keep alpha ≤ rank; half the rank is common. A lower alpha needs a higher learning rate.", brief="How strongly it applies what it learns: half the rank is usual; never above the rank.", basic=True, minimum=0.01, maximum=512, step=1, decimals=2),
     "network.dropout": FieldSpec("Network dropout", "Randomly switches off part of the LoRA while training (0–0.5). Can reduce copying of the training pictures.", maximum=0.99, step=0.05),
-    "network.target": FieldSpec("What to train", "Which layers get LoRA weights. Attention + feed-forward is kohya's standard; LoCon also learns textures and fine style."),
+    "network.target": FieldSpec("What to train", "Which layers get LoRA weights. Attention + feed-forward is kohya's standard; LoCon also learns textures and fine style.", rule=_not_flux("FLUX.1 LoRAs train every layer of the transformer blocks (kohya's lora_flux set).")),
     "network.conv_rank": FieldSpec("Convolution rank", "Size of the convolution part (LoCon). 4–16 is usual.", minimum=1, maximum=512, rule=_CONV),
     "network.conv_alpha": FieldSpec("Convolution alpha", "Keep conv alpha ≤ conv rank.", minimum=0.01, maximum=512, decimals=2, rule=_CONV),
     "network.init_weights": FieldSpec(
@@ -156,7 +198,7 @@ SPECS: dict[str, FieldSpec] = {
         "Optional: start from the weights of an existing LoRA file (kohya, sd-scripts or LoRA Studio) instead of from zero. Use the same base model and rank it was trained with.",
         kind="file",
     ),
-    "network.train_text_encoder": FieldSpec("Also train the text encoder", "Teaches how words map to your subject. Helps characters on SD 1.5; costs memory. Usually off for SDXL."),
+    "network.train_text_encoder": FieldSpec("Also train the text encoder", "Teaches how words map to your subject. Helps characters on SD 1.5; costs memory. Usually off for SDXL. For FLUX.1 only CLIP-L is trained; T5 always stays as it is."),
     # -- optimizer
     "optimizer.optimizer": FieldSpec("Optimizer", "How weights are updated. AdamW is the safe default; AdamW 8-bit saves a little memory; Prodigy picks its own learning rate (set learning rate to 1).", brief="The learning method: keep AdamW unless you have a reason to change it.", basic=True),
     "optimizer.learning_rate": FieldSpec("Learning rate", "How big each learning step is. 1e-4 is a good start. Noise or burnt colours instead of a picture → lower it (e.g. 5e-5). Nothing learned after many steps → raise it.", brief="How fast it learns: 1e-4 is a good start; noisy or burnt samples → lower it.", basic=True, kind="lr", maximum=10),
@@ -172,7 +214,7 @@ SPECS: dict[str, FieldSpec] = {
     "scheduler.num_cycles": FieldSpec("Restarts", "How many times the cosine schedule starts again.", minimum=1, maximum=100, rule=_when(lambda c: c.scheduler.scheduler == SchedulerKind.COSINE_WITH_RESTARTS, "Only for “Cosine with restarts”.")),
     "scheduler.power": FieldSpec("Decrease power", "Shape of the polynomial decrease (1 = straight line).", maximum=10, step=0.1, rule=_when(lambda c: c.scheduler.scheduler == SchedulerKind.POLYNOMIAL, "Only for “Polynomial decrease”.")),
     # -- loss
-    "loss.min_snr_gamma": FieldSpec("Min-SNR gamma", "Balances easy and hard noise levels; 5 often trains faster and cleaner. 0 = off.", maximum=50, step=0.5, decimals=2),
+    "loss.min_snr_gamma": FieldSpec("Min-SNR gamma", "Balances easy and hard noise levels; 5 often trains faster and cleaner. 0 = off.", maximum=50, step=0.5, decimals=2, rule=_not_flux("FLUX.1 uses flow matching, which has no SNR weighting; see “Loss weighting”.")),
     "loss.noise_offset": FieldSpec("Noise offset", "Lets the LoRA learn very dark or very bright pictures (0.03–0.1). Too high washes out colours.", maximum=1, step=0.01, decimals=4),
     "loss.masked_loss": FieldSpec("Learn only masked areas", "Ignores the parts of pictures you painted black in their masks."),
     "loss.prior_loss_weight": FieldSpec("Regularization weight", "How much regularization pictures count (1 = as much as your pictures).", maximum=10, step=0.1, decimals=2),
@@ -185,7 +227,7 @@ SPECS: dict[str, FieldSpec] = {
     "memory.unet_weights": FieldSpec("Model weights", "How the base model is kept in memory while training. Full: as is. fp8: keeps the model in 8-bit: uses about half the memory, slightly slower, results almost the same. 8-bit integer: the same saving through bitsandbytes. 4-bit NF4: a quarter of the memory, slower and a little less exact; for 6 GB cards. Your LoRA itself always trains at full precision."),
     "memory.text_encoder_weights": FieldSpec("Text encoder weights", "The same choice for the text encoders when they are not trained. With cached captions they only run once before training starts and are then freed, so this rarely matters.", rule=_FROZEN_TE),
     "memory.blocks_to_swap": FieldSpec("Blocks kept in system memory", "Keeps this many of the model's blocks in the computer's memory and moves each onto the graphics card only while it runs. Same result, less graphics memory; each block costs some speed. 0 = off. Not with 8-bit integer or 4-bit weights.", minimum=0, maximum=64),
-    "run.sdpa": FieldSpec("Fast attention (SDPA)", "PyTorch's fast attention. Leave on."),
+    "run.sdpa": FieldSpec("Fast attention (SDPA)", "PyTorch's fast attention. Leave on.", rule=_not_flux("FLUX.1 always uses PyTorch's fast attention.")),
     "run.precision": FieldSpec("Precision", "bf16 if the GPU supports it (RTX 30xx/40xx and newer); fp16 for older cards (watch for NaN loss); fp32 only for debugging.", basic=False),
     "run.save_precision": FieldSpec("File precision", "Number format of the saved LoRA file. fp16 is what every UI expects."),
     "run.seed": FieldSpec("Seed", "Makes a run repeatable: the same seed and settings give the same LoRA.", maximum=2**31 - 1),
@@ -202,6 +244,22 @@ SPECS: dict[str, FieldSpec] = {
     "sample.every_n_epochs": FieldSpec("Sample every N epochs", "Makes sample pictures every N epochs. 0 = off.", brief="How often the test pictures are made: every 1–2 epochs; 0 = never.", basic=True, maximum=1000, rule=_PROMPTS),
     "sample.every_n_steps": FieldSpec("Sample every N steps", "Makes sample pictures every N steps. 0 = off.", maximum=1_000_000, rule=_PROMPTS),
     "sample.at_start": FieldSpec("Sample before training", "Makes one set of samples before learning starts, to compare against.", rule=_PROMPTS),
+    # -- FLUX.1 (sd-scripts' flux_train_network options, same names and meanings)
+    "flux.clip_l": FieldSpec("CLIP-L file", "clip_l.safetensors. Empty: found beside the model or in the models/text_encoders folder.", kind="file", rule=_flux_only),
+    "flux.t5xxl": FieldSpec("T5-XXL file", "t5xxl_fp16.safetensors or t5xxl_fp8_e4m3fn.safetensors. Empty: found beside the model or in the models/text_encoders folder.", kind="file", rule=_flux_only),
+    "flux.ae": FieldSpec("Autoencoder file", "ae.safetensors. Empty: found beside the model or in the models/vae folder.", kind="file", rule=_flux_only),
+    "flux.guidance_scale": FieldSpec("Training guidance", "The distilled guidance FLUX.1-dev is given while it learns (kohya guidance_scale). 1.0 is what the guides use; generate with about 3.5.", maximum=30, step=0.5, decimals=2, rule=_flux_only),
+    "flux.timestep_sampling": FieldSpec("Noise levels", "Which noise levels it learns on (kohya timestep_sampling). “shift” is what the guides use; sd-scripts' own default is “sigma”.", rule=_flux_only),
+    "flux.sigmoid_scale": FieldSpec("Sigmoid scale", "Spread of the sigmoid-based noise levels (1 = standard; larger = more even).", minimum=0.01, maximum=10, step=0.1, decimals=2, rule=_flux_and(lambda c: c.flux.timestep_sampling in (TimestepSampling.SIGMOID, TimestepSampling.SHIFT, TimestepSampling.FLUX_SHIFT), "Only with sigmoid, shift or flux_shift noise levels.")),
+    "flux.discrete_flow_shift": FieldSpec("Flow shift", "Moves the noise levels towards more noise (kohya discrete_flow_shift): 3.1582 in the guides, 3.0 in sd-scripts.", minimum=0.01, maximum=20, step=0.1, decimals=4, rule=_flux_and(lambda c: c.flux.timestep_sampling in (TimestepSampling.SIGMA, TimestepSampling.SHIFT), "Only with sigma or shift noise levels.")),
+    "flux.model_prediction_type": FieldSpec("Model output", "How the transformer's output is compared with the target (kohya model_prediction_type). “raw” is what the guides use.", rule=_flux_only),
+    "flux.weighting_scheme": FieldSpec("Loss weighting", "SD3-style weighting (kohya weighting_scheme): logit_normal / mode pick the noise levels of “sigma”; sigma_sqrt / cosmap weight the loss of “sigma_scaled”.", rule=_flux_and(lambda c: c.flux.timestep_sampling == TimestepSampling.SIGMA or c.flux.model_prediction_type == ModelPrediction.SIGMA_SCALED, "Only with sigma noise levels or the sigma_scaled model output.")),
+    "flux.logit_mean": FieldSpec("Logit mean", "Centre of the logit_normal noise levels.", minimum=-10, maximum=10, step=0.1, decimals=2, rule=_flux_and(lambda c: c.flux.weighting_scheme == WeightingScheme.LOGIT_NORMAL, "Only with logit_normal weighting.")),
+    "flux.logit_std": FieldSpec("Logit spread", "Spread of the logit_normal noise levels.", minimum=0.01, maximum=10, step=0.1, decimals=2, rule=_flux_and(lambda c: c.flux.weighting_scheme == WeightingScheme.LOGIT_NORMAL, "Only with logit_normal weighting.")),
+    "flux.mode_scale": FieldSpec("Mode scale", "Shape of the mode weighting.", minimum=-10, maximum=10, step=0.01, decimals=2, rule=_flux_and(lambda c: c.flux.weighting_scheme == WeightingScheme.MODE, "Only with mode weighting.")),
+    "flux.t5xxl_max_token_length": FieldSpec("T5 caption length", "Tokens of each caption T5 reads (kohya t5xxl_max_token_length). 0: 512 for dev, 256 for schnell. Lower saves memory if your captions are short.", maximum=512, step=64, rule=_flux_only),
+    "flux.apply_t5_attn_mask": FieldSpec("Mask T5 padding", "Ignores the empty padding after each caption in T5 and in the transformer's attention (kohya apply_t5_attn_mask).", rule=_flux_only),
+    "flux.cache_text_encoder_outputs_to_disk": FieldSpec("Keep caption encodings on disk", "Saves the T5/CLIP outputs of every caption in the cache folder, so later runs skip the text encoders entirely.", rule=_flux_and(lambda c: c.dataset.cache_text_encoder_outputs and not c.network.train_text_encoder, "Needs “Cache caption encodings” on and CLIP-L not trained.")),
     # -- validation
     "validation.split": FieldSpec("Hold out share", "Share of pictures kept aside to measure validation loss (0.1 = 10%). Validation loss going up while training loss goes down means the LoRA starts copying.", maximum=0.9, step=0.05, decimals=2),
     "validation.size": FieldSpec("Hold out pictures", "Or a fixed number of pictures to keep aside (wins over the share).", maximum=10_000),

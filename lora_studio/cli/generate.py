@@ -36,10 +36,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative", default="")
-    p.add_argument("--sampler", default="Euler a", help='A1111 name, e.g. "DPM++ 2M Karras"')
-    p.add_argument("--schedule", default="Automatic")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--cfg", type=float, default=7.0)
+    p.add_argument("--sampler", help='A1111 name, e.g. "DPM++ 2M Karras" (default: Euler a; FLUX.1: Euler)')
+    p.add_argument("--schedule", help="schedule type (default: Automatic; FLUX.1: Simple)")
+    p.add_argument("--steps", type=int, help="default: 20 (FLUX.1 schnell: 4)")
+    p.add_argument("--cfg", type=float, help="CFG scale (default: 7; FLUX.1: 1, i.e. no real CFG)")
+    p.add_argument(
+        "--distilled-cfg",
+        type=float,
+        help="FLUX.1-dev's guidance, Forge's 'Distilled CFG Scale' (default 3.5; schnell has none)",
+    )
+    p.add_argument(
+        "--base-weights",
+        choices=("full", "fp8", "nf4"),
+        default="full",
+        help="hold the model in full precision, fp8 (half the memory) or 4-bit NF4 (bitsandbytes)",
+    )
     p.add_argument("--seed", type=int, default=-1)
     p.add_argument("--clip-skip", type=int, default=1)
     p.add_argument("--size", type=_size_arg, metavar="WxH", help="default: the model's native size")
@@ -105,6 +116,30 @@ def _engine(args: argparse.Namespace) -> Any:
     return GenerationEngine(lora_dirs=args.lora_dir, embedding_dirs=args.embedding_dir or None)
 
 
+def _with_family_defaults(args: argparse.Namespace, engine: Any) -> argparse.Namespace:
+    """Fill the options left out with the model family's defaults (Forge's for FLUX.1). The model is
+    loaded here when one is missing; the engine keeps it for the generation that follows."""
+    from lora_studio.generation.request import family_defaults
+
+    wanted = ("sampler", "schedule", "steps", "cfg")
+
+    def filled(defaults: Any) -> argparse.Namespace:
+        out = argparse.Namespace(**vars(args))
+        for name in wanted:
+            if getattr(out, name) is None:
+                setattr(out, name, getattr(defaults, name))
+        return out
+
+    if all(getattr(args, name) is not None for name in wanted):
+        return args
+    # The LoRAs and the other options are checked before the model loads (that takes a while).
+    engine.prepare(_request(filled(family_defaults("sd1")), init_image=getattr(args, "init", None)))
+    entry = engine.model(args.model, _printer, args.base_weights)
+    return filled(
+        family_defaults(entry.family.value, schnell=entry.is_flux and not entry.has_distilled_guidance)
+    )
+
+
 def _request(args: argparse.Namespace, **extra: Any) -> Any:
     from lora_studio.generation.request import GenerationRequest, LoraSpec
 
@@ -125,6 +160,8 @@ def _request(args: argparse.Namespace, **extra: Any) -> Any:
         output_dir=args.out,
         fuse_loras=not args.no_fuse,
         hires=_hires(args),
+        distilled_cfg=args.distilled_cfg,
+        base_weights=args.base_weights,
         **extra,
     )
 
@@ -141,6 +178,8 @@ def _printer(event: Any) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    args = _with_family_defaults(args, engine)
     req = _request(
         args,
         init_image=args.init,
@@ -149,7 +188,7 @@ def run_generate(args: argparse.Namespace) -> int:
         batch_count=args.batch_count,
         batch_size=args.batch_size,
     )
-    _engine(args).generate(req, _printer)
+    engine.generate(req, _printer)
     return 0
 
 
@@ -167,9 +206,10 @@ def _axis(values: list[str] | None) -> Any:
 def run_grid_cmd(args: argparse.Namespace) -> int:
     from lora_studio.generation.grid import run_grid
 
+    engine = _engine(args)
     result = run_grid(
-        _engine(args),
-        _request(args),
+        engine,
+        _request(_with_family_defaults(args, engine)),
         _axis(args.x),
         _axis(args.y),
         _axis(args.z),

@@ -26,8 +26,18 @@ log = logging.getLogger(__name__)
 FP8_DTYPE = torch.float8_e4m3fn
 # Layers kept at full precision (regular expressions on module names): normalisations and
 # embeddings are tiny and precision-sensitive; the UNet's first/last convolutions and the time
-# embedding see every step of every sample.
-_KEEP_FULL = ("norm", "embed", "conv_in", "conv_out", "time_emb", "proj_in$", "proj_out$")
+# embedding see every step of every sample. FLUX's modulation layers (``norm1.linear``,
+# ``norm.linear`` …) are Linears inside its adaptive norms and hold about a quarter of the model's
+# weights, and so is a single block's ``proj_out``: both are converted (as sd-scripts' fp8_base does).
+_KEEP_FULL = (
+    r"norm(?!.*\.linear$)",
+    "embed",
+    "conv_in",
+    "conv_out",
+    "time_emb",
+    "proj_in$",
+    r"^(?!single_transformer_blocks\.).*proj_out$",  # FLUX's single-block proj_out is its big linear2
+)
 
 
 def _skip(name: str) -> bool:
@@ -250,6 +260,45 @@ def swappable_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     return [m for m in model.modules() if isinstance(m, Transformer2DModel)]
 
 
+class _Copier:
+    """Copies of a block's resting tensors to the device: started, then finished when needed.
+    Off CUDA a copy is done when it starts."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def start(self, entries: list[Any]) -> Any:
+        return [home.to(self.device, copy=True) for *_, home in entries]
+
+    def finish(self, started: Any) -> list[torch.Tensor]:
+        return started
+
+
+class _StreamCopier(_Copier):
+    """CUDA: copies run on a side stream from pinned memory; the compute stream waits for a
+    block's copy only when the block is about to run."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__(device)
+        self.stream = torch.cuda.Stream(device)
+
+    def start(self, entries: list[Any]) -> Any:
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))  # the homes are settled
+        with torch.cuda.stream(self.stream):
+            moved = [home.to(self.device, non_blocking=True, copy=True) for *_, home in entries]
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        return moved, done
+
+    def finish(self, started: Any) -> list[torch.Tensor]:
+        moved, done = started
+        compute = torch.cuda.current_stream(self.device)
+        compute.wait_event(done)
+        for t in moved:
+            t.record_stream(compute)  # freed only after the compute stream is done with it
+        return moved
+
+
 class BlockSwapper:
     """Keep the frozen weights of ``blocks`` in system memory; each block's weights go to
     ``device`` only while the block runs.
@@ -261,17 +310,27 @@ class BlockSwapper:
     the results are the same as without swapping (same operations; RNG replayed by the checkpoint).
     Trainable (LoRA) parameters stay on the device: the optimizer owns them.
 
-    On CUDA the resting copies are pinned, so the copies to the card are asynchronous and overlap
-    with the computation queued before them.
+    While a block runs, the copy of the block expected next (the following one in the forward
+    pass, the previous one in the backward pass) is already under way, so at most two swapped
+    blocks are on the device at once. On CUDA the resting copies are pinned and that copy runs on
+    a stream of its own, overlapping the block's computation (:class:`_StreamCopier`); elsewhere
+    the same steps run as plain copies (:class:`_Copier`), with the same results.
     """
 
-    def __init__(self, blocks: list[torch.nn.Module], device: torch.device | str) -> None:
+    def __init__(self, blocks: list[torch.nn.Module], device: torch.device | str, *, prefetch: bool = True) -> None:
         self.device = torch.device(device)
         self.blocks = blocks
         self.onloads = 0  # how many times a block's weights were moved to the device
         self._home: list[list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]]] = []
         self._forwards: list[Any] = []
+        self._pointers: set[int] | None = None
+        self.prefetch = prefetch
+        self.prefetches = 0  # copies started ahead of the block that needs them
+        self._ahead: dict[int, Any] = {}
+        self._last: int | None = None
+        self._dir = 1
         pin = self.device.type == "cuda"
+        self._copier = _StreamCopier(self.device) if pin else _Copier(self.device)
         for block in blocks:
             entries: list[tuple[torch.nn.Parameter | None, str, torch.nn.Module, torch.Tensor]] = []
             for mod in block.modules():
@@ -313,14 +372,26 @@ class BlockSwapper:
         return forward
 
     def onload(self, index: int) -> None:
-        nb = self.device.type == "cuda"
-        for p, name, mod, home in self._home[index]:
-            moved = home.to(self.device, non_blocking=nb, copy=True)
+        """Put block ``index``'s weights on the device (from the copy started ahead of time when
+        there is one), then start copying the block expected next (see :class:`_Copier`)."""
+        ready = self._ahead.pop(index, None)
+        self._ahead.clear()  # a guess that was wrong: its copy is dropped
+        moved = self._copier.finish(ready if ready is not None else self._copier.start(self._home[index]))
+        for (p, name, mod, _), tensor in zip(self._home[index], moved):
             if p is not None:
-                p.data = moved
+                p.data = tensor
             else:
-                mod._buffers[name] = moved
+                mod._buffers[name] = tensor
         self.onloads += 1
+        # The blocks run forward, then backward (the backward pass recomputes them in reverse,
+        # starting with the block the forward ended on, which turns the direction round).
+        if self._last is not None:
+            self._dir = 1 if index > self._last else -1 if index < self._last else -self._dir
+        self._last = index
+        ahead = index + self._dir
+        if self.prefetch and 0 <= ahead < len(self._home):
+            self._ahead[ahead] = self._copier.start(self._home[ahead])
+            self.prefetches += 1
 
     def offload(self, index: int) -> None:
         # The weights are frozen, so nothing is copied back: the resting copy is still exact.
@@ -329,6 +400,12 @@ class BlockSwapper:
                 p.data = home
             else:
                 mod._buffers[name] = home
+
+    def resting_pointers(self) -> set[int]:
+        """Data pointers of the resting (system-memory) copies of every swapped tensor."""
+        if self._pointers is None:
+            self._pointers = {home.data_ptr() for entries in self._home for *_, home in entries}
+        return self._pointers
 
     def is_offloaded(self, index: int) -> bool:
         """Whether block ``index`` is in system memory now (every tensor at its home copy)."""
@@ -339,6 +416,7 @@ class BlockSwapper:
 
     def remove(self) -> None:
         """Put every block on the device for good and restore its own forward."""
+        self.prefetch = False
         for i, block in enumerate(self.blocks):
             self.onload(i)
             block.forward = self._forwards[i]
@@ -346,11 +424,45 @@ class BlockSwapper:
 
 
 def swap_blocks(model: torch.nn.Module, count: int, device: torch.device | str) -> BlockSwapper | None:
-    """Swap the first ``count`` blocks of ``model`` (see :func:`swappable_blocks`); None when 0."""
-    if count <= 0:
+    """Swap the first ``count`` blocks of ``model`` (see :func:`swappable_blocks`); None when 0.
+    Raises ``ConfigError`` for a negative count or one above the model's number of blocks."""
+    from lora_studio.core.errors import ConfigError
+
+    if count < 0:
+        raise ConfigError(
+            f"The number of blocks to swap cannot be negative ({count}).",
+            hint="Set it to 0 to keep the whole model on the graphics card.",
+        )
+    if count == 0:
         return None
     blocks = swappable_blocks(model)
-    return BlockSwapper(blocks[: min(count, len(blocks))], device)
+    if count > len(blocks):
+        raise ConfigError(
+            f"Blocks to swap is {count}, but this model has only {len(blocks)} blocks that can be "
+            "kept in system memory.",
+            hint=f"Set blocks to swap to {len(blocks)} or fewer.",
+        )
+    return BlockSwapper(blocks[:count], device)
+
+
+def move_except_swapped(model: torch.nn.Module, swapper: BlockSwapper | None, device: torch.device | str) -> None:
+    """``model.to(device)`` that leaves the resting copies of swapped blocks where they are, so
+    a model prepared in system memory reaches the card without its swapped blocks ever visiting."""
+    device = torch.device(device)
+    for mod in model.modules():
+        for p in list(mod.parameters(recurse=False)):
+            if not _is_resting(p.data, swapper):
+                p.data = p.data.to(device)
+        for name, b in list(mod.named_buffers(recurse=False)):
+            if b is not None and not _is_resting(b, swapper):
+                mod._buffers[name] = b.to(device)
+
+
+def _is_resting(t: torch.Tensor, swapper: BlockSwapper | None) -> bool:
+    if swapper is None:
+        return False
+    ptrs = swapper.resting_pointers()
+    return t.device.type == "cpu" and t.data_ptr() in ptrs
 
 
 def _current(param: torch.nn.Parameter | None, name: str, module: torch.nn.Module) -> torch.Tensor:

@@ -6,6 +6,8 @@ Layout (A1111 1.9+)::
     Negative prompt: <negative, may span lines>
     Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x768, ...
 
+FLUX.1-dev images add Forge's ``Distilled CFG Scale: 3.5`` after ``CFG scale`` (usually 1).
+
 A value that contains ``,``, ``:`` or a newline is written as a JSON string. The last line is the
 parameter line only when it holds at least three ``Key: value`` pairs. Old combined sampler names
 such as ``DPM++ 2M Karras`` are split into sampler and schedule type. Torch-free; Pillow is imported
@@ -51,6 +53,7 @@ class InfotextParams:
     sampler: str | None = None
     schedule_type: str = AUTOMATIC
     cfg_scale: float | None = None
+    distilled_cfg_scale: float | None = None  # FLUX.1-dev guidance, as Forge writes it
     seed: int | None = None
     width: int | None = None
     height: int | None = None
@@ -101,6 +104,10 @@ def format_infotext(params: InfotextParams) -> str:
             params.schedule_type if params.schedule_type and params.schedule_type != AUTOMATIC else None,
         ),
         ("CFG scale", None if params.cfg_scale is None else _number(params.cfg_scale)),
+        (
+            "Distilled CFG Scale",
+            None if params.distilled_cfg_scale is None else _number(params.distilled_cfg_scale),
+        ),
         ("Seed", None if params.seed is None else str(params.seed)),
         ("Size", f"{params.width}x{params.height}" if params.width and params.height else None),
         ("Model hash", params.model_hash),
@@ -198,6 +205,7 @@ def parse_infotext(text: str) -> InfotextParams:
     converters: dict[str, tuple[str, Any]] = {
         "Steps": ("steps", _to_int),
         "CFG scale": ("cfg_scale", _to_float),
+        "Distilled CFG Scale": ("distilled_cfg_scale", _to_float),
         "Seed": ("seed", _to_int),
         "Model hash": ("model_hash", str),
         "Model": ("model_name", str),

@@ -107,7 +107,9 @@ def _detect_format(keys: Sequence[str], shapes: ShapeMap) -> LoraFormat:
         )
         return LoraFormat.KOHYA_LOCON if conv else LoraFormat.KOHYA_LORA
     if ".lora_A." in joined or ".lora_B." in joined:
-        diffusers = all(k.startswith(("unet.", "text_encoder.", "text_encoder_2.")) for k in keys)
+        diffusers = all(
+            k.startswith(("unet.", "transformer.", "text_encoder.", "text_encoder_2.")) for k in keys
+        )
         return LoraFormat.DIFFUSERS if diffusers else LoraFormat.PEFT
     if ".lora_linear_layer." in joined or "_lora.down." in joined or ".lora.down." in joined:
         return LoraFormat.DIFFUSERS_OLD
@@ -124,10 +126,38 @@ def _in_dim(shapes: ShapeMap, key: str) -> int | None:
 
 
 def _is_te(module: str) -> bool:
+    if module.startswith(("lora_transformer_", "transformer.")):
+        return False  # FLUX (OneTrainer / diffusers): "lora_te…" would otherwise match "lora_transformer_"
     return module.startswith(("lora_te", "text_encoder", "te_", "te1_", "te2_")) or "text_model" in module
 
 
+def strip_flux_prefix(key: str) -> str:
+    """A FLUX LoRA key without the wrapper prefixes tools put before module paths."""
+    for prefix in ("base_model.model.", "model.diffusion_model.", "diffusion_model.", "transformer."):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
+
+
+def is_flux_lora_keys(keys: Iterable[str]) -> bool:
+    """Whether tensor names are a FLUX.1 LoRA's: kohya (``lora_unet_double_blocks_…``), OneTrainer
+    (``lora_transformer_…``), diffusers/PEFT (``transformer.transformer_blocks.…``) or ai-toolkit's
+    BFL names (``diffusion_model.double_blocks.…``)."""
+    for key in keys:
+        body = strip_flux_prefix(key)
+        if body.startswith(("lora_unet_double_blocks_", "lora_unet_single_blocks_", "lora_transformer_")):
+            return True
+        if body.startswith(
+            ("double_blocks.", "single_blocks.", "transformer_blocks.", "single_transformer_blocks.")
+        ):
+            return True
+    return False
+
+
 def _detect_family(keys: Sequence[str], shapes: ShapeMap) -> tuple[ModelFamily | None, str]:
+    # Before the two-text-encoder rule: FLUX LoRAs name CLIP-L ``lora_te1_`` as SDXL files do.
+    if is_flux_lora_keys(keys):
+        return ModelFamily.FLUX, "FLUX transformer blocks"
     if any(k.startswith(("lora_te1_", "lora_te2_", "text_encoder_2.")) for k in keys):
         return ModelFamily.SDXL, "has two text encoders"
     if shapes:

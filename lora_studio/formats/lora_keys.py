@@ -63,6 +63,7 @@ __all__ = [
     "peft_to_kohya",
     "rename_sdxl_unet_keys",
     "save_kohya_lora",
+    "write_kohya_file",
 ]
 
 Component = Literal["unet", "text_encoder", "text_encoder_2"]
@@ -100,12 +101,13 @@ def _unet_config(unet_config: UnetConfig | None) -> UnetConfig:
 
 
 def kohya_prefix(component: str, family: ModelFamily | str) -> str:
-    """``lora_unet``, ``lora_te`` (SD1/SD2) or ``lora_te1``/``lora_te2`` (SDXL)."""
+    """``lora_unet``, ``lora_te`` (SD1/SD2) or ``lora_te1``/``lora_te2`` (SDXL); FLUX.1's CLIP-L is
+    ``lora_te1`` as sd-scripts names it (its transformer: ``flux_lora_keys``)."""
     family = ModelFamily(family)
-    if component == "unet":
+    if component in ("unet", "transformer"):
         return "lora_unet"
     if component == "text_encoder":
-        return "lora_te1" if family == ModelFamily.SDXL else "lora_te"
+        return "lora_te1" if family in (ModelFamily.SDXL, ModelFamily.FLUX) else "lora_te"
     if component == "text_encoder_2":
         if family != ModelFamily.SDXL:
             raise ValueError(f"{family.label} models have no second text encoder")
@@ -290,12 +292,21 @@ def save_kohya_lora(
     ``metadata`` (e.g. from ``lora_metadata.build_metadata``) is stored as is, plus kohya's
     ``sshs_model_hash``/``sshs_legacy_hash`` computed over the tensor data.
     """
-    from lora_studio.formats.hashes import precompute_sshs_hashes
-    from lora_studio.formats.safetensors_meta import write_safetensors
-
     tensors = peft_to_kohya(
         component_state_dicts, family=family, alpha_for=alpha_for, dtype=dtype, unet_config=unet_config
     )
+    return write_kohya_file(path, tensors, metadata)
+
+
+def write_kohya_file(
+    path: str | os.PathLike[str], tensors: Mapping[str, Tensor], metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Write kohya-form LoRA tensors atomically with ``metadata`` plus kohya's ``sshs_model_hash``/
+    ``sshs_legacy_hash`` (computed over the tensor data); return the path."""
+    from lora_studio.formats.hashes import precompute_sshs_hashes
+    from lora_studio.formats.safetensors_meta import write_safetensors
+
+    tensors = dict(tensors)
     if not tensors:
         raise ValueError("there are no LoRA weights to save")
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}

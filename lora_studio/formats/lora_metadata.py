@@ -171,6 +171,8 @@ class LoraTrainingInfo:
 def base_model_version(family: ModelFamily | str, prediction: Prediction | str = Prediction.EPSILON) -> str:
     """kohya's ``ss_base_model_version``: ``sd_v1``, ``sd_v1_v``, ``sd_v2``, ``sd_v2_v`` or ``sdxl_base_v1-0``."""
     family, prediction = ModelFamily(family), Prediction(prediction)
+    if family == ModelFamily.FLUX:
+        return "flux1"  # sd-scripts' MODEL_VERSION_FLUX_V1
     if family == ModelFamily.SDXL:
         return "sdxl_base_v1-0"
     base = "sd_v1" if family == ModelFamily.SD1 else "sd_v2"
@@ -182,7 +184,9 @@ def modelspec_architecture(
 ) -> str:
     """ModelSpec architecture string for a LoRA, e.g. ``stable-diffusion-xl-v1-base/lora``."""
     family, prediction = ModelFamily(family), Prediction(prediction)
-    if family == ModelFamily.SDXL:
+    if family == ModelFamily.FLUX:
+        arch = "flux-1-dev"  # schnell LoRAs: "flux-1-schnell" (training/flux_output.py)
+    elif family == ModelFamily.SDXL:
         arch = "stable-diffusion-xl-v1-base"
     elif family == ModelFamily.SD2:
         arch = "stable-diffusion-v2-768-v" if prediction == Prediction.V else "stable-diffusion-v2-512"
@@ -192,6 +196,8 @@ def modelspec_architecture(
 
 
 def modelspec_implementation(family: ModelFamily | str) -> str:
+    if ModelFamily(family) == ModelFamily.FLUX:
+        return "https://github.com/black-forest-labs/flux"
     if ModelFamily(family) == ModelFamily.SDXL:
         return "https://github.com/Stability-AI/generative-models"
     return "diffusers"
@@ -209,6 +215,9 @@ def family_from_metadata(metadata: Mapping[str, str]) -> tuple[ModelFamily | Non
         prediction = Prediction.V
     elif pred_text == "epsilon":
         prediction = Prediction.EPSILON
+    if version.startswith("flux") or arch.startswith("flux"):
+        # sd-scripts writes "flux1" and "flux-1-dev/lora" (and ss_v2 False, which would read as SD1).
+        return ModelFamily.FLUX, Prediction.FLOW
     if version.startswith("sdxl") or arch.startswith("stable-diffusion-xl"):
         return ModelFamily.SDXL, prediction
     if (

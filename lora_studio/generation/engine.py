@@ -26,7 +26,7 @@ from lora_studio.generation.loras import LoraStack
 from lora_studio.generation.preview import latents_to_preview_png
 from lora_studio.generation.prompts import encode_prompts
 from lora_studio.generation.request import GenerationRequest, GenerationResult, resolve_prompt_loras
-from lora_studio.generation.samplers import make_scheduler
+from lora_studio.generation.samplers import make_flow_scheduler, make_scheduler
 
 log = logging.getLogger(__name__)
 MAX_SEED = 2**32 - 1
@@ -44,20 +44,40 @@ class ModelEntry:
     scheduler_config: dict[str, Any]
     variants: dict[str, Any] = field(default_factory=dict)  # "img2img" / "inpaint" pipelines (shared weights)
     model_hash: str | None = None
+    base_weights: str = "full"
+
+    @property
+    def is_flux(self) -> bool:
+        return self.family == ModelFamily.FLUX
+
+    @property
+    def denoiser(self) -> Any:
+        """The UNet (SD 1.x/2.x/SDXL) or the transformer (FLUX.1)."""
+        return self.pipe.transformer if self.is_flux else self.pipe.unet
+
+    @property
+    def has_distilled_guidance(self) -> bool:
+        """FLUX.1-dev takes its guidance as an input ("Distilled CFG Scale"); schnell and SD do not."""
+        return self.is_flux and bool(self.pipe.transformer.config.guidance_embeds)
 
     @property
     def is_inpainting(self) -> bool:
-        return int(self.pipe.unet.config.in_channels) == 9
+        return not self.is_flux and int(self.pipe.unet.config.in_channels) == 9
 
     @property
     def native_size(self) -> int:
+        if self.is_flux:  # the autoencoder's config holds FLUX's native size (1024; tiny models less)
+            return int(self.pipe.vae.config.sample_size)
         return int(self.pipe.unet.config.sample_size) * int(getattr(self.pipe, "vae_scale_factor", 8))
 
 
 def load_model(
-    path: str | Path, device: str | None = None, dtype: torch.dtype | None = None
+    path: str | Path, device: str | None = None, dtype: torch.dtype | None = None, base_weights: str = "full"
 ) -> tuple[Any, ModelFamily, str]:
-    """Load a base model (single file or diffusers folder) → (pipeline, family, prediction)."""
+    """Load a base model (single file or diffusers folder) → (pipeline, family, prediction).
+
+    ``base_weights`` "fp8"/"nf4" stores the denoiser (and FLUX's T5) in float8 / 4-bit NF4, see
+    :func:`hold_base_weights`."""
     from lora_studio.diffusion.devices import pick_device, pick_dtype
 
     path = Path(path)
@@ -69,7 +89,26 @@ def load_model(
     pipe, family, pred = loaded.pipeline, ModelFamily(loaded.family), str(loaded.prediction)
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
+    hold_base_weights(pipe, family, base_weights)
     return pipe, family, pred
+
+
+def hold_base_weights(pipe: Any, family: ModelFamily, kind: str) -> None:
+    """Store the frozen denoiser's weights (and FLUX's T5-XXL's) as ``kind`` with the shared
+    training code (``diffusion.memory.store_base_weights``): "fp8" keeps float8_e4m3fn and computes
+    each layer in the pipeline's dtype; "nf4" quantises the Linear layers with bitsandbytes. LoRAs
+    still load on top (PEFT wraps those layers; their own weights stay in full precision); CLIP
+    text encoders stay as they are (small, and LoRAs train them)."""
+    from lora_studio.diffusion.base_weights import BaseWeights
+    from lora_studio.diffusion.memory import store_base_weights
+
+    if BaseWeights(kind) == BaseWeights.FULL:
+        return
+    parts = [pipe.transformer, pipe.text_encoder_2] if family == ModelFamily.FLUX else [pipe.unet]
+    for module in parts:
+        compute = next(module.parameters()).dtype
+        module.requires_grad_(False)  # only frozen weights are converted
+        store_base_weights(module, kind, compute)
 
 
 class GenerationEngine:
@@ -96,9 +135,12 @@ class GenerationEngine:
         self._models: OrderedDict[str, ModelEntry] = OrderedDict()
 
     # -- models ----------------------------------------------------------------------------------
-    def model(self, path: str | Path, reporter: Reporter = null_reporter) -> ModelEntry:
-        """The cached entry for ``path``, loading it (and evicting the oldest) when needed."""
-        key = str(Path(path).resolve())
+    def model(
+        self, path: str | Path, reporter: Reporter = null_reporter, base_weights: str = "full"
+    ) -> ModelEntry:
+        """The cached entry for ``path`` held as ``base_weights``, loading it (and evicting the oldest)
+        when needed."""
+        key = self._key(path, base_weights)
         entry = self._models.get(key)
         if entry is not None:
             self._models.move_to_end(key)
@@ -109,7 +151,7 @@ class GenerationEngine:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         reporter(StatusChanged(f"Loading {Path(path).name}…"))
-        pipe, family, pred = load_model(path, self.device, self.dtype)
+        pipe, family, pred = load_model(path, self.device, self.dtype, base_weights)
         entry = ModelEntry(
             path=Path(path),
             pipe=pipe,
@@ -117,13 +159,19 @@ class GenerationEngine:
             prediction=pred,
             stack=LoraStack(pipe, family),
             scheduler_config=dict(pipe.scheduler.config),
+            base_weights=base_weights,
         )
         self._models[key] = entry
         return entry
 
-    def is_loaded(self, path: str | Path) -> bool:
+    @staticmethod
+    def _key(path: str | Path, base_weights: str = "full") -> str:
+        key = str(Path(path).resolve())
+        return key if base_weights == "full" else f"{key}|{base_weights}"
+
+    def is_loaded(self, path: str | Path, base_weights: str = "full") -> bool:
         """Whether the base model at ``path`` is cached (a generation with it pays no load)."""
-        return str(Path(path).resolve()) in self._models
+        return self._key(path, base_weights) in self._models
 
     def unload(self) -> None:
         """Free every cached pipeline."""
@@ -143,11 +191,15 @@ class GenerationEngine:
         if kind not in entry.variants:
             import diffusers
 
+            from lora_studio.generation import flux
+
             sdxl = entry.family == ModelFamily.SDXL
             names = {
                 "img2img": "StableDiffusionXLImg2ImgPipeline" if sdxl else "StableDiffusionImg2ImgPipeline",
                 "inpaint": "StableDiffusionXLInpaintPipeline" if sdxl else "StableDiffusionInpaintPipeline",
             }
+            if entry.is_flux:
+                names = flux.PIPELINES
             pipe = getattr(diffusers, names[kind]).from_pipe(entry.pipe)
             pipe.set_progress_bar_config(disable=True)
             entry.variants[kind] = pipe
@@ -186,7 +238,7 @@ class GenerationEngine:
 
         control = control or RunControl()
         request = self.prepare(request)
-        entry = self.model(request.model, reporter)
+        entry = self.model(request.model, reporter, request.base_weights)
         pipe_kind = (
             "inpaint"
             if request.mask or (entry.is_inpainting)
@@ -194,22 +246,37 @@ class GenerationEngine:
         )
         pipe = self._variant(entry, pipe_kind)
         reporter(StatusChanged("Applying LoRAs…" if request.active_loras else "Preparing…"))
-        warnings = entry.stack.apply(request.active_loras, fuse=request.fuse_loras)
+        # LoRAs on fp8/NF4 weights run beside them in full precision (fusing would round them away).
+        fuse = request.fuse_loras and entry.base_weights == "full"
+        warnings = entry.stack.apply(request.active_loras, fuse=fuse)
         for text in warnings:
             reporter(StatusChanged(text))
-        pipe.scheduler = make_scheduler(entry.scheduler_config, request.sampler, request.schedule)
-        from lora_studio.generation import embeddings as ti
-
-        texts = ti.apply_embeddings(pipe, entry.family, request.prompt, request.negative, self.embedding_dirs)
-        embeds = encode_prompts(pipe, texts.prompt, texts.negative, request.clip_skip)
-        hires = request.hires if pipe_kind == "txt2img" else None
+        width, height = self._size(entry, request)
+        hires = request.hires if pipe_kind == "txt2img" and not entry.is_flux else None
         if request.hires is not None and hires is None:  # img2img/inpaint already set their own size
-            reporter(StatusChanged("Hires fix works on text-to-picture only; it is skipped here."))
+            where = "SD models" if entry.is_flux else "text-to-picture"
+            reporter(StatusChanged(f"Hires fix works on {where} only; it is skipped here."))
             request = request.with_(hires=None)
         extra = {**(hires.infotext_fields() if hires else {})}
-        if texts.used:
-            extra[ti.INFOTEXT_KEY] = ti.format_ti_hashes(texts.used)
-        width, height = self._size(entry, request)
+        if entry.is_flux:
+            from lora_studio.generation import flux
+
+            flux.check_size(width, height)
+            pipe.scheduler = make_flow_scheduler(entry.scheduler_config, request.sampler, request.schedule)
+            call_kwargs = flux.encode(pipe, request)
+        else:
+            from lora_studio.generation import embeddings as ti
+
+            pipe.scheduler = make_scheduler(entry.scheduler_config, request.sampler, request.schedule)
+            texts = ti.apply_embeddings(pipe, entry.family, request.prompt, request.negative, self.embedding_dirs)
+            embeds = encode_prompts(pipe, texts.prompt, texts.negative, request.clip_skip)
+            call_kwargs = {
+                **embeds.as_kwargs(),
+                "guidance_scale": request.cfg,
+                "num_images_per_prompt": request.batch_size,
+            }
+            if texts.used:
+                extra[ti.INFOTEXT_KEY] = ti.format_ti_hashes(texts.used)
         image_kwargs = self._image_kwargs(entry, request, pipe_kind, width, height)
         model_hash = self.model_hash(entry)
 
@@ -218,7 +285,7 @@ class GenerationEngine:
         seeds: list[int] = []
         infos: list[str] = []
         total_images = request.image_count
-        hook = pipe.unet.register_forward_pre_hook(lambda *_: control.raise_if_cancelled())
+        hook = entry.denoiser.register_forward_pre_hook(lambda *_: control.raise_if_cancelled())
         started = time.perf_counter()
         try:
             for batch in range(request.batch_count):
@@ -227,14 +294,12 @@ class GenerationEngine:
                     for i in range(request.batch_size)
                 ]
                 generators = [torch.Generator("cpu").manual_seed(s) for s in batch_seeds]
-                callback = self._step_callback(request, reporter, control, batch)
+                callback = self._step_callback(request, reporter, control, batch, (width, height))
                 control.checkpoint()
                 call = dict(
-                    **embeds.as_kwargs(),
+                    **call_kwargs,
                     **image_kwargs,
                     num_inference_steps=request.steps,
-                    guidance_scale=request.cfg,
-                    num_images_per_prompt=request.batch_size,
                     generator=generators,
                     callback_on_step_end=callback,
                 )
@@ -288,7 +353,7 @@ class GenerationEngine:
                 raise GenerationError(f"Cannot read the image “{Path(path).name}”: {exc}") from exc
 
         kwargs: dict[str, Any] = {}
-        if entry.family == ModelFamily.SDXL or kind == "txt2img" or kind == "inpaint":
+        if entry.family in (ModelFamily.SDXL, ModelFamily.FLUX) or kind == "txt2img" or kind == "inpaint":
             kwargs.update(width=width, height=height)
         if kind == "txt2img":
             return kwargs
@@ -302,17 +367,31 @@ class GenerationEngine:
             kwargs["mask_image"] = (
                 load(request.mask, "L") if request.mask else Image.new("L", (width, height), 255)
             )
-        if kind == "img2img":
+        if kind == "img2img" and not entry.is_flux:
             kwargs.pop("width", None)
             kwargs.pop("height", None)
         return kwargs
 
     def _step_callback(
-        self, request: GenerationRequest, reporter: Reporter, control: RunControl, batch: int
+        self,
+        request: GenerationRequest,
+        reporter: Reporter,
+        control: RunControl,
+        batch: int,
+        size: tuple[int, int] = (0, 0),
     ) -> Callable[..., dict[str, Any]]:
         from lora_studio.core.events import PreviewReady
 
-        family_sdxl = self._is_sdxl_request(request)
+        entry = self._models.get(self._key(request.model, request.base_weights))
+        family_sdxl = bool(entry and entry.family == ModelFamily.SDXL)
+        is_flux = bool(entry and entry.is_flux)
+
+        def preview(pipe: Any, latents: Any) -> bytes:
+            if is_flux:
+                from lora_studio.generation import flux
+
+                return flux.preview_png(pipe, latents[0], *size)
+            return latents_to_preview_png(latents[0], family_sdxl)
 
         def on_step_end(pipe: Any, step: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             total = int(getattr(pipe, "num_timesteps", 0) or request.steps)
@@ -321,15 +400,11 @@ class GenerationEngine:
             if request.preview_every and (done % request.preview_every == 0) and done < total:
                 latents = kwargs.get("latents")
                 if latents is not None:
-                    reporter(PreviewReady(done, total, latents_to_preview_png(latents[0], family_sdxl)))
+                    reporter(PreviewReady(done, total, preview(pipe, latents)))
             control.checkpoint()
             return {}
 
         return on_step_end
-
-    def _is_sdxl_request(self, request: GenerationRequest) -> bool:
-        entry = self._models.get(str(Path(request.model).resolve()))
-        return bool(entry and entry.family == ModelFamily.SDXL)
 
 
 __all__ = ["Cancelled", "GenerationEngine", "ModelEntry", "load_model"]

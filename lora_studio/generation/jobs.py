@@ -33,6 +33,7 @@ class ModelReady:
     family: ModelFamily
     native_size: int
     load_seconds: float  # 0 when it was already loaded
+    distilled_guidance: bool = False  # FLUX.1-dev: takes "Distilled CFG Scale" (schnell, SD: no)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +67,29 @@ class EngineHolder:
                 self._engine.lora_dirs = [Path(d) for d in lora_dirs]
             return self._engine
 
-    def is_loaded(self, model: str | Path) -> bool:
+    def is_loaded(self, model: str | Path, base_weights: str = "full") -> bool:
         engine = self._engine
         if engine is None:
             return False
-        return bool(engine.is_loaded(model))
+        return bool(engine.is_loaded(model, base_weights))
 
-    def load(self, model: str | Path, lora_dirs: Sequence[Path], reporter: Reporter) -> ModelReady:
+    def load(
+        self, model: str | Path, lora_dirs: Sequence[Path], reporter: Reporter, base_weights: str = "full"
+    ) -> ModelReady:
         engine = self.engine(lora_dirs)
-        was_loaded = self.is_loaded(model)
+        was_loaded = self.is_loaded(model, base_weights)
         started = time.perf_counter()
-        entry = engine.model(model, reporter)
+        entry = engine.model(model, reporter, base_weights)
         seconds = 0.0 if was_loaded else time.perf_counter() - started
         if not was_loaded:
             self.load_seconds[str(Path(model).resolve())] = seconds
-        return ModelReady(Path(model), ModelFamily(entry.family), int(entry.native_size), seconds)
+        return ModelReady(
+            Path(model),
+            ModelFamily(entry.family),
+            int(entry.native_size),
+            seconds,
+            entry.has_distilled_guidance,
+        )
 
     def unload(self) -> None:
         with self._lock:
@@ -88,11 +97,13 @@ class EngineHolder:
                 self._engine.unload()
 
 
-def load_model_job(holder: EngineHolder, model: str, lora_dirs: Sequence[Path]):  # -> JobFunction
+def load_model_job(
+    holder: EngineHolder, model: str, lora_dirs: Sequence[Path], base_weights: str = "full"
+):  # -> JobFunction
     def run(reporter: Reporter, control: RunControl) -> ModelReady:
         control.checkpoint()
         reporter(StatusChanged(f"Loading {Path(model).name}…"))
-        return holder.load(model, lora_dirs, reporter)
+        return holder.load(model, lora_dirs, reporter, base_weights)
 
     return run
 
@@ -100,7 +111,7 @@ def load_model_job(holder: EngineHolder, model: str, lora_dirs: Sequence[Path]):
 def generate_job(holder: EngineHolder, request: GenerationRequest, lora_dirs: Sequence[Path]):
     def run(reporter: Reporter, control: RunControl) -> GenerateOutcome:
         started = time.perf_counter()
-        loaded = holder.load(request.model, lora_dirs, reporter)
+        loaded = holder.load(request.model, lora_dirs, reporter, request.base_weights)
         control.checkpoint()
         result = holder.engine(lora_dirs).generate(request, reporter, control)
         return GenerateOutcome(result, loaded, time.perf_counter() - started)
@@ -118,7 +129,7 @@ def grid_job(
     def run(reporter: Reporter, control: RunControl) -> GridResult:
         from lora_studio.generation.grid import run_grid
 
-        holder.load(request.model, lora_dirs, reporter)
+        holder.load(request.model, lora_dirs, reporter, request.base_weights)
         x, y = axes[0], (axes[1] if len(axes) > 1 else None)
         return run_grid(
             holder.engine(lora_dirs), request, x, y, out_dir=out_dir, reporter=reporter, control=control

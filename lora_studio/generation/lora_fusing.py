@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+DENOISERS = ("unet", "transformer")
 PINNED_PEFT = "0.21.2"  # the version in pyproject.toml whose internals this module was written for
 
 # What this module reads or calls on a PEFT LoRA layer (``peft.tuners.lora.LoraLayer``).
@@ -175,6 +176,21 @@ class PeftLayerFuser:
             ]
         return self._layers
 
+    def keep_adapter_precision(self, adapter: str, dtype: Any) -> int:
+        """Put ``adapter``'s LoRA weights back in ``dtype`` where PEFT stored them in a low-precision
+        base weight's dtype (it gives a new adapter its base layer's dtype, so on fp8 base weights the
+        LoRA became fp8 too, and its forward cannot compute in fp8). Returns the layers changed."""
+        import torch
+
+        full = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+        changed = 0
+        for _, layer in self.lora_layers():
+            if adapter in layer.lora_A and layer.lora_A[adapter].weight.dtype not in full:
+                layer.lora_A[adapter].to(dtype)
+                layer.lora_B[adapter].to(dtype)
+                changed += 1
+        return changed
+
     def set_weights(self, state: tuple[tuple[str, float, float], ...]) -> None:
         """What ``set_adapters``/``enable_lora``/``disable_lora`` do, on the cached layer list only
         (diffusers walks every module of every component each time)."""
@@ -191,7 +207,8 @@ class PeftLayerFuser:
             if list(layer.active_adapters) != active:
                 layer.set_adapter(active)
             for adapter, unet_w, te_w in state:
-                layer.set_scale(adapter, unet_w if comp == "unet" else te_w)
+                # The denoiser (SD's UNet, FLUX's transformer) takes the "unet" weight.
+                layer.set_scale(adapter, unet_w if comp in DENOISERS else te_w)
 
     def _backup(self, key: tuple[str, str], base: Any, with_bias: bool = False) -> tuple[Any, Any]:
         import torch
@@ -223,7 +240,9 @@ class PeftLayerFuser:
 
     def bookkeeping_bytes(self) -> int:
         """Bytes held to undo the current fuse (for memory reports and tests)."""
-        full = sum(t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None)
+        full = sum(
+            t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None
+        )
         return full + sum(u.nbytes for u in self._undo.values())
 
     def fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
@@ -266,7 +285,9 @@ class PeftLayerFuser:
             self._dirty.add(key)
             return
         self._restore(key, layer)  # back to the exact base weight before the new ΔW
-        factors = [(layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters]
+        factors = [
+            (layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters
+        ]
         self._undo[key] = _Undo.fuse(weight, factors)
         self._dirty.add(key)
 

@@ -34,6 +34,13 @@ from lora_studio.generation.request import LoraSpec
 log = logging.getLogger(__name__)
 
 _RAM_CACHE_SIZE = 8  # state dicts kept in memory for fast switching back
+COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+
+
+@dataclass(frozen=True)
+class _FluxState:
+    state: dict[str, Any]  # diffusers/PEFT layout for FluxPipeline.load_lora_weights
+    modules: int  # model modules it has weights for
 
 
 @dataclass(frozen=True)
@@ -162,9 +169,9 @@ class LoraStack:
     def __init__(self, pipe: Any, family: ModelFamily | None) -> None:
         self.pipe = pipe
         self.family = family
-        self.components: tuple[str, ...] = tuple(
-            c for c in ("unet", "text_encoder", "text_encoder_2") if getattr(pipe, c, None) is not None
-        )
+        # FLUX.1: the transformer and CLIP-L (its T5 never carries a LoRA in FluxPipeline).
+        names = ("transformer", "text_encoder") if family == ModelFamily.FLUX else COMPONENTS
+        self.components: tuple[str, ...] = tuple(c for c in names if getattr(pipe, c, None) is not None)
         self.loaded: dict[str, LoadedLora] = {}
         self._ram: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._active: tuple[tuple[str, float, float], ...] = ()
@@ -201,7 +208,7 @@ class LoraStack:
         state = self._read_state_dict(adapter, path)
         self._fuser.adapters_changed()
         try:
-            self._load_adapter(adapter, state)
+            module_count = self._load_adapter(adapter, state, path) or kind.module_count
         except GenerationError as exc:
             self._forget(adapter)
             raise GenerationError(
@@ -230,6 +237,9 @@ class LoraStack:
                 hint="The file layout is not supported. Re-export it as a kohya or diffusers LoRA.",
                 details=text[:2000],
             ) from exc
+        vae = getattr(self.pipe, "vae", None)
+        if vae is not None:  # the VAE is never stored in low precision: it has the compute dtype
+            self._fuser.keep_adapter_precision(adapter, next(vae.parameters()).dtype)
         comps = tuple(
             c
             for c, names in self.pipe.get_list_adapters().items()
@@ -239,25 +249,33 @@ class LoraStack:
         if matched == 0:
             self._forget(adapter)
             raise GenerationError(
-                f"None of the {kind.module_count} modules of “{path.name}” match this model.",
+                f"None of the {module_count} modules of “{path.name}” match this model.",
                 hint="The LoRA was made for a different base model or architecture.",
             )
-        loaded = LoadedLora(adapter, path, comps, kind.module_count, matched)
+        loaded = LoadedLora(adapter, path, comps, module_count, matched)
         if loaded.partial:
-            log.warning(
-                "LoRA %s: only %d of %d modules match the model", path.name, matched, kind.module_count
-            )
+            log.warning("LoRA %s: only %d of %d modules match the model", path.name, matched, module_count)
         self.loaded[adapter] = loaded
         return loaded
 
-    def _load_adapter(self, adapter: str, state: dict[str, Any]) -> None:
+    def _load_adapter(self, adapter: str, state: dict[str, Any], path: Path) -> int | None:
         """``load_lora_weights``, with our own conversion for the kohya files diffusers rejects.
+        Returns the number of model modules the file has LoRA weights for when that differs from
+        its module names (a FLUX ``qkv`` module is three model modules).
+
+        FLUX.1 LoRAs of every form go through ``flux_lora_keys.read_flux_lora`` first (diffusers'
+        own kohya-FLUX conversion assumes the full 3072-wide model and misses files written with
+        sd-scripts' ``split_qkv``).
 
         diffusers 0.42 guesses the text-encoder layout from the keys it produced and fails with
         "Could not automatically infer state dict type" when a kohya LoRA trains only some text
         encoder modules (e.g. q_proj/v_proj without out_proj or the MLP). Such a file is converted
         here to the PEFT layout (alpha/rank folded into B) and loaded again.
         """
+        if self.family == ModelFamily.FLUX:
+            flux = self._flux_as_diffusers(state, path)
+            self.pipe.load_lora_weights(flux.state, adapter_name=adapter)
+            return flux.modules
         state = self._sgm_as_diffusers_names(state)
         try:
             # A shallow copy: the converters pop keys from the dict they are given.
@@ -268,6 +286,28 @@ class LoraStack:
             self._forget(adapter)  # the UNet part may already be in
             log.info("LoRA %s: loading its text-encoder part through LoRA Studio's converter", adapter)
             self.pipe.load_lora_weights(self._kohya_as_peft(state), adapter_name=adapter)
+        return None
+
+    def _flux_as_diffusers(self, state: dict[str, Any], path: Path) -> _FluxState:
+        from lora_studio.formats.flux_lora_keys import read_flux_lora
+        from lora_studio.formats.safetensors_meta import read_header
+
+        try:
+            lora = read_flux_lora(state, read_header(path).metadata)
+        except ModelLoadError as exc:
+            raise GenerationError(exc.message, hint=exc.hint, details=exc.details) from exc
+        if lora.skipped:
+            log.warning(
+                "LoRA %s: %d T5 text-encoder modules are not applied (FLUX pipelines take LoRAs on the "
+                "transformer and CLIP-L only)",
+                path.name,
+                len(lora.skipped),
+            )
+        te = getattr(self.pipe, "text_encoder", None)
+        wrapper = te is not None and any(n.startswith("text_model.") for n, _ in te.named_modules())
+        if te is None:
+            lora.text_encoder.clear()
+        return _FluxState(lora.to_diffusers_state_dict(text_model_wrapper=wrapper), lora.module_count)
 
     def _sgm_as_diffusers_names(self, state: dict[str, Any]) -> dict[str, Any]:
         """An SDXL kohya LoRA in the original-layout names (sd-scripts', ours) renamed to the

@@ -17,6 +17,7 @@ from typing import Any
 from lora_studio import __version__
 from lora_studio.core.errors import GenerationError
 from lora_studio.generation.request import (
+    DISTILLED_CFG_DEFAULT,
     LORA_EXTENSIONS,
     GenerationRequest,
     LoraSpec,
@@ -59,10 +60,18 @@ def build_infotext(
     from lora_studio.formats.infotext import InfotextParams, format_infotext
 
     sampler, schedule = split_sampler_name(request.sampler, request.schedule)
+    is_flux = bool(getattr(entry, "is_flux", False))
+    if is_flux and schedule == "Automatic":
+        schedule = "Simple"  # what FLUX's "Automatic" runs (Forge writes Simple)
+    distilled = None
+    if getattr(entry, "has_distilled_guidance", False):
+        distilled = DISTILLED_CFG_DEFAULT if request.distilled_cfg is None else request.distilled_cfg
     loras = [s for s in request.active_loras]
     prompt = request.prompt
     if loras:
-        prompt = (prompt + " " if prompt else "") + " ".join(lora_tag(s.name, s.weight, s.unet_weight, s.te_weight, number=_num) for s in loras)
+        prompt = (prompt + " " if prompt else "") + " ".join(
+            lora_tag(s.name, s.weight, s.unet_weight, s.te_weight, number=_num) for s in loras
+        )
     params = InfotextParams(
         prompt=prompt,
         negative_prompt=request.negative,
@@ -70,12 +79,13 @@ def build_infotext(
         sampler=sampler,
         schedule_type=schedule,
         cfg_scale=request.cfg,
+        distilled_cfg_scale=distilled,
         seed=seed,
         width=width,
         height=height,
         model_hash=model_hash,
         model_name=Path(request.model).stem if Path(request.model).suffix else Path(request.model).name,
-        clip_skip=request.clip_skip,
+        clip_skip=1 if is_flux else request.clip_skip,  # FLUX uses CLIP's pooled output only
         denoising_strength=(
             request.hires.denoise
             if request.hires and not (request.init_image or request.mask)
@@ -195,6 +205,9 @@ def request_from_infotext(
         schedule=schedule,
         steps=params.steps or request.steps,
         cfg=params.cfg_scale if params.cfg_scale is not None else request.cfg,
+        distilled_cfg=params.distilled_cfg_scale
+        if params.distilled_cfg_scale is not None
+        else request.distilled_cfg,
         seed=params.seed if params.seed is not None else request.seed,
         clip_skip=params.clip_skip or 1,
         width=params.width or request.width,

@@ -36,9 +36,14 @@ def latents_to_rgb(latents: torch.Tensor, sdxl: bool = False) -> torch.Tensor:
 
 def latents_to_preview_png(latents: torch.Tensor, sdxl: bool = False, min_size: int = 64) -> bytes:
     """A small PNG preview of one image's latents (upscaled to at least ``min_size`` px)."""
+    return rgb_preview_png(latents_to_rgb(latents, sdxl), min_size)
+
+
+def rgb_preview_png(rgb: torch.Tensor, min_size: int = 64) -> bytes:
+    """``[h, w, 3]`` uint8 RGB as a fast PNG, upscaled (nearest) to at least ``min_size`` px."""
     from PIL import Image
 
-    image = Image.fromarray(latents_to_rgb(latents, sdxl).numpy(), "RGB")
+    image = Image.fromarray(rgb.numpy(), "RGB")
     if min(image.size) < min_size:
         scale = -(-min_size // min(image.size))
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)

@@ -38,6 +38,36 @@ SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Un
 DEFAULT_SAMPLER = "Euler a"
 DEFAULT_SCHEDULE = "Automatic"
 
+# FLUX.1 (flow matching): the names Forge shows and writes. Forge's FLUX default is Euler with the
+# Simple schedule, CFG scale 1 (no real CFG) and "Distilled CFG Scale" 3.5 (dev's guidance input).
+FLOW_SAMPLERS: tuple[str, ...] = ("Euler",)
+FLOW_SCHEDULES: tuple[str, ...] = ("Simple", "Beta", "Karras", "Exponential")
+DISTILLED_CFG_DEFAULT = 3.5
+DISTILLED_CFG_MAX = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyDefaults:
+    """What a model family starts with in the CLI and the Generation panel."""
+
+    sampler: str
+    schedule: str
+    steps: int
+    cfg: float
+    distilled_cfg: float | None  # None: the model has no distilled guidance (SD, FLUX.1 schnell)
+
+
+def family_defaults(family: str, *, schnell: bool = False) -> FamilyDefaults:
+    """Defaults for ``family`` (a ``ModelFamily`` value); FLUX.1 schnell: 4 steps, no guidance."""
+    if family == "flux":
+        if schnell:
+            return FamilyDefaults("Euler", "Simple", 4, 1.0, None)
+        return FamilyDefaults("Euler", "Simple", 20, 1.0, DISTILLED_CFG_DEFAULT)
+    return FamilyDefaults(DEFAULT_SAMPLER, DEFAULT_SCHEDULE, 20, 7.0, None)
+
+
+BASE_WEIGHT_CHOICES: tuple[str, ...] = ("full", "fp8", "nf4")  # lora_studio.diffusion.base_weights values
+
 _SCHEDULE_ALIASES = {s.lower(): s for s in SCHEDULE_TYPES}
 _SCHEDULE_ALIASES.update({"uniform": "Automatic", "sgm_uniform": "SGM Uniform", "normal": "Automatic"})
 _SAMPLER_ALIASES = {s.lower(): s for s in SAMPLERS}
@@ -135,6 +165,8 @@ class GenerationRequest:
     fuse_loras: bool = True  # fuse when the LoRA set and weights are fixed for the batch
     preview_every: int = 0  # 0: no previews; n: a preview every n steps
     hires: HiresFix | None = None  # A1111's hires fix (txt2img only); None: off
+    distilled_cfg: float | None = None  # FLUX.1-dev guidance ("Distilled CFG Scale"); None: 3.5
+    base_weights: str = "full"  # how the denoiser is held: "full", "fp8" (float8 storage) or "nf4"
 
     @property
     def active_loras(self) -> tuple[LoraSpec, ...]:
@@ -157,6 +189,12 @@ class GenerationRequest:
             problems.append(f"Steps must be between 1 and 500 (got {self.steps}).")
         if not 0.0 <= self.cfg <= 50.0:
             problems.append(f"CFG scale must be between 0 and 50 (got {self.cfg}).")
+        if self.distilled_cfg is not None and not 0.0 <= self.distilled_cfg <= DISTILLED_CFG_MAX:
+            problems.append(f"Distilled CFG Scale must be between 0 and 30 (got {self.distilled_cfg}).")
+        if self.base_weights not in BASE_WEIGHT_CHOICES:
+            problems.append(
+                f"Unknown model weight storage “{self.base_weights}” (choose {', '.join(BASE_WEIGHT_CHOICES)})."
+            )
         if self.clip_skip < 1 or self.clip_skip > 12:
             problems.append(f"Clip skip must be between 1 and 12 (got {self.clip_skip}).")
         for label, value in (("Width", self.width), ("Height", self.height)):

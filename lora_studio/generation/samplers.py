@@ -85,3 +85,60 @@ def make_scheduler(base_config: Any, sampler: str, schedule: str) -> Any:
             hint="Choose another sampler (Euler a, DPM++ 2M, UniPC …).",
             details=str(exc),
         ) from exc
+
+
+# FLUX.1 (flow matching): the samplers and schedule types Forge offers for FLUX that diffusers'
+# FluxPipeline can drive (it hands the scheduler its own sigmas and the resolution shift ``mu``).
+_FLOW_SCHEDULES: dict[str, dict[str, Any]] = {
+    "Simple": {},  # the pipeline's evenly spaced sigmas, shifted for the resolution
+    "SGM Uniform": {},  # the same spacing for flow models
+    "Beta": {"use_beta_sigmas": True},
+    "Karras": {"use_karras_sigmas": True},
+    "Exponential": {"use_exponential_sigmas": True},
+}
+
+
+def flow_scheduler_kwargs(sampler: str, schedule: str) -> tuple[str, dict[str, Any]]:
+    """The diffusers scheduler class name and overrides for a FLUX sampler/schedule (Forge names).
+
+    Raises :class:`GenerationError` for samplers FLUX cannot use here ("Euler a", "DPM++ 2M" …).
+    """
+    from lora_studio.core.errors import GenerationError
+    from lora_studio.generation.request import FLOW_SAMPLERS, FLOW_SCHEDULES
+
+    sampler, schedule = split_sampler_name(sampler, schedule)
+    if sampler not in FLOW_SAMPLERS:
+        raise GenerationError(
+            f"The sampler “{sampler}” cannot be used with FLUX.1 models.",
+            hint="Choose Euler (Forge's FLUX sampler) with the Simple or Beta schedule.",
+        )
+    if schedule == "Automatic":
+        schedule = "Simple"
+    if schedule not in _FLOW_SCHEDULES:
+        raise GenerationError(
+            f"The schedule type “{schedule}” cannot be used with FLUX.1 models.",
+            hint="Choose one of: " + ", ".join(FLOW_SCHEDULES) + ".",
+        )
+    return "FlowMatchEulerDiscreteScheduler", dict(_FLOW_SCHEDULES[schedule])
+
+
+def make_flow_scheduler(base_config: Any, sampler: str, schedule: str) -> Any:
+    """Build a FLUX scheduler from the model's own flow-matching scheduler config (its shift and
+    resolution-dependent shifting are kept)."""
+    import diffusers
+
+    class_name, kwargs = flow_scheduler_kwargs(sampler, schedule)
+    config = dict(base_config)
+    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+        config.pop(key, None)
+    config.update(kwargs)
+    try:
+        return getattr(diffusers, class_name).from_config(config)
+    except ImportError as exc:  # the Beta schedule needs scipy
+        from lora_studio.core.errors import GenerationError
+
+        raise GenerationError(
+            f"The schedule type “{schedule}” needs a Python package that is not installed.",
+            hint="Choose the Simple schedule.",
+            details=str(exc),
+        ) from exc

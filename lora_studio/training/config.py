@@ -159,6 +159,7 @@ class SamplePrompt:
     seed: int = -1  # -1: run seed + prompt index
     steps: int = 20
     cfg: float = 7.0
+    guidance: float = 3.5  # FLUX: distilled guidance (Forge's "Distilled CFG Scale"); cfg is not used
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +208,69 @@ class MemoryConfig:
     blocks_to_swap: int = 0  # kohya blocks_to_swap: transformer blocks kept in system memory
 
 
+class TimestepSampling(enum.StrEnum):
+    """How a FLUX run draws the noise level of each picture (sd-scripts ``timestep_sampling``).
+
+    ``sigma``: a step of the shifted flow-matching schedule (``discrete_flow_shift``), picked by
+    ``weighting_scheme``. ``uniform``: any level equally. ``sigmoid``: sigmoid of a normal draw
+    times ``sigmoid_scale`` (mid levels more often). ``shift``: ``sigmoid`` then shifted by
+    ``discrete_flow_shift`` towards noise. ``flux_shift``: ``sigmoid`` shifted by the resolution,
+    as FLUX.1 samples.
+    """
+
+    SIGMA = "sigma"
+    UNIFORM = "uniform"
+    SIGMOID = "sigmoid"
+    SHIFT = "shift"
+    FLUX_SHIFT = "flux_shift"
+
+
+class ModelPrediction(enum.StrEnum):
+    """How the FLUX output is compared (sd-scripts ``model_prediction_type``): ``raw`` as it is,
+    ``additive`` added to the noisy input, ``sigma_scaled`` scaled by -sigma and added to it
+    (then ``weighting_scheme`` weights the loss)."""
+
+    RAW = "raw"
+    ADDITIVE = "additive"
+    SIGMA_SCALED = "sigma_scaled"
+
+
+class WeightingScheme(enum.StrEnum):
+    """sd-scripts/SD3 ``weighting_scheme``: the timestep density of ``sigma`` sampling
+    (``logit_normal``, ``mode``) or the loss weight of ``sigma_scaled`` (``sigma_sqrt``, ``cosmap``)."""
+
+    NONE = "none"
+    LOGIT_NORMAL = "logit_normal"
+    MODE = "mode"
+    SIGMA_SQRT = "sigma_sqrt"
+    COSMAP = "cosmap"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FluxConfig:
+    """FLUX.1 settings (used only when the base model is FLUX), with sd-scripts' names and meanings.
+
+    The defaults are the ones the FLUX LoRA guides use (sd-scripts' own defaults differ: sigma,
+    shift 3.0, sigma_scaled, guidance 3.5; a kohya config that leaves them out imports with those).
+    """
+
+    clip_l: str = ""  # separate CLIP-L file (empty: found beside the model or in the model folders)
+    t5xxl: str = ""  # separate T5-XXL file
+    ae: str = ""  # separate autoencoder file
+    guidance_scale: float = 1.0  # the distilled guidance the transformer sees while training (dev)
+    timestep_sampling: TimestepSampling = TimestepSampling.SHIFT
+    sigmoid_scale: float = 1.0
+    discrete_flow_shift: float = 3.1582
+    model_prediction_type: ModelPrediction = ModelPrediction.RAW
+    weighting_scheme: WeightingScheme = WeightingScheme.NONE
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    mode_scale: float = 1.29
+    t5xxl_max_token_length: int = 0  # 0: 512 for dev, 256 for schnell (sd-scripts)
+    apply_t5_attn_mask: bool = False  # mask T5 padding in the encoder and the attention
+    cache_text_encoder_outputs_to_disk: bool = False  # keep T5/CLIP outputs across runs
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     schema_version: int = SCHEMA_VERSION
@@ -220,6 +284,7 @@ class TrainConfig:
     sample: SampleConfig = field(default_factory=SampleConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    flux: FluxConfig = field(default_factory=FluxConfig)
 
     @property
     def unet_lr(self) -> float:
@@ -285,6 +350,9 @@ def resolve_paths(config: TrainConfig, base_dir: str | Path) -> TrainConfig:
             "dataset.latent_cache_dir": fix(config.dataset.latent_cache_dir),
             "run.output_dir": fix(config.run.output_dir),
             "network.init_weights": fix(config.network.init_weights),
+            "flux.clip_l": fix(config.flux.clip_l),
+            "flux.t5xxl": fix(config.flux.t5xxl),
+            "flux.ae": fix(config.flux.ae),
         },
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 from lora_studio.core.errors import ConfigError
 from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.diffusion.base_weights import BaseWeights
+from lora_studio.training import kohya_flux
 from lora_studio.training.config import (
     LatentCache,
     NetworkTarget,
@@ -235,8 +236,31 @@ _HANDLED_ELSEWHERE = {
     "fp8_base_unet",
     "cpu_offload_checkpointing",
 }
+_COMMON.update(kohya_flux.flux_keys(_bool, _int, _float))
+_HANDLED_ELSEWHERE |= kohya_flux.FLUX_HANDLED
+# Fields every kohya_ss GUI config carries whose value here changes nothing: the default of an
+# option we don't have, or a setting that only applies with another one we don't use.
+_INERT: dict[str, Any] = {
+    "loss_type": lambda v: str(v).lower() == "l2",  # our loss is the squared error
+    "max_timestep": lambda v: _int(v) == 1000,
+    "min_timestep": lambda v: _int(v) == 0,
+    "dynamo_backend": lambda v: str(v).lower() == "no",
+    "dynamo_mode": lambda v: str(v) == "default",
+    "noise_offset_type": lambda v: str(v) == "Original",
+    "num_machines": lambda v: _int(v) == 1,
+    "num_processes": lambda v: _int(v) == 1,
+    "num_cpu_threads_per_process": lambda v: True,  # accelerate's CPU threads
+    "highvram": lambda v: True,  # a memory hint; the memory settings decide
+    "sdxl_no_half_vae": lambda v: True,  # the VAE never runs in fp16 here
+    "LyCORIS_preset": lambda v: True,  # only with LyCORIS network types (reported by LoRA_type)
+    "factor": lambda v: True,  # LoKr only
+    "huber_c": lambda v: True,  # only with the huber / smooth_l1 loss types
+    "huber_schedule": lambda v: True,
+    "multires_noise_discount": lambda v: True,  # only with multires_noise_iterations > 0
+}
 _IGNORED_QUIETLY = {"file_path", "save_as", "headless", "print_only", "model_list", "save_as_bool"}
-_NETWORK_MODULES = {"networks.lora"}
+_NETWORK_MODULES = {"networks.lora", kohya_flux.FLUX_NETWORK_MODULE}
+_LORA_TYPES = ("Standard", "Kohya LoCon", "LoCon", "Flux1")
 
 
 def _apply(changes: dict[str, Any], unsupported: list[str], key: str, value: Any) -> None:
@@ -271,8 +295,11 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
         if "conv_alpha" in parsed:
             changes["network.conv_alpha"] = _float(parsed.pop("conv_alpha"))
         for k in parsed:
-            unsupported.append(f"network_args.{k}: not supported")
-    if lora_type not in ("Standard", "Kohya LoCon", "LoCon") or module not in _NETWORK_MODULES:
+            if k in kohya_flux.FLUX_NETWORK_ARGS and kohya_flux.is_flux(flat, _bool):
+                flat = {**flat, k: parsed[k]}  # lora_flux's options, read with the FLUX settings
+            else:
+                unsupported.append(f"network_args.{k}: not supported")
+    if lora_type not in _LORA_TYPES or module not in _NETWORK_MODULES:
         unsupported.append(f"LoRA_type: '{lora_type}' ({module}) is not supported; imported as standard LoRA")
     if lora_type in ("Kohya LoCon", "LoCon") or (not _blank(conv_dim) and _int(conv_dim) > 0):
         changes["network.target"] = NetworkTarget.ATTENTION_FF_CONV
@@ -303,6 +330,8 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
             f"Regularization images: add the folder {reg} to the dataset as a regularization concept."
         )
     _memory_settings(flat, changes, notes)
+    if kohya_flux.is_flux(flat, _bool):
+        kohya_flux.flux_settings(flat, changes, unsupported, notes, to_bool=_bool, to_int=_int)
     stop_te = flat.get("stop_text_encoder_training")
     if not _blank(stop_te) and _int(stop_te) > 0:
         unsupported.append("stop_text_encoder_training: not supported")
@@ -328,7 +357,8 @@ def _memory_settings(flat: dict[str, Any], changes: dict[str, Any], notes: list[
 
 
 def parse_prompt_line(line: str) -> SamplePrompt | None:
-    """One line of a kohya prompt file: ``text --n negative --w 512 --h 768 --d seed --l cfg --s steps``."""
+    """One line of a kohya prompt file: ``text --n negative --w 512 --h 768 --d seed --l cfg --s steps``
+    (``--g``: FLUX's distilled guidance)."""
     line = line.strip()
     if not line or line.startswith("#"):
         return None
@@ -341,6 +371,7 @@ def parse_prompt_line(line: str) -> SamplePrompt | None:
         "d": ("seed", int),
         "l": ("cfg", float),
         "s": ("steps", int),
+        "g": ("guidance", float),  # FLUX distilled guidance
     }
     for part in parts[1:]:
         flag, _, value = part.partition(" ")
@@ -353,6 +384,13 @@ def parse_prompt_line(line: str) -> SamplePrompt | None:
     return SamplePrompt(**kw)
 
 
+def _inert(key: str, value: Any) -> bool:
+    try:
+        return bool(_INERT[key](value))
+    except (ValueError, TypeError):
+        return False
+
+
 def _convert_flat(flat: dict[str, Any], *, prefix: str = "", source: str = "") -> LoadedConfig:
     changes: dict[str, Any] = {}
     unsupported: list[str] = []
@@ -361,6 +399,8 @@ def _convert_flat(flat: dict[str, Any], *, prefix: str = "", source: str = "") -
         if key in _COMMON:
             _apply(changes, unsupported, key, value)
         elif key in _IGNORED_QUIETLY or key in _HANDLED_ELSEWHERE:
+            continue
+        elif key in _INERT and _inert(key, value):
             continue
         elif _blank(value) or value is False or value == 0:
             continue  # an unset option we do not have changes nothing

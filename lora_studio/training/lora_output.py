@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_studio.core import paths  # noqa: F401 - keeps the cache folder import cheap and early
+from lora_studio.core.families import ModelFamily
 from lora_studio.training.checkpoints import save_lora_file
 from lora_studio.training.config import BaseWeights, LatentCache, Precision, TrainConfig
 from lora_studio.training.network import alpha_lookup
@@ -190,6 +191,10 @@ def write_lora(session: TrainingSession, path: Path, info: Any) -> Path:
     """Write the current LoRA weights of ``session`` to ``path`` as a kohya file."""
     from lora_studio.formats.lora_metadata import build_metadata
 
+    if session.family == ModelFamily.FLUX:
+        from lora_studio.training.flux_output import write_flux_lora
+
+        return write_flux_lora(session, path, info)
     dtype = torch_dtype(session.config.run.save_precision)
     return save_lora_file(
         path,

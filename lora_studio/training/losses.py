@@ -55,6 +55,18 @@ def snr(scheduler: Any, timesteps: torch.Tensor) -> torch.Tensor:
     return ac / (1.0 - ac).clamp(min=1e-12)
 
 
+def masked_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``err`` [B, C, H, W] per sample, over the area ``mask`` [B, 1, h, w] covers (resized
+    to the latent size), or over everything without a mask."""
+    if mask is None:
+        return err.flatten(1).mean(1)
+    m = mask.to(err.device, err.dtype)
+    if m.shape[-2:] != err.shape[-2:]:
+        m = torch.nn.functional.interpolate(m, size=err.shape[-2:], mode="area")
+    m = m.expand_as(err)
+    return (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1e-6)
+
+
 def per_sample_loss(
     model_pred: torch.Tensor,
     *,
@@ -74,14 +86,7 @@ def per_sample_loss(
     else:
         target = noise
     err = (model_pred.float() - target.float()) ** 2
-    if mask is not None:
-        m = mask.to(err.device, err.dtype)
-        if m.shape[-2:] != err.shape[-2:]:
-            m = torch.nn.functional.interpolate(m, size=err.shape[-2:], mode="area")
-        m = m.expand_as(err)
-        loss = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1e-6)
-    else:
-        loss = err.flatten(1).mean(1)
+    loss = masked_mean(err, mask)
     if min_snr_gamma > 0:
         s = snr(scheduler, timesteps)
         clipped = torch.clamp(s, max=min_snr_gamma)

@@ -159,6 +159,27 @@ class TrainingSession:
             and d.tag_dropout == 0
         )
 
+    def releases_text_encoders(self, keep_pipeline: bool) -> bool:
+        """Whether the run frees the frozen text encoders before the first step: their outputs
+        are all cached and nothing later (samples, the caller's pipeline) needs them."""
+        return self.text_cache_complete() and not self.config.sample.prompts and not keep_pipeline
+
+    def generate_samples(
+        self, out_dir: Path, *, step: int, epoch: int, trained_modules: list[torch.nn.Module]
+    ) -> list[tuple[int, str, Path]]:
+        """Render the sample prompts with the LoRA being trained: (prompt index, prompt, PNG path)."""
+        from lora_studio.training.sampling import generate_samples
+
+        return generate_samples(
+            self.pipeline,
+            self.config,
+            out_dir,
+            step=step,
+            epoch=epoch,
+            trained_modules=trained_modules,
+            text_encoder=self.text,
+        )
+
     def release_text_encoders(self) -> None:
         """Free the frozen text encoders' weights (their outputs are all cached)."""
         for te in self.text_encoders:
@@ -195,6 +216,10 @@ class TrainingSession:
         )
         if not cfg.trains_text_encoder and cfg.dataset.cache_text_encoder_outputs:
             self.text_cache = TextCache(self.text)
+        self.setup_latent_store()
+
+    def setup_latent_store(self) -> None:
+        cfg = self.config
         mode = LatentCache(cfg.dataset.latent_cache)
         folder = None
         if mode == LatentCache.DISK:
@@ -365,7 +390,7 @@ class TrainingSession:
         gradients, and the latent and text caches."""
         from lora_studio.diffusion.memory import module_tensors
 
-        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        for name in ("unet", "transformer", "vae", "text_encoder", "text_encoder_2"):
             module = getattr(self.pipeline, name, None)
             if isinstance(module, torch.nn.Module):
                 yield from module_tensors(module)

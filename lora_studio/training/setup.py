@@ -35,6 +35,9 @@ def load_model(config: TrainConfig, reporter: Reporter) -> tuple[Any, ModelFamil
         device="cpu",
         dtype=dtype,
         reporter=reporter,
+        clip_l=config.flux.clip_l or None,  # FLUX.1's component files (found beside it when empty)
+        t5xxl=config.flux.t5xxl or None,
+        ae=config.flux.ae or None,
     )
     pipe = loaded.pipeline
     if m.vae:
@@ -87,7 +90,12 @@ def build_session(
         val_ds = Dataset(concepts=tuple(_only(c, exclude) for c in ds.training_concepts()))
         val_sources = D.build_sources(val_ds, config.dataset)
     pipe, family, prediction = load_model(config, reporter)
-    session = TrainingSession(
+    session_class = TrainingSession
+    if family == ModelFamily.FLUX:
+        from lora_studio.training.flux_session import FluxTrainingSession
+
+        session_class = FluxTrainingSession
+    session = session_class(
         config=config,
         pipeline=pipe,
         family=family,

@@ -15,6 +15,7 @@ from lora_studio.core.errors import LoraStudioError
 from lora_studio.dataset.items import Dataset
 from lora_studio.dataset.project import Project
 from lora_studio.training.config import TrainConfig
+from lora_studio.training.presets import Purpose, flux_epochs
 from lora_studio.training.steps import StepCount, count_steps
 
 
@@ -133,11 +134,15 @@ class AutoSteps:
     note: str
 
 
-def automatic_steps(images: int, purpose: str) -> AutoSteps:
-    """Repeats and epochs for ``images`` training pictures: about 150–200 samples per epoch."""
+def automatic_steps(images: int, purpose: str, family: str | None = None) -> AutoSteps:
+    """Repeats and epochs for ``images`` training pictures: about 150–200 samples per epoch.
+    FLUX.1 (``family="flux"``): repeats 1 and the epochs the FLUX guides' step counts give."""
     per_epoch, epochs = _TARGETS.get(purpose, _TARGETS["character"])
     if images <= 0:
         return AutoSteps(1, epochs, "Add pictures first.")
+    if family == "flux":
+        epochs = flux_epochs(Purpose(purpose), images)
+        return AutoSteps(1, epochs, f"{images} pictures → 1 repeat × {epochs} epochs (FLUX.1: about {images * epochs} steps)")
     repeats = max(1, min(100, round(per_epoch / images)))
     note = f"{images} pictures → {repeats} repeats × {epochs} epochs (about {images * repeats} pictures per epoch)"
     return AutoSteps(repeats, epochs, note)

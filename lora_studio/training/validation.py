@@ -69,6 +69,8 @@ def sniff_family(path: str | Path) -> ModelFamily | None:
             name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
             if "XL" in name:
                 return ModelFamily.SDXL
+        if (path / "transformer" / "config.json").exists():
+            return ModelFamily.FLUX
         unet_cfg = path / "unet" / "config.json"
         if unet_cfg.exists():
             cfg = json.loads(unet_cfg.read_text(encoding="utf-8"))
@@ -83,6 +85,8 @@ def sniff_family(path: str | Path) -> ModelFamily | None:
     from lora_studio.formats.safetensors_meta import read_header
 
     keys = read_header(path).tensors.keys()
+    if any(k.startswith(("double_blocks.", "model.diffusion_model.double_blocks.")) for k in keys):
+        return ModelFamily.FLUX
     if any(k.startswith("conditioner.embedders.1") for k in keys):
         return ModelFamily.SDXL
     if any(k.startswith("cond_stage_model.model.") for k in keys):
@@ -100,7 +104,51 @@ def _warn(field: str, message: str) -> Issue:
     return setting_issue(Severity.WARNING, field, message)
 
 
-def _check_model(config: TrainConfig, issues: list[Issue]) -> None:
+# Blocks that block swapping can keep in system memory (diffusion.memory.swappable_blocks): the
+# transformer blocks of SD 1.x/2.x and SDXL UNets, FLUX.1's 19 double- and 38 single-stream blocks.
+SWAPPABLE_BLOCKS = {ModelFamily.SD1: 16, ModelFamily.SD2: 16, ModelFamily.SDXL: 11, ModelFamily.FLUX: 57}
+
+
+def _check_memory(config: TrainConfig, family: ModelFamily | None, issues: list[Issue]) -> None:
+    n = config.memory.blocks_to_swap
+    if n < 0:
+        issues.append(_err("memory.blocks_to_swap", f"Blocks to swap cannot be negative ({n}); 0 turns swapping off."))
+    elif family is not None and n > SWAPPABLE_BLOCKS[family]:
+        most = SWAPPABLE_BLOCKS[family]
+        issues.append(
+            _err(
+                "memory.blocks_to_swap",
+                f"{family.label} has {most} blocks that can be swapped; {n} is more. Use {most} or fewer.",
+            )
+        )
+
+
+def _check_flux(config: TrainConfig, issues: list[Issue]) -> None:
+    """Settings that FLUX.1 needs or cannot use."""
+    f, d = config.flux, config.dataset
+    if config.run.precision == "fp16":
+        issues.append(_err("run.precision", "FLUX trains in bf16 (or fp32): fp16 overflows in its blocks and in T5."))
+    for name, size in (("resolution", d.resolution), ("bucket_step", d.bucket_step)):
+        if size % 16:
+            issues.append(_err(f"dataset.{name}", f"FLUX needs sizes in steps of 16 pixels ({name} is {size})."))
+    for name, value in (("discrete_flow_shift", f.discrete_flow_shift), ("sigmoid_scale", f.sigmoid_scale)):
+        if value <= 0:
+            issues.append(_err(f"flux.{name}", f"{name} must be above 0 (it is {value:g})."))
+    if f.guidance_scale < 0:
+        issues.append(_err("flux.guidance_scale", "The training guidance scale cannot be negative."))
+    if not 0 <= f.t5xxl_max_token_length <= 512:
+        issues.append(_err("flux.t5xxl_max_token_length", "T5 takes 1 to 512 tokens (0: 512 for dev, 256 for schnell)."))
+    for name in ("clip_l", "t5xxl", "ae"):
+        path = getattr(f, name)
+        if path and not Path(path).is_file():
+            issues.append(_err(f"flux.{name}", f"The {name} file {path} does not exist."))
+    if config.loss.min_snr_gamma > 0:
+        issues.append(_warn("loss.min_snr_gamma", "Min-SNR weighting is not used for FLUX (flow matching has no SNR)."))
+    if config.model.clip_skip > 1:
+        issues.append(_warn("model.clip_skip", "Clip skip is not used for FLUX (it takes CLIP-L's pooled output)."))
+
+
+def _check_model(config: TrainConfig, issues: list[Issue]) -> ModelFamily | None:
     m = config.model
     start = config.network.init_weights
     if start and not Path(start).is_file():
@@ -111,10 +159,13 @@ def _check_model(config: TrainConfig, issues: list[Issue]) -> None:
         )
     elif not Path(m.base_model).exists():
         issues.append(_err("model.base_model", f"The base model {m.base_model} does not exist."))
-    else:
+    found = None
+    if m.base_model and Path(m.base_model).exists():
         try:
             if Path(m.base_model).is_dir():
-                refuse_pickled_folder(Path(m.base_model), ["unet", "vae", "text_encoder", "text_encoder_2"])
+                refuse_pickled_folder(
+                    Path(m.base_model), ["unet", "transformer", "vae", "text_encoder", "text_encoder_2"]
+                )
             found = sniff_family(m.base_model)
         except ModelLoadError as exc:
             issues.append(_err("model.base_model", str(exc)))
@@ -134,6 +185,7 @@ def _check_model(config: TrainConfig, issues: list[Issue]) -> None:
         issues.append(_err("model.clip_skip", "Clip skip must be between 1 and 12 (1 = no skip)."))
     if m.vae and not Path(m.vae).exists():
         issues.append(_err("model.vae", f"The VAE file {m.vae} does not exist."))
+    return m.family or found
 
 
 def _check_dataset(config: TrainConfig, dataset: Dataset | None, issues: list[Issue]) -> None:
@@ -326,7 +378,10 @@ def _check_numbers(config: TrainConfig, issues: list[Issue]) -> None:
 def validate(config: TrainConfig, dataset: Dataset | None = None) -> list[Issue]:
     """Every problem of ``config`` (and of ``dataset`` when given, else the one at dataset.path)."""
     issues: list[Issue] = []
-    _check_model(config, issues)
+    family = _check_model(config, issues)
+    _check_memory(config, family, issues)
+    if family == ModelFamily.FLUX:
+        _check_flux(config, issues)
     _check_dataset(config, dataset, issues)
     _check_training(config, issues)
     _check_numbers(config, issues)

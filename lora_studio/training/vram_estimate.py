@@ -27,12 +27,27 @@ from dataclasses import dataclass
 from lora_studio.core.families import ModelFamily
 from lora_studio.training.config import BaseWeights, NetworkTarget, OptimizerKind, Precision, TrainConfig
 
-_UNET = {ModelFamily.SD1: 1.72, ModelFamily.SD2: 1.73, ModelFamily.SDXL: 5.13}
-_TE = {ModelFamily.SD1: 0.25, ModelFamily.SD2: 0.70, ModelFamily.SDXL: 1.64}
+# FLUX.1: the 11.9 B-parameter transformer (22.2 GB in bf16), T5-XXL + CLIP-L 9.1 GB, LoRA on every
+# block Linear 5.37 M parameters per rank; activations at 1024 px measured by kohya's 16 GB guide
+# (15.6 GB peak with fp8 weights, rank 8, checkpointing).
+_UNET = {ModelFamily.SD1: 1.72, ModelFamily.SD2: 1.73, ModelFamily.SDXL: 5.13, ModelFamily.FLUX: 22.2}
+_TE = {ModelFamily.SD1: 0.25, ModelFamily.SD2: 0.70, ModelFamily.SDXL: 1.64, ModelFamily.FLUX: 9.1}
 _VAE = 0.17
 _CONTEXT = 0.8
-_PARAMS_PER_RANK = {ModelFamily.SD1: 0.40e6, ModelFamily.SD2: 0.45e6, ModelFamily.SDXL: 1.45e6}
-_ACT = {ModelFamily.SD1: (3.5, 1.0), ModelFamily.SD2: (4.5, 1.3), ModelFamily.SDXL: (10.5, 3.0)}
+_PARAMS_PER_RANK = {ModelFamily.SD1: 0.40e6, ModelFamily.SD2: 0.45e6, ModelFamily.SDXL: 1.45e6, ModelFamily.FLUX: 5.37e6}
+_ACT = {ModelFamily.SD1: (3.5, 1.0), ModelFamily.SD2: (4.5, 1.3), ModelFamily.SDXL: (10.5, 3.0), ModelFamily.FLUX: (30.0, 3.0)}
+# bf16 GB of one FLUX.1 double- / single-stream block (blocks are swapped double ones first)
+_FLUX_BLOCKS = ((19, 0.633), (38, 0.263))
+
+
+def _flux_swapped_gb(count: int) -> float:
+    """bf16 GB that ``count`` swapped FLUX blocks take off the card (one comes back while it runs,
+    and the next one is on its way)."""
+    out, left = 0.0, count
+    for n, gb in _FLUX_BLOCKS:
+        take = min(n, left)
+        out, left = out + take * gb, left - take
+    return max(0.0, out - 2 * _FLUX_BLOCKS[0][1]) if count else 0.0
 # Share of the bf16 UNet size held with low-precision base weights (convolutions and norms of
 # bitsandbytes models stay bf16, so 4-bit keeps about 30 %).
 _BASE_WEIGHTS = {BaseWeights.FULL: 1.0, BaseWeights.FP8: 0.5, BaseWeights.INT8: 0.5, BaseWeights.NF4: 0.3}
@@ -81,12 +96,14 @@ def estimate_vram(
     n, r, d = config.network, config.run, config.dataset
     scale = 2.0 if r.precision == Precision.FP32 else 1.0
     frozen_te = not n.train_text_encoder
-    weights = _UNET[fam] * scale * _BASE_WEIGHTS[config.memory.unet_weights]
+    base = _UNET[fam] - (_flux_swapped_gb(config.memory.blocks_to_swap) if fam == ModelFamily.FLUX else 0.0)
+    weights = base * scale * _BASE_WEIGHTS[config.memory.unet_weights]
     if not (frozen_te and d.cache_text_encoder_outputs):
         weights += _TE[fam] * scale
     if d.latent_cache.value == "none":
         weights += _VAE * scale
-    params = _PARAMS_PER_RANK[fam] * n.rank * _TARGET_FACTOR.get(n.target, 2.0)
+    factor = 1.0 if fam == ModelFamily.FLUX else _TARGET_FACTOR.get(n.target, 2.0)  # FLUX: every block Linear
+    params = _PARAMS_PER_RANK[fam] * n.rank * factor
     if n.train_text_encoder:
         params *= 1.15
     per_param = {OptimizerKind.ADAMW8BIT: 10, OptimizerKind.ADAFACTOR: 12, OptimizerKind.LION: 12}.get(

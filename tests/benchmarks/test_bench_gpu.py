@@ -69,3 +69,19 @@ def test_table_shows_failures_in_words(missing: str) -> None:
     text = bench.table(rows)
     assert "train 6 GB (s/it)" in text
     assert ("out of memory" if missing == "ours" else "plain: timed out after 150 s") in text
+
+
+def test_tiny_flux_cases_run(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--tiny", "--families", "flux", "--flux-tiers", "12,16", "--work", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {" ".join(line.split()[1:5]): line.split() for line in proc.stdout.strip().splitlines()[1:]}
+    assert set(rows) == {"train 12 GB (s/it)", "train 16 GB (s/it)"}
+    assert all(float(cells[5]) > 0 and float(cells[6]) > 0 for cells in rows.values())
+    assert "fp8" in rows["train 16 GB (s/it)"][-1] and "swap2" in rows["train 12 GB (s/it)"][-1]

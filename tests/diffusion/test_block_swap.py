@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lora_studio.diffusion import memory as M
@@ -79,3 +80,39 @@ def test_swapped_blocks_give_the_same_loss_and_gradients_and_rest_offloaded() ->
 
 def test_zero_blocks_means_no_swapper() -> None:
     assert M.swap_blocks(_FluxLike(), 0, "cpu") is None
+
+
+def test_next_block_is_copied_ahead_in_both_directions_with_the_same_results() -> None:
+    """The copy-ahead path (a CUDA side stream there; plain copies here) changes nothing in the
+    results and guesses the running order: forward ahead, backward behind."""
+    plain = _model()
+    loss_ref, grads_ref = _train_step(plain)
+    model = _model()
+    swapper = M.swap_blocks(model, 4, "cpu")
+    assert swapper is not None and swapper.prefetch
+    order: list[int] = []
+    real_start = swapper._copier.start
+
+    def watching_start(entries):
+        order.append(next(i for i, home in enumerate(swapper._home) if home is entries))
+        return real_start(entries)
+
+    swapper._copier.start = watching_start  # type: ignore[method-assign]
+    loss, grads = _train_step(model)
+    assert torch.equal(loss, loss_ref) and all(torch.equal(a, b) for a, b in zip(grads, grads_ref))
+    # forward 0..3: block 0 is copied when needed, 1, 2, 3 ahead; the backward recomputes 3..0:
+    # block 3 again (just offloaded), then 2, 1 and 0 each copied ahead
+    assert order == [0, 1, 2, 3, 3, 2, 1, 0]
+    assert swapper.prefetches == 6
+    assert swapper.onloads == 8 and all(swapper.is_offloaded(i) for i in range(4))
+    assert not swapper._ahead  # no copy left waiting on the device
+
+
+def test_swap_count_is_checked() -> None:
+    from lora_studio.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="negative"):
+        M.swap_blocks(_FluxLike(), -1, "cpu")
+    with pytest.raises(ConfigError, match="only 5 blocks"):
+        M.swap_blocks(_FluxLike(), 6, "cpu")
+    assert len(M.swap_blocks(_FluxLike(), 5, "cpu").blocks) == 5

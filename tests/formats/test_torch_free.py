@@ -7,6 +7,7 @@ MODULES = [
     "lora_studio.formats.safetensors_meta",
     "lora_studio.formats.hashes",
     "lora_studio.formats.lora_keys",
+    "lora_studio.formats.flux_lora_keys",
     "lora_studio.formats.lora_classify",
     "lora_studio.formats.lora_metadata",
     "lora_studio.formats.lora_info",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.generation.flux_helpers import flux_dirs, flux_engine, flux_request  # noqa: F401 - FLUX fixtures
+
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out"]
 TE_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 

@@ -107,3 +107,63 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def flux_pipeline(width: str = "tiny"):  # -> diffusers.FluxPipeline
+    """The tiny FLUX.1-dev pipeline; ``width="full"`` swaps in a transformer of FLUX.1's real
+    width (3072, MLP 12288, 24 heads) with one double- and one single-stream block: the shapes
+    that other tools' FLUX LoRA loaders assume."""
+    from lora_studio.diffusion.tiny_flux import build_tiny_flux_pipeline
+
+    pipe = build_tiny_flux_pipeline(0)
+    if width == "full":
+        from diffusers import FluxTransformer2DModel
+
+        torch_seed(1)
+        pipe.transformer = FluxTransformer2DModel(
+            in_channels=64,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=pipe.text_encoder_2.config.d_model,
+            pooled_projection_dim=pipe.text_encoder.config.hidden_size,
+            guidance_embeds=True,
+            axes_dims_rope=(16, 56, 56),
+        )
+    return pipe
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_flux_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny FLUX.1-dev model as users have it: flux1-dev-tiny.safetensors (BFL layout) with
+    clip_l / t5xxl_fp16 / ae files beside it."""
+    from lora_studio.diffusion.tiny_flux import save_tiny_flux
+
+    return save_tiny_flux(tmp_path_factory.mktemp("flux"), layouts=("transformer", "clip_l", "t5xxl", "ae"))
+
+
+@pytest.fixture()
+def tiny_flux_model(
+    tiny_flux_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
+    """The base model of a FLUX run: the tiny BFL file, loaded by the real loader; with
+    ``@pytest.mark.parametrize("tiny_flux_model", ["full"], indirect=True)`` the real-width
+    transformer of :func:`flux_pipeline` instead (built in memory)."""
+    if getattr(request, "param", "tiny") == "tiny":
+        return tiny_flux_files["transformer"]
+    import lora_studio.training.setup as setup
+    from lora_studio.core.families import ModelFamily, Prediction
+
+    monkeypatch.setattr(
+        setup, "load_model", lambda config, reporter: (flux_pipeline("full"), ModelFamily.FLUX, Prediction.FLOW)
+    )
+    folder = tmp_path / "full-flux"
+    folder.mkdir()
+    return folder

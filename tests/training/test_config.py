@@ -18,7 +18,7 @@ from lora_studio.training.config import (
     update,
     validate,
 )
-from lora_studio.training.presets import VRAM_TIERS, Purpose, preset, preset_names
+from lora_studio.training.presets import FLUX_VRAM_TIERS, VRAM_TIERS, Purpose, preset, preset_names
 
 
 def test_defaults_are_valid_apart_from_paths(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_resolve_paths(tmp_path: Path) -> None:
 
 
 def test_presets_cover_tiers_and_differ() -> None:
-    assert len(preset_names()) == 3 * 2 * len(VRAM_TIERS)
+    assert len(preset_names()) == 3 * 2 * len(VRAM_TIERS) + 3 * len(FLUX_VRAM_TIERS)
     low, high = preset(Purpose.CHARACTER, "sdxl", 6), preset(Purpose.CHARACTER, "sdxl", 24)
     assert low.run.gradient_checkpointing and low.optimizer.optimizer == "adamw8bit"
     assert high.run.batch_size > low.run.batch_size

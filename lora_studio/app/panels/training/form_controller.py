@@ -171,8 +171,17 @@ class FormController(QObject):
         values = {k: _get(current, k) for k in KEEP_ON_PRESET}
         if current.sample.prompts:
             values["sample.every_n_epochs"] = current.sample.every_n_epochs or 1
-        self.settings.edit(update(preset(purpose, family, vram_gb), **values))
+        self.settings.edit(update(preset(purpose, family, vram_gb, pictures=self._picture_count()), **values))
         self.view.show_notice(f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB.")
+
+    def _picture_count(self) -> int:
+        """Training pictures of the open project (FLUX presets take their epochs from it)."""
+        project = self.view.context.project
+        try:
+            concepts = project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
+        except LoraStudioError:
+            concepts = []
+        return sum(len(c.items) for c in concepts) or 13
 
     @Slot(Purpose)
     def automatic_steps(self, purpose: Purpose) -> None:
@@ -185,7 +194,8 @@ class FormController(QObject):
         if project is None or images == 0:
             view.show_notice("Open a project with pictures first; repeats and epochs are chosen from their number.")
             return
-        auto = step_plan.automatic_steps(images, str(purpose))
+        family = self.config().model.family or self.family
+        auto = step_plan.automatic_steps(images, str(purpose), family.value if family else None)
         for c in concepts:
             if c.repeats != auto.repeats:
                 proj.update_concept(project, c.name, repeats=auto.repeats)

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QWidg
 
 from lora_studio.core.families import ModelFamily
 from lora_studio.training.config_files import DEFAULT_PURPOSE, DEFAULT_VRAM_GB
-from lora_studio.training.presets import VRAM_TIERS, Purpose
+from lora_studio.training.presets import FLUX_VRAM_TIERS, VRAM_TIERS, Purpose
 
 PURPOSE_LABELS = {
     Purpose.STYLE: "Style",
@@ -34,8 +34,9 @@ class PresetBar(QWidget):
         self.purpose.setCurrentIndex(self.purpose.findData(DEFAULT_PURPOSE.value))
         self.purpose.setToolTip("What you are teaching. Each purpose has settings that usually work.")
         self.family = QComboBox()
-        for fam in (ModelFamily.SD1, ModelFamily.SD2, ModelFamily.SDXL):
+        for fam in (ModelFamily.SD1, ModelFamily.SD2, ModelFamily.SDXL, ModelFamily.FLUX):
             self.family.addItem(fam.label, fam.value)
+        self.family.currentIndexChanged.connect(self._limit_vram)
         self.family.setToolTip("The type of the base model. Set automatically when you pick a base model.")
         self.vram = QComboBox()
         for gb in VRAM_TIERS:
@@ -68,6 +69,20 @@ class PresetBar(QWidget):
     def set_family(self, family: ModelFamily | None) -> None:
         if family is not None:
             self.family.setCurrentIndex(max(0, self.family.findData(ModelFamily(family).value)))
+
+    def _limit_vram(self, *_: object) -> None:
+        """FLUX.1 presets start at 12 GB: smaller cards are greyed out, with the reason."""
+        flux = self.family.currentData() == ModelFamily.FLUX.value
+        model = self.vram.model()
+        for row in range(self.vram.count()):
+            gb = int(self.vram.itemData(row))
+            usable = not flux or gb >= FLUX_VRAM_TIERS[0]
+            item = model.item(row)  # type: ignore[attr-defined]  # a QStandardItemModel
+            item.setEnabled(usable)
+            tip = "" if usable else f"FLUX.1 needs at least {FLUX_VRAM_TIERS[0]} GB (with fp8 weights and block swapping)."
+            self.vram.setItemData(row, tip or None, Qt.ItemDataRole.ToolTipRole)
+        if flux and int(self.vram.currentData()) < FLUX_VRAM_TIERS[0]:
+            self.vram.setCurrentIndex(self.vram.findData(FLUX_VRAM_TIERS[0]))
 
     def set_vram_tier(self, gb: int) -> None:
         self.vram.setCurrentIndex(max(0, self.vram.findData(gb)))

@@ -77,6 +77,12 @@ class SamplePromptsEditor(QWidget):
         self.cfg.setDecimals(1)
         self.cfg.setKeyboardTracking(False)
         self.cfg.setToolTip("How closely the picture follows the prompt (CFG): 5–8 is usual.")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0.0, 30.0)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setDecimals(1)
+        self.guidance.setKeyboardTracking(False)
+        self.guidance.setToolTip("FLUX.1-dev only: its built-in guidance (Forge's “Distilled CFG Scale”), 3.5 is usual. FLUX samples don't use CFG.")
         self.width_box = _spin(0, 2048, 64, "Auto", "Picture width in pixels (a multiple of 8). “Auto”: the training size.")
         self.height_box = _spin(0, 2048, 64, "Auto", "Picture height in pixels (a multiple of 8). “Auto”: the training size.")
         self.seed = _spin(-1, 2**31 - 1, 1, "Automatic", "Fixes the noise the picture starts from, so samples are comparable. “Automatic”: the run's seed + the prompt's number.")
@@ -91,7 +97,7 @@ class SamplePromptsEditor(QWidget):
             [("Leave out", self.negative)],
             [("Steps", self.steps), ("CFG", self.cfg)],
             [("Width", self.width_box), ("Height", self.height_box)],
-            [("Seed", self.seed)],
+            [("Seed", self.seed), ("Distilled CFG", self.guidance)],
         ]
         for r, row in enumerate(rows):
             for c, (text, widget) in enumerate(row):
@@ -119,6 +125,7 @@ class SamplePromptsEditor(QWidget):
         for spin in (self.steps, self.width_box, self.height_box, self.seed):
             spin.valueChanged.connect(self._store)
         self.cfg.valueChanged.connect(self._store)
+        self.guidance.valueChanged.connect(self._store)
         self._show_current(-1)
 
     # -- values --------------------------------------------------------------------------------
@@ -181,12 +188,13 @@ class SamplePromptsEditor(QWidget):
             self.negative.setText(p.negative)
             self.steps.setValue(p.steps)
             self.cfg.setValue(p.cfg)
+            self.guidance.setValue(p.guidance)
             self.width_box.setValue(p.width)
             self.height_box.setValue(p.height)
             self.seed.setValue(p.seed)
         finally:
             self._loading = False
-        for w in (self.prompt, self.negative, self.steps, self.cfg, self.width_box, self.height_box, self.seed, self.remove_button, *self._field_labels):
+        for w in (self.prompt, self.negative, self.steps, self.cfg, self.guidance, self.width_box, self.height_box, self.seed, self.remove_button, *self._field_labels):
             w.setEnabled(has)
 
     def _store(self) -> None:
@@ -199,6 +207,7 @@ class SamplePromptsEditor(QWidget):
             negative=self.negative.text(),
             steps=self.steps.value(),
             cfg=round(self.cfg.value(), 1),
+            guidance=round(self.guidance.value(), 1),
             width=self.width_box.value(),
             height=self.height_box.value(),
             seed=self.seed.value(),

@@ -162,12 +162,14 @@ class SettingsForm(QWidget):
         hint.setProperty("muted", True)
         column.addWidget(hint)
         forms: dict[str, QFormLayout] = {}
+        self.groups: dict[str, QGroupBox] = {}
         for key, type_hint in config_fields():
             if key in BASIC_ORDER or SPECS.get(key, spec_for(key)).hidden:
                 continue
             section = key.split(".", 1)[0]
             if section not in forms:
                 box = QGroupBox(GROUPS.get(section, section.title()))
+                self.groups[section] = box
                 forms[section] = self._form()
                 box.setLayout(forms[section])
                 column.addWidget(box)
@@ -214,6 +216,8 @@ class SettingsForm(QWidget):
         self.config_changed.emit()
 
     def _refresh_applicability(self, config: TrainConfig) -> None:
+        if "flux" in self.groups:  # the FLUX.1 group is shown for FLUX models only
+            self.groups["flux"].setVisible((config.model.family or self._family) == ModelFamily.FLUX)
         for key, editor in self.editors.items():
             reason = why_not_applicable(key, config, self._family)
             tip = spec_for(key).tip + (f"\n\nNot used now: {reason}" if reason else "")
