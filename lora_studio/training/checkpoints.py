@@ -26,6 +26,8 @@ from lora_studio.core.errors import TrainingError
 from lora_studio.core.fileio import atomic_path
 
 STATE_FORMAT = 1
+
+
 def prune(files: list[Path], keep: int) -> list[Path]:
     """Delete all but the last ``keep`` of ``files`` (0 keeps everything); returns the deleted ones."""
     if keep <= 0 or len(files) <= keep:

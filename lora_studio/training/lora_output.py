@@ -10,6 +10,7 @@ from typing import Any
 from lora_studio.core import paths  # noqa: F401 - keeps the cache folder import cheap and early
 from lora_studio.training.checkpoints import save_lora_file
 from lora_studio.training.config import BaseWeights, LatentCache, Precision, TrainConfig
+from lora_studio.training.lycoris import network_metadata, uses_lycoris_file, write_lycoris_file
 from lora_studio.training.network import alpha_lookup
 from lora_studio.training.session import TrainingSession, torch_dtype
 
@@ -108,6 +109,9 @@ def training_info(
     conv = n.target.value.endswith("conv")
     validating = bool(session.val_sources)
     triggers = tuple(dict.fromkeys(t for t in [d.trigger_word, *(s.trigger for s in train_src)] if t))
+    lycoris = network_metadata(n)
+    if lycoris is not None:
+        base = {**base, "network_module": lycoris[0], "network_args": lycoris[1]}
     return LoraTrainingInfo(
         output_name=r.output_name,
         family=session.family,
@@ -154,8 +158,10 @@ def training_info(
         min_snr_gamma=cfg.loss.min_snr_gamma,
         zero_terminal_snr=cfg.model.zero_terminal_snr,
         # sd-scripts' fp8 flags, as its importer reads them back (#14): both parts fp8, or the UNet only
-        fp8_base=cfg.memory.unet_weights == BaseWeights.FP8 and cfg.memory.text_encoder_weights == BaseWeights.FP8,
-        fp8_base_unet=cfg.memory.unet_weights == BaseWeights.FP8 and cfg.memory.text_encoder_weights != BaseWeights.FP8,
+        fp8_base=cfg.memory.unet_weights == BaseWeights.FP8
+        and cfg.memory.text_encoder_weights == BaseWeights.FP8,
+        fp8_base_unet=cfg.memory.unet_weights == BaseWeights.FP8
+        and cfg.memory.text_encoder_weights != BaseWeights.FP8,
         prior_loss_weight=cfg.loss.prior_loss_weight,
         shuffle_caption=d.shuffle_tags,
         keep_tokens=d.keep_tokens,
@@ -186,14 +192,18 @@ def _precision_name(p: Precision) -> str:
     return {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[Precision(p).value]
 
 
-def write_lora(session: TrainingSession, path: Path, info: Any) -> Path:
-    """Write the current LoRA weights of ``session`` to ``path`` as a kohya file."""
+def write_lora(session: TrainingSession, path: Path, info: Any, state_dicts: dict | None = None) -> Path:
+    """Write the current LoRA weights of ``session`` (or ``state_dicts``, e.g. the EMA weights) to
+    ``path`` as a kohya file, or in LyCORIS' layout for LoHa, LoKr and DoRA."""
     from lora_studio.formats.lora_metadata import build_metadata
 
     dtype = torch_dtype(session.config.run.save_precision)
+    weights = session.lora_state_dicts() if state_dicts is None else state_dicts
+    if uses_lycoris_file(session.config.network):
+        return write_lycoris_file(session, path, weights, dtype, build_metadata(info))
     return save_lora_file(
         path,
-        session.lora_state_dicts(),
+        weights,
         family=session.family,
         alpha_for=alpha_lookup(session.targets, session.config.network),
         dtype=dtype,
