@@ -97,5 +97,3 @@ def bulk_edit(
             )
         return CaptionEdit("Put the trigger word first", tuple(changes), tuple(skipped))
     raise DatasetError(f"Unknown caption change '{operation}'.")
-
-

@@ -1,4 +1,5 @@
-"""Fusing LoRAs into the base weights, and re-weighting them, on PEFT's LoRA layers directly.
+"""Fusing LoRAs into the base weights, and re-weighting them, on PEFT's LoRA layers directly
+(and on PEFT's LoHa/LoKr layers, which are merged by PEFT itself and get their factors from the file).
 
 This is the one place that touches PEFT internals (diffusers' own ``fuse_lora``/``set_adapters``
 walk every module and unfuse by subtraction, which drifts). It is exact and measured (see
@@ -31,16 +32,78 @@ PEFT_INTERNALS: tuple[str, ...] = (
     "lora_variant",  # dict adapter -> DoRA/other variant object (read with a default)
     "lora_bias",  # dict adapter -> bool
     "use_dora",  # dict adapter -> bool
+    "lora_magnitude_vector",  # ModuleDict adapter -> DoRA magnitude (``.weight``), set from files
     "fan_in_fan_out",  # bool on Linear layers: weight stored transposed (read with a default)
 )
+
+# What this module reads or sets on PEFT's LyCORIS layers (``peft.tuners.lycoris_utils.LycorisLayer``:
+# LoHa, LoKr), besides the shared ones above (scaling, merged_adapters, set_adapter, set_scale, merge …).
+PEFT_LYCORIS_INTERNALS: tuple[str, ...] = (
+    "_available_adapters",  # property: adapter names the layer holds
+    "adapter_layer_names",  # names of the ParameterDicts holding each adapter's factors
+    "r",  # dict adapter -> rank
+    "alpha",  # dict adapter -> alpha (scaling = weight · alpha / r)
+    "scaling",  # dict adapter -> current scale
+)
+
+
+def layer_adapters(layer: Any) -> Any:
+    """The adapter names a PEFT LoRA or LyCORIS layer holds."""
+    lora_a = getattr(layer, "lora_A", None)
+    if lora_a is not None:
+        return lora_a
+    return layer._available_adapters
+
+
+def put_dora_magnitudes(pipe: Any, adapter: str, magnitudes: dict[str, Any]) -> None:
+    """Set the DoRA magnitude of each ``"<component>.<module>.lora_magnitude_vector"`` after
+    diffusers loaded the adapter (its text-encoder loader keeps PEFT's initial magnitude, the
+    base weight's norm, instead of the file's)."""
+    import torch
+
+    with torch.no_grad():
+        for key, value in magnitudes.items():
+            comp, _, rest = key.partition(".")
+            layer = getattr(pipe, comp).get_submodule(rest[: -len(".lora_magnitude_vector")])
+            param = layer.lora_magnitude_vector[adapter].weight
+            param.copy_(value.reshape(param.shape).to(param.device, param.dtype))
+
+
+def put_lycoris_weights(model: Any, adapter: str, modules: list[Any]) -> int:
+    """Replace the factors PEFT created for ``adapter`` (LoHa/LoKr layers of ``model``) by the
+    file's own (``LycorisModule`` from ``formats.lycoris_keys``), whatever factorisation the file
+    uses (full or split Kronecker parts, CP/Tucker), and set each layer's rank and alpha so PEFT's
+    ``alpha / r`` is the scale the file asks for. Returns how many layers took weights."""
+    import torch
+
+    done = 0
+    for module in modules:
+        layer = model.get_submodule(module.path)
+        names = getattr(layer, "adapter_layer_names", ())
+        if adapter not in getattr(layer, "_available_adapters", ()):
+            continue
+        base = layer.get_base_layer().weight
+        for name in names:
+            if adapter in getattr(layer, name):
+                del getattr(layer, name)[adapter]
+        for name, tensor in module.tensors.items():
+            if name not in names:
+                raise ValueError(f"{module.path}: PEFT's layer has no {name}")
+            value = tensor.to(base.device, base.dtype if base.is_floating_point() else torch.float32)
+            getattr(layer, name)[adapter] = torch.nn.Parameter(value, requires_grad=False)
+        layer.r[adapter] = module.rank
+        layer.alpha[adapter] = module.alpha
+        layer.scaling[adapter] = module.alpha / module.rank
+        done += 1
+    return done
 
 
 def _plain_lora(layer: Any, base: Any, adapters: list[str]) -> bool:
     """Whether ``layer``'s ΔW for ``adapters`` is exactly ``scale · B @ A`` (reshaped to the weight)."""
     import torch
 
-    if getattr(layer, "fan_in_fan_out", False):
-        return False
+    if getattr(layer, "fan_in_fan_out", False) or getattr(layer, "lora_A", None) is None:
+        return False  # LyCORIS layers (LoHa, LoKr) merge through PEFT
     if isinstance(base, torch.nn.modules.conv._ConvNd):
         if base.groups != 1:
             return False
@@ -171,9 +234,18 @@ class PeftLayerFuser:
                 ((comp, name), module)
                 for comp in self.components
                 for name, module in getattr(self.pipe, comp).named_modules()
-                if isinstance(module, BaseTunerLayer) and hasattr(module, "lora_A")
+                if isinstance(module, BaseTunerLayer)
+                and (hasattr(module, "lora_A") or hasattr(module, "_available_adapters"))
             ]
         return self._layers
+
+    def count_layers_with(self, adapter: str, components: tuple[str, ...]) -> int:
+        """How many layers of ``components`` carry ``adapter`` (matched a module of its file)."""
+        return sum(
+            1
+            for (comp, _), layer in self.lora_layers()
+            if comp in components and adapter in layer_adapters(layer)
+        )
 
     def set_weights(self, state: tuple[tuple[str, float, float], ...]) -> None:
         """What ``set_adapters``/``enable_lora``/``disable_lora`` do, on the cached layer list only
@@ -223,7 +295,9 @@ class PeftLayerFuser:
 
     def bookkeeping_bytes(self) -> int:
         """Bytes held to undo the current fuse (for memory reports and tests)."""
-        full = sum(t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None)
+        full = sum(
+            t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None
+        )
         return full + sum(u.nbytes for u in self._undo.values())
 
     def fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
@@ -236,7 +310,8 @@ class PeftLayerFuser:
         fused: dict[tuple[str, str], Any] = {}
         with torch.no_grad():
             for key, layer in self.lora_layers():
-                present = [a for a in active if a in layer.lora_A]
+                held = layer_adapters(layer)
+                present = [a for a in active if a in held]
                 if not present:
                     continue
                 contributing = [a for a in present if layer.scaling.get(a, 0) != 0]
@@ -266,7 +341,9 @@ class PeftLayerFuser:
             self._dirty.add(key)
             return
         self._restore(key, layer)  # back to the exact base weight before the new ΔW
-        factors = [(layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters]
+        factors = [
+            (layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters
+        ]
         self._undo[key] = _Undo.fuse(weight, factors)
         self._dirty.add(key)
 

@@ -93,7 +93,9 @@ class CaptionOptionsWidget(QStackedWidget):
 
 
 def _writes_sentences(folder: ModelFolder | None) -> bool:
-    return folder is not None and folder.kind is not None and get_spec(folder.kind).output == OutputKind.SENTENCE
+    return (
+        folder is not None and folder.kind is not None and get_spec(folder.kind).output == OutputKind.SENTENCE
+    )
 
 
 def _threshold(value: float) -> QDoubleSpinBox:
