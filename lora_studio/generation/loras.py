@@ -329,9 +329,7 @@ class LoraStack:
     def _kohya_as_peft(self, state: dict[str, Any]) -> dict[str, Any]:
         """A kohya state dict as diffusers' PEFT layout (``<component>.<module>.lora_A.weight`` …,
         and ``….lora_magnitude_vector`` from LyCORIS' output-axis ``dora_scale``)."""
-        from lora_studio.formats.lora_keys import kohya_to_peft
-
-        from lora_studio.formats.lora_keys import module_resolver
+        from lora_studio.formats.lora_keys import kohya_to_peft, module_resolver
         from lora_studio.formats.lycoris_keys import dora_scale_to_peft
 
         module_paths = {c: [n for n, _ in getattr(self.pipe, c).named_modules()] for c in self.components}
