@@ -87,6 +87,7 @@ class TrainState:
     session_id: str = ""
     started_at: float = 0.0
     reason: str = "periodic"  # periodic, cancel, error, final, manual
+    ema: dict[str, Any] | None = None  # training.ema.WeightEma.state(): the average, exactly
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -106,6 +107,7 @@ class TrainState:
             "session_id": self.session_id,
             "started_at": self.started_at,
             "reason": self.reason,
+            "ema": self.ema,
         }
 
 
@@ -162,6 +164,7 @@ def load_state(path: str | Path) -> TrainState:
         session_id=str(data.get("session_id", "")),
         started_at=float(data.get("started_at", 0.0)),
         reason=str(data.get("reason", "")),
+        ema=data.get("ema"),
     )
 
 
