@@ -124,7 +124,7 @@ def peft_to_lycoris(
                 family=family,
                 alpha_for=lambda comp, path, rank: rank_alpha_for(comp, path)[1],
                 dtype=dtype,
-                unet_config=unet_config,  # type: ignore[arg-type]
+                unet_config=unet_config,
             )
             out.update(lora)
         for path, magnitude in magnitudes.items():

@@ -348,9 +348,9 @@ class LoraStack:
         )
         for key, scale in scales.items():
             name = key[: -len(".dora_scale")]
-            comp, path = resolve(name)
+            where, path = resolve(name)
             dims = state[f"{name}.lora_down.weight"].dim()
-            out[f"{comp}.{path}.lora_magnitude_vector"] = dora_scale_to_peft(scale.float(), dims)
+            out[f"{where}.{path}.lora_magnitude_vector"] = dora_scale_to_peft(scale.float(), dims)
         for comp, tensors in peft.state_dicts.items():
             for key, tensor in tensors.items():
                 if key.endswith(".lora_B.weight"):

@@ -35,7 +35,7 @@ def adapter_config(cfg: NetworkConfig, linear: list[str], conv: list[str]) -> An
     if algo == NetworkAlgo.LOHA:
         return LoHaConfig(
             r=cfg.rank,
-            alpha=cfg.alpha,
+            alpha=cfg.alpha,  # type: ignore[arg-type]  # peft types it int; LyCORIS alphas are floats
             target_modules=targets,
             rank_pattern=rank_pattern,
             alpha_pattern=alpha_pattern,
@@ -45,7 +45,7 @@ def adapter_config(cfg: NetworkConfig, linear: list[str], conv: list[str]) -> An
     if algo == NetworkAlgo.LOKR:
         return LoKrConfig(
             r=cfg.rank,
-            alpha=cfg.alpha,
+            alpha=cfg.alpha,  # type: ignore[arg-type]  # peft types it int; LyCORIS alphas are floats
             target_modules=targets,
             rank_pattern=rank_pattern,
             alpha_pattern=alpha_pattern,

@@ -18,7 +18,14 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from lora_studio.core.events import EpochFinished, Reporter, SampleReady, StepFinished, ValidationLoss
+from lora_studio.core.events import (
+    EpochFinished,
+    Event,
+    Reporter,
+    SampleReady,
+    StepFinished,
+    ValidationLoss,
+)
 
 TB_DIR = "tensorboard"
 
@@ -142,7 +149,7 @@ class TensorBoardReporter:
         self.inner = inner
         self.writer = EventFileWriter(folder)
 
-    def __call__(self, event: object) -> None:
+    def __call__(self, event: Event) -> None:
         w = self.writer
         if isinstance(event, StepFinished):
             w.scalar("loss/step", event.loss, event.step)
