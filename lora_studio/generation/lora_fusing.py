@@ -239,6 +239,13 @@ class PeftLayerFuser:
             ]
         return self._layers
 
+    def _has_nested_layers(self) -> bool:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        return any(
+            isinstance(getattr(layer, "base_layer", None), BaseTunerLayer) for _, layer in self.lora_layers()
+        )
+
     def count_layers_with(self, adapter: str, components: tuple[str, ...]) -> int:
         """How many layers of ``components`` carry ``adapter`` (matched a module of its file)."""
         return sum(
@@ -308,6 +315,12 @@ class PeftLayerFuser:
 
         active = [a for a, _, _ in state]
         fused: dict[tuple[str, str], Any] = {}
+        if self._fused_layers and self._has_nested_layers():
+            # Layers wrapping other adapter layers (a LoRA and a LoHa on one module) share one base
+            # weight: undo every fuse in reverse order before writing the new one.
+            state_before = self.fused_state
+            self.unfuse()
+            self.fused_state = state_before
         with torch.no_grad():
             for key, layer in self.lora_layers():
                 held = layer_adapters(layer)
@@ -354,7 +367,8 @@ class PeftLayerFuser:
         import torch
 
         with torch.no_grad():
-            for key, layer in self._fused_layers.items():
+            # innermost last in, first out: a LoRA layer wrapping a LoHa/LoKr layer shares its weight
+            for key, layer in reversed(self._fused_layers.items()):
                 self._restore(key, layer)
                 layer.merged_adapters = []
         self._fused_layers = {}

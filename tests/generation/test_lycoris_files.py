@@ -174,3 +174,60 @@ def test_a_file_mixing_loha_and_lokr_is_refused_in_plain_words(tmp_path: Path, s
     with pytest.raises(GenerationError, match="mixes LoHa and LoKr"):
         stack.ensure_loaded(path)
     assert stack.loaded == {}
+
+
+def _fused_weights(stack, specs) -> dict[str, torch.Tensor]:
+    stack.apply(specs, fuse=True)
+    out = {
+        f"{comp}.{name}": p.detach().clone()
+        for comp in stack.components
+        for name, p in getattr(stack.pipe, comp).named_parameters()
+        if "lora" not in name and "hada" not in name and "lokr" not in name
+    }
+    stack.clear()
+    return {k.replace(".base_layer", ""): v for k, v in out.items()}
+
+
+def test_merging_a_loha_with_a_kohya_lora_is_exact(tmp_path: Path, stack) -> None:
+    from lora_studio.generation.merge import merge_lora_files
+    from tests.generation.conftest import make_kohya_lora
+
+    loha, _ = loha_file(tmp_path / "loha.safetensors", stack.pipe)
+    lora = make_kohya_lora(tmp_path / "lora.safetensors", "sd1", seed=2)
+    specs = [LoraSpec(str(loha), 0.7), LoraSpec(str(lora), 0.5)]
+    report = merge_lora_files(specs, tmp_path / "merged.safetensors", dtype=torch.float32)
+    assert report.mode == "concat" and report.min_energy_kept == 1.0
+    from safetensors import safe_open
+
+    with safe_open(str(report.path), "pt") as fh:
+        assert fh.metadata()["ss_network_module"] == "lycoris.kohya"
+        assert {k.split(".", 1)[1] for k in fh.keys()} == {"lokr_w1", "lokr_w2", "alpha"}
+    base = {f"unet.{n}": p.detach().clone() for n, p in stack.pipe.unet.named_parameters()}
+    want = _fused_weights(stack, specs)  # a LoRA layer wrapping a LoHa layer on the shared modules
+    after = {f"unet.{n}": p for n, p in stack.pipe.unet.named_parameters()}
+    assert all(torch.equal(after[k], base[k]) for k in base), "unfusing the stacked layers changed the model"
+    got = _fused_weights(stack, [LoraSpec(str(report.path), 1.0)])
+    assert want.keys() == got.keys()
+    changed = [k for k in want if not torch.equal(want[k], got[k])]
+    for key in want:
+        assert torch.allclose(got[key], want[key], atol=1e-5), key
+    assert len(changed) < len(want)  # not everything differs in rounding: the comparison is real
+
+    small = merge_lora_files(specs, tmp_path / "small.safetensors", rank=2, dtype=torch.float32)
+    assert small.mode == "svd" and 0 < small.min_energy_kept < 1
+    assert stack.ensure_loaded(small.path).modules_matched == report.modules
+
+
+def test_a_dora_file_is_not_merged(tmp_path: Path) -> None:
+    from lora_studio.core.errors import GenerationError
+    from lora_studio.generation.merge import merge_lora_files
+
+    name = kohya_name("unet", Q, "sd1")
+    tensors = {
+        f"{name}.lora_down.weight": torch.ones(2, 32), f"{name}.lora_up.weight": torch.ones(32, 2),
+        f"{name}.alpha": torch.tensor(2.0), f"{name}.dora_scale": torch.ones(32, 1),
+    }  # fmt: skip
+    path = write_lora_tensors(tmp_path / "dora.safetensors", tensors, {})
+    with pytest.raises(GenerationError, match="DoRA files cannot be merged"):
+        merge_lora_files([LoraSpec(str(path), 1.0)], tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
