@@ -78,19 +78,36 @@ def _check_layout(tensors: dict, algo: str) -> None:
         assert not any(".lora_magnitude_vector" in k for k in tensors)
 
 
-@pytest.mark.parametrize("algo", ["loha", "lokr", "dora"])
+CASES = [
+    pytest.param("sd1", "loha", id="sd1-loha"),
+    pytest.param("sd1", "lokr", id="sd1-lokr"),
+    pytest.param("sd1", "dora", id="sd1-dora"),
+    pytest.param("sdxl", "loha", id="sdxl-loha", marks=pytest.mark.slow),
+    pytest.param("sdxl", "lokr", id="sdxl-lokr", marks=pytest.mark.slow),
+    pytest.param("sdxl", "dora", id="sdxl-dora", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("family", "algo"), CASES)
 def test_trained_file_has_lycoris_keys_and_reproduces_the_trainers_sample(
-    tmp_path: Path, tiny_sd1_dir: Path, algo: str
+    tmp_path: Path, request, family: str, algo: str
 ) -> None:
     from lora_studio.generation.engine import GenerationEngine
     from lora_studio.generation.request import GenerationRequest, LoraSpec
 
+    model = request.getfixturevalue(f"tiny_{family}_dir")
     ds = make_dataset(tmp_path / "ds", 2)
-    cfg = _cfg(tiny_sd1_dir, tmp_path, algo, **{"sample.prompts": (PROMPT,), "sample.every_n_steps": 3})
+    cfg = _cfg(model, tmp_path, algo, **{"sample.prompts": (PROMPT,), "sample.every_n_steps": 3})
     result = run_training(cfg, dataset=ds)
     assert result.final_lora is not None and result.samples
     tensors = load_file(str(result.final_lora))
-    _check_layout(tensors, algo)
+    if family == "sd1":
+        _check_layout(tensors, algo)
+    else:  # kohya's SDXL names: the original layout's blocks, two text encoders
+        names = {k.split(".")[0] for k in tensors}
+        unet = [n for n in names if n.startswith("lora_unet_")]
+        assert unet and all(n.startswith(("lora_unet_input_blocks_", "lora_unet_middle_block_", "lora_unet_output_blocks_")) for n in unet)  # fmt: skip
+        assert any(n.startswith("lora_te1_") for n in names) and any(n.startswith("lora_te2_") for n in names)
     meta = read_header(result.final_lora).metadata
     assert meta["ss_network_module"] == "lycoris.kohya"
     args = json.loads(meta["ss_network_args"])
@@ -101,8 +118,8 @@ def test_trained_file_has_lycoris_keys_and_reproduces_the_trainers_sample(
     if algo == "lokr":
         assert args["factor"] == "-1"
 
-    request = GenerationRequest(
-        model=str(tiny_sd1_dir),
+    gen_request = GenerationRequest(
+        model=str(model),
         prompt=PROMPT.prompt,
         loras=(LoraSpec(str(result.final_lora), 1.0),),
         sampler="Euler",
@@ -115,17 +132,17 @@ def test_trained_file_has_lycoris_keys_and_reproduces_the_trainers_sample(
     )
     engine = GenerationEngine()
     trainer_sample = _pixels(result.samples[-1])
-    with_lora = _pixels(engine.generate(request).paths[0])
-    without = _pixels(engine.generate(request.with_(loras=())).paths[0])
+    with_lora = _pixels(engine.generate(gen_request).paths[0])
+    without = _pixels(engine.generate(gen_request.with_(loras=())).paths[0])
     diff = np.abs(with_lora - trainer_sample)
     assert diff.max() <= 3, f"engine differs from the trainer's sample by {diff.max()} levels"
     assert np.abs(without - trainer_sample).mean() > 2 * max(diff.mean(), 0.1)
     # fused (one batch at fixed weights) gives the same picture
-    fused = _pixels(engine.generate(request.with_(fuse_loras=True)).paths[0])
+    fused = _pixels(engine.generate(gen_request.with_(fuse_loras=True)).paths[0])
     assert np.abs(fused - with_lora).max() <= 2
 
-    if algo == "dora":
-        _check_diffusers_loads_dora(tiny_sd1_dir, result.final_lora, tensors)
+    if algo == "dora" and family == "sd1":
+        _check_diffusers_loads_dora(model, result.final_lora, tensors)
 
 
 def _check_diffusers_loads_dora(model_dir: Path, path: Path, tensors: dict) -> None:
