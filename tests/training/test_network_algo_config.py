@@ -74,3 +74,37 @@ def test_bad_values_are_listed_in_plain_words(tmp_path: Path) -> None:
     assert not {"network.init_weights", "network.lokr_factor", "ema.decay", "ema.every_n_steps"} & {
         i.field for i in validate(fine) if i.is_error
     }
+
+
+def test_lycoris_runs_from_kohya_ss_and_sd_scripts_import_as_their_network_type(tmp_path: Path) -> None:
+    import json
+
+    from lora_studio.training.kohya_import import import_kohya_gui_json, import_sd_scripts_toml
+
+    gui = tmp_path / "loha.json"
+    gui.write_text(
+        json.dumps({"LoRA_type": "LyCORIS/LoHa", "network_dim": 8, "conv_dim": 4}), encoding="utf-8"
+    )
+    r = import_kohya_gui_json(gui)
+    assert r.config.network.algo == NetworkAlgo.LOHA and r.config.network.conv_rank == 4
+    assert not any(u.startswith("LoRA_type") for u in r.not_understood)
+
+    toml = tmp_path / "lokr.toml"
+    toml.write_text(
+        'network_module = "lycoris.kohya"\nnetwork_dim = 16\n'
+        'network_args = ["algo=lokr", "factor=8", "conv_dim=4", "conv_alpha=2"]\n',
+        encoding="utf-8",
+    )
+    r = import_sd_scripts_toml(toml)
+    n = r.config.network
+    assert (n.algo, n.lokr_factor, n.conv_rank, n.conv_alpha) == (NetworkAlgo.LOKR, 8, 4, 2.0)
+    assert not any(u.startswith("network_args") for u in r.not_understood)
+
+    toml.write_text(
+        'network_module = "lycoris.kohya"\nnetwork_args = ["algo=locon", "dora_wd=True"]\n', encoding="utf-8"
+    )
+    assert import_sd_scripts_toml(toml).config.network.algo == NetworkAlgo.DORA
+    toml.write_text('network_module = "lycoris.kohya"\nnetwork_args = ["algo=ia3"]\n', encoding="utf-8")
+    r = import_sd_scripts_toml(toml)
+    assert r.config.network.algo == NetworkAlgo.LORA
+    assert any("'ia3' is not supported" in u for u in r.not_understood)
