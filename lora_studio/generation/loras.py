@@ -348,6 +348,13 @@ class LoraStack:
         )
         for key, scale in scales.items():
             name = key[: -len(".dora_scale")]
+            if scale.dim() >= 2 and scale.shape[0] == 1 and scale.shape[1] != 1:
+                raise GenerationError(
+                    "This DoRA file keeps its magnitudes per input channel (LyCORIS without "
+                    "wd_on_output), which LoRA Studio cannot apply.",
+                    hint="Use a DoRA file trained with wd_on_output (LoRA Studio's, or LyCORIS with "
+                    "wd_on_output=True).",
+                )
             where, path = resolve(name)
             dims = state[f"{name}.lora_down.weight"].dim()
             out[f"{where}.{path}.lora_magnitude_vector"] = dora_scale_to_peft(scale.float(), dims)

@@ -231,3 +231,18 @@ def test_a_dora_file_is_not_merged(tmp_path: Path) -> None:
     with pytest.raises(GenerationError, match="DoRA files cannot be merged"):
         merge_lora_files([LoraSpec(str(path), 1.0)], tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_an_input_axis_dora_file_is_refused_in_plain_words(tmp_path: Path, stack) -> None:
+    """LyCORIS' DoRA without ``wd_on_output`` keeps [1, in] magnitudes; PEFT has output-axis DoRA only."""
+    from lora_studio.core.errors import GenerationError
+
+    name = kohya_name("unet", Q, "sd1")
+    tensors = {
+        f"{name}.lora_down.weight": torch.ones(2, 32), f"{name}.lora_up.weight": torch.zeros(32, 2),
+        f"{name}.alpha": torch.tensor(2.0), f"{name}.dora_scale": torch.ones(1, 32),
+    }  # fmt: skip
+    path = write_lora_tensors(tmp_path / "dora_in.safetensors", tensors, {})
+    with pytest.raises(GenerationError, match="per input channel"):
+        stack.ensure_loaded(path)
+    assert stack.loaded == {}
