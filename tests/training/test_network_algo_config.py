@@ -108,3 +108,15 @@ def test_lycoris_runs_from_kohya_ss_and_sd_scripts_import_as_their_network_type(
     r = import_sd_scripts_toml(toml)
     assert r.config.network.algo == NetworkAlgo.LORA
     assert any("'ia3' is not supported" in u for u in r.not_understood)
+
+
+def test_the_memory_estimate_counts_loha_as_two_lora_pairs() -> None:
+    from lora_studio.training.vram_estimate import estimate_vram
+
+    base = update(TrainConfig(), **{"network.rank": 64})
+    lora, loha = (
+        estimate_vram(base, None),
+        estimate_vram(update(base, **{"network.algo": NetworkAlgo.LOHA}), None),
+    )
+    lokr = estimate_vram(update(base, **{"network.algo": NetworkAlgo.LOKR}), None)
+    assert lokr.total_gb < lora.total_gb < loha.total_gb
