@@ -29,7 +29,6 @@ def model_file(family: str = "sd1") -> str:
     """The tiny base model of a demo project, relative to its folder."""
     return f"{MODEL_DIR}/tiny-{family}.safetensors"
 
-
 TRAIN_CONFIG = "training.toml"
 CONCEPT = "zorb"
 REPEATS = 5
@@ -68,12 +67,8 @@ def demo_train_config(model_file: str = MODEL_FILE):
         ),
         sample=SampleConfig(
             prompts=(
-                SamplePrompt(
-                    prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=5.0
-                ),
-                SamplePrompt(
-                    prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=5.0
-                ),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=5.0),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=5.0),
             ),
             every_n_epochs=2,
         ),

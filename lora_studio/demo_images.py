@@ -53,10 +53,7 @@ def draw_mascot(seed: int, size: int = 128) -> DemoImage:
             d.line((ex - eye, cy - r // 4, ex + eye, cy - r // 4), fill=(30, 20, 10), width=2)
         else:
             d.ellipse((ex - eye, cy - r // 4 - eye, ex + eye, cy - r // 4 + eye), fill=(255, 255, 255))
-            d.ellipse(
-                (ex - eye // 2, cy - r // 4 - eye // 2, ex + eye // 2, cy - r // 4 + eye // 2),
-                fill=(20, 20, 20),
-            )
+            d.ellipse((ex - eye // 2, cy - r // 4 - eye // 2, ex + eye // 2, cy - r // 4 + eye // 2), fill=(20, 20, 20))
     d.arc((cx - r // 2, cy - r // 6, cx + r // 2, cy + r // 2), 20, 160, fill=(90, 30, 10), width=2)
     if pose == "waving":
         d.line((cx + r, cy, cx + r + r // 2, cy - r), fill=body, width=max(3, r // 4))

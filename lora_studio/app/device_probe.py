@@ -13,6 +13,7 @@ from lora_studio.core.events import Event, StatusChanged
 log = logging.getLogger(__name__)
 
 
+
 def probe_device(reporter: Callable[[Event], None], control: RunControl) -> DeviceInfo:
     """Worker function: ask ``lora_studio.diffusion.devices.device_report()`` (imports torch)."""
     reporter(StatusChanged("Checking the graphics card…"))

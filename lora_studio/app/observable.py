@@ -116,7 +116,6 @@ def _widget_setter(widget: QObject, prop: str) -> Callable[[Any], None]:
     py_setter = getattr(widget, f"set_{prop}", None)
     if callable(py_setter):
         return py_setter
-
     def set_qt_property(value: Any) -> None:
         widget.setProperty(prop, value)
 

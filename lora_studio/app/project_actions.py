@@ -19,7 +19,6 @@ from lora_studio.core.events import Event, Reporter, StatusChanged
 
 log = logging.getLogger(__name__)
 
-
 def ensure_demo_project_job(reporter: Reporter, control: RunControl) -> Path:
     """Worker function: make (first time) or find the demo project (builds a tiny model: torch)."""
     from lora_studio import demo

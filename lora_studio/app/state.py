@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What the app will train on. ``summary`` is short (status bar), ``details`` multi-line."""

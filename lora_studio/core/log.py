@@ -64,9 +64,7 @@ def setup_logging(level: int = logging.INFO, to_file: bool = True) -> RingHandle
     root.addHandler(_ring)
     if to_file:
         _log_file = paths.logs_dir() / "lora-studio.log"
-        fh = logging.handlers.RotatingFileHandler(
-            _log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
-        )
+        fh = logging.handlers.RotatingFileHandler(_log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
         fh.setFormatter(logging.Formatter(FORMAT))
         fh.setLevel(logging.DEBUG)
         root.addHandler(fh)

@@ -77,9 +77,7 @@ def _convert(tp: Any, value: Any, where: str, unknown: list[str]) -> Any:
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(args[0], v, f"{where}[{i}]", unknown) for i, v in enumerate(value))
         if origin is tuple and args:
-            return tuple(
-                _convert(a, v, f"{where}[{i}]", unknown) for i, (a, v) in enumerate(zip(args, value))
-            )
+            return tuple(_convert(a, v, f"{where}[{i}]", unknown) for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         seq = [_convert(item, v, f"{where}[{i}]", unknown) for i, v in enumerate(value)]
         return tuple(seq) if origin is tuple else seq

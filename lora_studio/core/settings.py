@@ -83,3 +83,5 @@ def load_settings(path: Path | None = None) -> AppSettings:
 
 def save_settings(settings: AppSettings, path: Path | None = None) -> None:
     save_toml(settings, path or settings_path())
+
+

@@ -34,9 +34,7 @@ END_OF_WORD = "</w>"
 
 # CLIP's pre-tokenisation: special-token look-alikes, English contractions, runs of letters,
 # single digits, runs of anything else that is not white space.
-_CLIP_SPLIT = (
-    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
-)
+_CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 
 class TokenizerFilesError(DatasetError):
@@ -50,13 +48,7 @@ class ClipTokenizer:
         """``merges``: symbol pairs, most important first (``merges.txt`` without its header)."""
         self.vocab = vocab
         tokenizer = Tokenizer(
-            BPE(
-                vocab=vocab,
-                merges=merges,
-                end_of_word_suffix=END_OF_WORD,
-                unk_token=END_TOKEN,
-                fuse_unk=False,
-            )
+            BPE(vocab=vocab, merges=merges, end_of_word_suffix=END_OF_WORD, unk_token=END_TOKEN, fuse_unk=False)
         )
         tokenizer.normalizer = normalizers.Sequence(
             [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
@@ -68,9 +60,7 @@ class ClipTokenizer:
             ]
         )
         # The special tokens as typed (case-sensitive, before normalisation) are one token each.
-        tokenizer.add_special_tokens(
-            [AddedToken(t, special=True, normalized=False) for t in (START_TOKEN, END_TOKEN)]
-        )
+        tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (START_TOKEN, END_TOKEN)])
         self._tokenizer = tokenizer
 
     @classmethod

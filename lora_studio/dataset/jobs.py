@@ -97,3 +97,5 @@ def bulk_edit(
             )
         return CaptionEdit("Put the trigger word first", tuple(changes), tuple(skipped))
     raise DatasetError(f"Unknown caption change '{operation}'.")
+
+

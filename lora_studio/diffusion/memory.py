@@ -333,7 +333,8 @@ class BlockSwapper:
     def is_offloaded(self, index: int) -> bool:
         """Whether block ``index`` is in system memory now (every tensor at its home copy)."""
         return all(
-            _current(p, name, mod).data_ptr() == home.data_ptr() for p, name, mod, home in self._home[index]
+            _current(p, name, mod).data_ptr() == home.data_ptr()
+            for p, name, mod, home in self._home[index]
         )
 
     def remove(self) -> None:

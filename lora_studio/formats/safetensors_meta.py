@@ -95,17 +95,11 @@ def _bad(path: Path, what: str, hint: str = "") -> ModelLoadError:
 def _unreadable(path: Path, exc: OSError) -> ModelLoadError:
     """A file the system won't let us read, in plain words (missing, a folder, no permission …)."""
     if isinstance(exc, FileNotFoundError):
-        what, hint = (
-            "does not exist",
-            "It was not found: check that the file still exists and choose it again.",
-        )
+        what, hint = "does not exist", "It was not found: check that the file still exists and choose it again."
     elif isinstance(exc, IsADirectoryError):
         what, hint = "is a folder, not a model file", "Choose the model file itself."
     elif isinstance(exc, PermissionError):
-        what, hint = (
-            "cannot be read (permission denied)",
-            "Check the file's permissions, or copy it to a folder you own.",
-        )
+        what, hint = "cannot be read (permission denied)", "Check the file's permissions, or copy it to a folder you own."
     else:
         what, hint = f"cannot be read ({exc.strerror or exc})", "Check the disk, or copy the file again."
     return ModelLoadError(f"The file “{path.name}” {what}.", hint=hint, details=str(path))

@@ -302,9 +302,7 @@ class PeftLayerFuser:
 
     def bookkeeping_bytes(self) -> int:
         """Bytes held to undo the current fuse (for memory reports and tests)."""
-        full = sum(
-            t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None
-        )
+        full = sum(t.numel() * t.element_size() for pair in self._backups.values() for t in pair if t is not None)
         return full + sum(u.nbytes for u in self._undo.values())
 
     def fuse(self, state: tuple[tuple[str, float, float], ...]) -> None:
@@ -354,9 +352,7 @@ class PeftLayerFuser:
             self._dirty.add(key)
             return
         self._restore(key, layer)  # back to the exact base weight before the new ΔW
-        factors = [
-            (layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters
-        ]
+        factors = [(layer.lora_A[a].weight, layer.lora_B[a].weight, float(layer.scaling[a])) for a in adapters]
         self._undo[key] = _Undo.fuse(weight, factors)
         self._dirty.add(key)
 

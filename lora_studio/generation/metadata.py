@@ -60,9 +60,7 @@ def build_infotext(
     loras = [s for s in request.active_loras]
     prompt = request.prompt
     if loras:
-        prompt = (prompt + " " if prompt else "") + " ".join(
-            lora_tag(s.name, s.weight, s.unet_weight, s.te_weight, number=_num) for s in loras
-        )
+        prompt = (prompt + " " if prompt else "") + " ".join(lora_tag(s.name, s.weight, s.unet_weight, s.te_weight, number=_num) for s in loras)
     params = InfotextParams(
         prompt=prompt,
         negative_prompt=request.negative,

@@ -1,4 +1,4 @@
-""" "Compare epochs": every saved LoRA of a run × a few weights × the sample prompts, as grids. Qt-free.
+""""Compare epochs": every saved LoRA of a run × a few weights × the sample prompts, as grids. Qt-free.
 
 Uses the generation engine's grid (``lora_studio.generation.grid.run_grid``): columns are the saved
 files (epochs), rows the LoRA weights, and one grid per sample prompt.
@@ -36,9 +36,7 @@ class CompareRequest:
 def compare_request(config: TrainConfig, lora_files: list[str]) -> CompareRequest:
     files = sorted(dict.fromkeys(f for f in lora_files if Path(f).is_file()), key=_order)
     if not files:
-        raise GenerationError(
-            "This run has no saved LoRA files to compare yet.", hint="Train at least one epoch first."
-        )
+        raise GenerationError("This run has no saved LoRA files to compare yet.", hint="Train at least one epoch first.")
     return CompareRequest(config, tuple(files))
 
 
@@ -70,11 +68,7 @@ def run_compare(request: CompareRequest, reporter: Reporter, control: RunControl
         height=cfg.dataset.resolution,
         output_dir=str(request.out_dir),
     )
-    reporter(
-        StatusChanged(
-            f"Comparing {len(request.lora_files)} saved files × {len(request.weights)} weights × {len(prompts)} prompts…"
-        )
-    )
+    reporter(StatusChanged(f"Comparing {len(request.lora_files)} saved files × {len(request.weights)} weights × {len(prompts)} prompts…"))
     engine = GenerationEngine(device=None if cfg.run.device == "auto" else cfg.run.device)
     try:
         return run_grid(

@@ -158,10 +158,8 @@ def training_info(
         min_snr_gamma=cfg.loss.min_snr_gamma,
         zero_terminal_snr=cfg.model.zero_terminal_snr,
         # sd-scripts' fp8 flags, as its importer reads them back (#14): both parts fp8, or the UNet only
-        fp8_base=cfg.memory.unet_weights == BaseWeights.FP8
-        and cfg.memory.text_encoder_weights == BaseWeights.FP8,
-        fp8_base_unet=cfg.memory.unet_weights == BaseWeights.FP8
-        and cfg.memory.text_encoder_weights != BaseWeights.FP8,
+        fp8_base=cfg.memory.unet_weights == BaseWeights.FP8 and cfg.memory.text_encoder_weights == BaseWeights.FP8,
+        fp8_base_unet=cfg.memory.unet_weights == BaseWeights.FP8 and cfg.memory.text_encoder_weights != BaseWeights.FP8,
         prior_loss_weight=cfg.loss.prior_loss_weight,
         shuffle_caption=d.shuffle_tags,
         keep_tokens=d.keep_tokens,

@@ -249,9 +249,7 @@ class TrainingSession:
 
     def _latent_key(self, source: D.Source, flip: bool) -> str:
         assert self.latents is not None
-        return self.latents.key(
-            D.image_digest(source.item.training_image), source.item.crop, source.bucket, flip
-        )
+        return self.latents.key(D.image_digest(source.item.training_image), source.item.crop, source.bucket, flip)
 
     # -- batches -----------------------------------------------------------------------------------
     def batch_latents(

@@ -126,10 +126,7 @@ def _without(ds: Dataset, drop: set[Path]) -> Dataset:
     from dataclasses import replace
 
     return replace(
-        ds,
-        concepts=tuple(
-            replace(c, items=tuple(i for i in c.items if i.image not in drop)) for c in ds.concepts
-        ),
+        ds, concepts=tuple(replace(c, items=tuple(i for i in c.items if i.image not in drop)) for c in ds.concepts)
     )
 
 

@@ -70,15 +70,10 @@ def _epoch(count: StepCount) -> str:
     samples = str(count.training_samples)
     if count.uses_regularization:
         samples += f" + {count.regularization_samples} regularization = {count.samples_per_epoch}"
-    shapes = (
-        " (pictures of different shapes don't share a batch)" if count.batches > count.plain_batches else ""
-    )
+    shapes = " (pictures of different shapes don't share a batch)" if count.batches > count.plain_batches else ""
     text = f"{samples} ÷ batch size {run.batch_size} = "
     if run.grad_accumulation > 1:
-        return (
-            text
-            + f"{_n(count.batches, 'batch', 'batches')}{shapes}, one step every {run.grad_accumulation} batches = {_n(count.steps_per_epoch, 'step')}"
-        )
+        return text + f"{_n(count.batches, 'batch', 'batches')}{shapes}, one step every {run.grad_accumulation} batches = {_n(count.steps_per_epoch, 'step')}"
     return text + f"{_n(count.steps_per_epoch, 'step')}{shapes}"
 
 
@@ -91,9 +86,7 @@ def _total(count: StepCount) -> str:
         else:
             epochs = f"{_n(full, 'epoch')} and part of one more" if full else "part of one epoch"
         return f"Stops after {_n(count.total_steps, 'step')} ({epochs})"
-    return (
-        f"{_n(run.epochs, 'epoch')} × {_n(count.steps_per_epoch, 'step')} = {_n(count.total_steps, 'step')}"
-    )
+    return f"{_n(run.epochs, 'epoch')} × {_n(count.steps_per_epoch, 'step')} = {_n(count.total_steps, 'step')}"
 
 
 def _pictures(count: StepCount) -> str:
@@ -118,9 +111,7 @@ def summary_lines(count: StepCount) -> list[str]:
     lines = []
     for c in count.concepts:
         if c.regularization:
-            lines.append(
-                f"{c.name} (regularization): {_n(c.pictures, 'picture')}, paired one to one with the training pictures"
-            )
+            lines.append(f"{c.name} (regularization): {_n(c.pictures, 'picture')}, paired one to one with the training pictures")
             continue
         kept = f" ({c.held_out} more kept aside to check progress)" if c.held_out else ""
         lines.append(f"{c.name}: {_n(c.pictures, 'picture')} × {c.repeats} repeats = {c.per_epoch}{kept}")

@@ -36,11 +36,7 @@ _ACT = {ModelFamily.SD1: (3.5, 1.0), ModelFamily.SD2: (4.5, 1.3), ModelFamily.SD
 # Share of the bf16 UNet size held with low-precision base weights (convolutions and norms of
 # bitsandbytes models stay bf16, so 4-bit keeps about 30 %).
 _BASE_WEIGHTS = {BaseWeights.FULL: 1.0, BaseWeights.FP8: 0.5, BaseWeights.INT8: 0.5, BaseWeights.NF4: 0.3}
-_TARGET_FACTOR = {
-    NetworkTarget.ATTENTION: 1.0,
-    NetworkTarget.ATTENTION_FF: 2.0,
-    NetworkTarget.ATTENTION_FF_CONV: 2.6,
-}
+_TARGET_FACTOR = {NetworkTarget.ATTENTION: 1.0, NetworkTarget.ATTENTION_FF: 2.0, NetworkTarget.ATTENTION_FF_CONV: 2.6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +100,7 @@ def estimate_vram(
     if r.precision == Precision.FP32:
         act *= 1.6
     batch = r.batch_size * act
-    formula = (
-        ("base model", weights),
-        ("LoRA and optimizer", lora),
-        (f"{r.batch_size} picture(s) per step", batch),
-        ("overhead", _CONTEXT),
-    )
+    formula = (("base model", weights), ("LoRA and optimizer", lora), (f"{r.batch_size} picture(s) per step", batch), ("overhead", _CONTEXT))
     parts = tuple((name, gb * calibration) for name, gb in formula)
     return VramEstimate(sum(v for _, v in parts), parts, available_gb, no_card=no_card)
 

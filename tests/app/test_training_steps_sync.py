@@ -47,9 +47,7 @@ def demo_root(tmp_path: Path, monkeypatch) -> Path:
 
 def _open(qtbot, context, dataset_panel, root: Path) -> None:
     context.open_project(root)
-    qtbot.waitUntil(
-        lambda: not dataset_panel.busy and dataset_panel.model.rowCount() >= IMAGE_COUNT, timeout=15000
-    )
+    qtbot.waitUntil(lambda: not dataset_panel.busy and dataset_panel.model.rowCount() >= IMAGE_COUNT, timeout=15000)
 
 
 @pytest.fixture
@@ -75,12 +73,7 @@ def tabs(qtbot, context, no_dialogs, demo_root):
 def _texts(qtbot, dataset, training) -> tuple[str, str]:
     """Both tabs' step texts once their counts (made on worker threads) have arrived."""
     training.form_control.refresh_checks()
-    qtbot.waitUntil(
-        lambda: (
-            not dataset.concepts.steps._counter.pending and not training.form_control.step_counter.pending
-        ),
-        timeout=5000,
-    )
+    qtbot.waitUntil(lambda: not dataset.concepts.steps._counter.pending and not training.form_control.step_counter.pending, timeout=5000)
     return dataset.concepts.steps_label.text(), training.presets.steps_label.text()
 
 
@@ -94,9 +87,7 @@ def test_demo_project_shows_the_trainers_steps_in_both_tabs(tabs, demo_root, qtb
     assert dataset.concepts.step_count().total_steps == 120 == trainer_steps(demo_root, training.config())
 
 
-def test_epochs_and_batch_changed_in_the_dataset_tab_reach_training_and_the_project(
-    tabs, demo_root, qtbot
-) -> None:
+def test_epochs_and_batch_changed_in_the_dataset_tab_reach_training_and_the_project(tabs, demo_root, qtbot) -> None:
     dataset, training = tabs
     dataset.concepts.epochs.setValue(6)
     assert training.config().run.epochs == 6
@@ -117,30 +108,21 @@ def test_changes_in_the_training_tab_update_the_dataset_tab(tabs, demo_root, qtb
     dataset, training = tabs
     training.form.editors["run.batch_size"].widget.setValue(4)  # as the user types it
     qtbot.waitUntil(lambda: dataset.concepts.batch.value() == 4, timeout=3000)
-    qtbot.waitUntil(
-        lambda: "4 epochs × 15 steps = 60 steps" in dataset.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "4 epochs × 15 steps = 60 steps" in dataset.concepts.steps_label.text(), timeout=5000)
     assert load_toml_config(demo_root / TRAIN_CONFIG).config.run.batch_size == 4
 
     training.form.editors["run.grad_accumulation"].widget.setValue(2)
     qtbot.waitUntil(lambda: "one step every 2 batches" in dataset.concepts.steps_label.text(), timeout=3000)
-    qtbot.waitUntil(
-        lambda: "4 epochs × 8 steps = 32 steps" in dataset.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "4 epochs × 8 steps = 32 steps" in dataset.concepts.steps_label.text(), timeout=5000)
     assert trainer_steps(demo_root, training.config()) == 32
 
     training.form.editors["run.max_steps"].widget.setValue(50)  # training set by steps: shown as such
     qtbot.waitUntil(lambda: dataset.concepts.steps.epochs_label.text() == "Stop after", timeout=3000)
     assert dataset.concepts.epochs.value() == 50 and dataset.concepts.epochs.suffix() == " steps"
-    qtbot.waitUntil(
-        lambda: "Stops after 50 steps (6 epochs and part of one more)" in dataset.concepts.steps_label.text(),
-        timeout=5000,
-    )
+    qtbot.waitUntil(lambda: "Stops after 50 steps (6 epochs and part of one more)" in dataset.concepts.steps_label.text(), timeout=5000)
     dataset.concepts.epochs.setValue(16)
     assert training.config().run.max_steps == 16 and training.config().run.epochs == 4
-    qtbot.waitUntil(
-        lambda: "Stops after 16 steps (2 epochs)" in dataset.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "Stops after 16 steps (2 epochs)" in dataset.concepts.steps_label.text(), timeout=5000)
     assert trainer_steps(demo_root, training.config()) == 16
 
 
@@ -168,28 +150,20 @@ def test_automatic_steps_reach_the_dataset_tab(tabs, demo_root, qtbot) -> None:
     training.context.project_modified.connect(lambda: modified.append(True))
     training.form_control.automatic_steps(Purpose.STYLE)  # about 200 pictures an epoch: 12 × 17, 10 epochs
     assert modified, "Auto steps changed the project's repeats without telling the other tabs"
-    qtbot.waitUntil(
-        lambda: "12 pictures × 17 repeats = 204" in dataset.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "12 pictures × 17 repeats = 204" in dataset.concepts.steps_label.text(), timeout=5000)
     qtbot.waitUntil(lambda: dataset.concepts.epochs.value() == 10, timeout=3000)
-    qtbot.waitUntil(
-        lambda: "10 epochs × 102 steps = 1020 steps" in dataset.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "10 epochs × 102 steps = 1020 steps" in dataset.concepts.steps_label.text(), timeout=5000)
     assert trainer_steps(demo_root, training.config()) == 1020
     assert load_toml_config(demo_root / TRAIN_CONFIG).config.run.epochs == 10
 
 
-def test_dataset_tab_alone_uses_the_training_settings_of_the_project(
-    qtbot, context, demo_root, tmp_path
-) -> None:
+def test_dataset_tab_alone_uses_the_training_settings_of_the_project(qtbot, context, demo_root, tmp_path) -> None:
     from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
 
     dataset = DatasetPanel(context)
     qtbot.addWidget(dataset)
     _open(qtbot, context, dataset, demo_root)
-    qtbot.waitUntil(
-        lambda: "4 epochs × 30 steps = 120 steps" in dataset.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "4 epochs × 30 steps = 120 steps" in dataset.concepts.steps_label.text(), timeout=5000)
 
     bare = demo_like_project(tmp_path / "bare", tmp_path / "bare pictures", settings=False)
     _open(qtbot, context, dataset, bare)

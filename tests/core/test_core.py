@@ -42,19 +42,14 @@ def test_toml_round_trip_keeps_every_value(tmp_path):
 
 
 def test_unknown_keys_are_reported_not_dropped_silently():
-    back, unknown = from_toml_dict(
-        Outer, {"schema_version": 2, "stepz": 5, "inner": {"ratee": 1}}, current_version=2
-    )
+    back, unknown = from_toml_dict(Outer, {"schema_version": 2, "stepz": 5, "inner": {"ratee": 1}}, current_version=2)
     assert back == Outer()
     assert sorted(unknown) == ["inner.ratee", "stepz"]
 
 
 def test_migration_runs_and_bad_values_get_clear_errors():
     migrated, _ = from_toml_dict(
-        Outer,
-        {"schema_version": 1, "n_steps": 4},
-        current_version=2,
-        migrations={1: lambda d: {"steps": d.pop("n_steps")}},
+        Outer, {"schema_version": 1, "n_steps": 4}, current_version=2, migrations={1: lambda d: {"steps": d.pop("n_steps")}}
     )
     assert migrated.steps == 4
     with pytest.raises(ConfigError, match="one of: red, blue"):

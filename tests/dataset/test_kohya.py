@@ -148,6 +148,4 @@ def test_export_applies_crops_and_masks_like_training(tmp_path: Path) -> None:
 
     whole = export_kohya(p, tmp_path / "whole", apply_crops=False)
     assert whole.cropped == 0
-    assert (tmp_path / "whole" / "img" / "3_zorb" / "turned.jpg").read_bytes() == (
-        src / "turned.jpg"
-    ).read_bytes()
+    assert (tmp_path / "whole" / "img" / "3_zorb" / "turned.jpg").read_bytes() == (src / "turned.jpg").read_bytes()

@@ -36,18 +36,12 @@ def test_import_reports_what_it_skipped(corpus, tmp_path, capsys):
     code = main(["dataset", "import", str(corpus.root), str(tmp_path / "project")])
     out = capsys.readouterr().out
     assert code == 0
-    skipped = {
-        line.split(": ", 1)[0].rsplit("/", 1)[-1]: line
-        for line in out.splitlines()
-        if line.startswith("skipped ")
-    }
+    skipped = {line.split(": ", 1)[0].rsplit("/", 1)[-1]: line for line in out.splitlines() if line.startswith("skipped ")}
     assert "GIF" in skipped["anim.gif"] and "PNG" in skipped["anim.gif"]
     assert "TIFF" in skipped["scan.tiff"]
     assert "without a picture" in skipped["lonely.txt"]
     assert "does not exist" in skipped["link.png"]
-    assert any(
-        line.startswith("note:") and "twin.jpg and twin.png share" in line for line in out.splitlines()
-    )
+    assert any(line.startswith("note:") and "twin.jpg and twin.png share" in line for line in out.splitlines())
     # The damaged pictures are imported (the check reports them); originals are untouched.
     assert (corpus.concept / "cut.jpg").exists() and (corpus.concept / "lonely.txt").exists()
 
@@ -69,9 +63,7 @@ def test_two_step_training_skips_the_unreadable_pictures(corpus, tmp_path, tiny_
     assert "warning: Skipped" in quiet and "bomb.png" in quiet
 
 
-def test_training_with_only_unreadable_pictures_refuses_before_the_model(
-    tmp_path, tiny_sd1_dir, capsys, monkeypatch
-):
+def test_training_with_only_unreadable_pictures_refuses_before_the_model(tmp_path, tiny_sd1_dir, capsys, monkeypatch):
     from .conftest import png_bomb
 
     folder = tmp_path / "img" / "1_x"

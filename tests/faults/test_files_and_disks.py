@@ -155,9 +155,7 @@ def _fail_writes_in(folder: Path, monkeypatch, err: int, after: int = 0) -> list
 
 
 @pytest.mark.parametrize("err", [errno.EROFS, errno.ENOSPC])
-def test_failed_save_mid_run_keeps_the_weights_in_the_data_folder(
-    tmp_path, tiny_sd1_dir, monkeypatch, err, data_home
-):
+def test_failed_save_mid_run_keeps_the_weights_in_the_data_folder(tmp_path, tiny_sd1_dir, monkeypatch, err, data_home):
     """A save that fails mid-run (the folder went read-only, or the disk filled) keeps the trained
     weights in a state in the data folder, says where, and resume from it finishes the run."""
     ds = make_dataset(tmp_path / "ds", 2)
@@ -263,9 +261,7 @@ def test_disk_full_error_from_torch_iostream(tmp_path, monkeypatch):
 
     def torch_like(tmp: Path) -> None:
         tmp.write_bytes(b"x" * 1000)
-        raise RuntimeError(
-            "[enforce fail at inline_container.cc:603] . unexpected pos; basic_ios::clear: iostream error"
-        )
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos; basic_ios::clear: iostream error")
 
     with pytest.raises(DiskFullError, match="is full; free"):
         fileio.atomic_write_with(tmp_path / "old.bin", torch_like)
@@ -338,16 +334,10 @@ def test_full_disk_while_writing_a_sample_saves_a_state_and_says_so(tmp_path, ti
     cfg = tiny_config(
         tiny_sd1_dir,
         tmp_path,
-        **{
-            "run.max_steps": 2,
-            "sample.every_n_steps": 1,
-            "sample.prompts": (SamplePrompt(prompt="sks", steps=1),),
-        },
+        **{"run.max_steps": 2, "sample.every_n_steps": 1, "sample.prompts": (SamplePrompt(prompt="sks", steps=1),)},
     )
     out = Path(cfg.run.output_dir)
     _fail_writes_in(out / "samples", monkeypatch, errno.ENOSPC)
-    with pytest.raises(
-        TrainingError, match=r"samples is full; free \d+ MB and press Resume \(a state of step 1"
-    ):
+    with pytest.raises(TrainingError, match=r"samples is full; free \d+ MB and press Resume \(a state of step 1"):
         run_training(cfg, dataset=ds)
     assert C.load_state(run_files.latest_state(out, "t")).step == 1

@@ -104,9 +104,7 @@ def test_cuda_without_cuda_says_so(tmp_path, tiny_sd1_dir, capsys, no_model_load
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     simple_kohya(tmp_path)
     path = tmp_path / "train.toml"
-    path.write_text(
-        _merge(BASE_CONFIG.format(model=tiny_sd1_dir.as_posix()), '[run]\ndevice = "cuda"'), "utf-8"
-    )
+    path.write_text(_merge(BASE_CONFIG.format(model=tiny_sd1_dir.as_posix()), '[run]\ndevice = "cuda"'), "utf-8")
     code = main(["train", str(path)])
     assert_one_line_error(code, capsys.readouterr().err, "device 'cuda'", "set the device to auto")
 

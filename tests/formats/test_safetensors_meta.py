@@ -86,11 +86,9 @@ def test_a_header_length_that_looks_like_a_pickle_is_still_read(tmp_path):
     """The 8-byte length can begin with 0x80 or "PK" (a header of 128 + 256·k bytes): still safetensors."""
     for pad, first_bytes in ((0x80, b"\x80"), (0x4B50, b"PK")):
         name = "x" * 8
-        header = json.dumps(
-            {"__metadata__": {"k": "v"}, name: {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
-        )
+        header = json.dumps({"__metadata__": {"k": "v"}, name: {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})
         header = header.ljust(pad, " ").encode()  # safetensors pads its header with spaces
         path = tmp_path / f"odd-{pad}.safetensors"
         path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
-        assert path.read_bytes()[: len(first_bytes)] == first_bytes
+        assert path.read_bytes()[:len(first_bytes)] == first_bytes
         assert read_header(path).metadata == {"k": "v"}

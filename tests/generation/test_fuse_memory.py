@@ -35,9 +35,7 @@ def test_fuse_bookkeeping_is_a_small_fraction_and_restores_exactly(lora_dir, dty
         # the old bookkeeping held a full copy (100 %); now only the rounding fix-ups (these test
         # LoRAs change the tiny weights by far more than real ones do: see the full-size test)
         assert stack.bookkeeping_bytes() < 0.75 * touched, (stack.bookkeeping_bytes(), touched)
-        changed = [
-            n for n, p in pipe.unet.named_parameters() if "lora_" not in n and not torch.equal(p, base[n])
-        ]
+        changed = [n for n, p in pipe.unet.named_parameters() if "lora_" not in n and not torch.equal(p, base[n])]
         assert changed  # the fuse really wrote into the base weights
     stack.apply([LoraSpec(a, 0.0), LoraSpec(b, 0.0)], fuse=True)  # weight 0: the exact base model
     assert stack.bookkeeping_bytes() == 0

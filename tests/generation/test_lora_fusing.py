@@ -118,9 +118,7 @@ def test_the_peft_internals_the_fuser_uses_are_still_there() -> None:
     assert len(layers) == 2
     for layer in layers:
         read_with_a_default = {"lora_variant", "fan_in_fan_out"}  # getattr(layer, name, default)
-        missing = [
-            name for name in PEFT_INTERNALS if not hasattr(layer, name) and name not in read_with_a_default
-        ]
+        missing = [name for name in PEFT_INTERNALS if not hasattr(layer, name) and name not in read_with_a_default]
         assert not missing, f"peft's LoRA layer lost {missing}: lora_fusing.py must change"
         down, up = layer.lora_A["default"].weight, layer.lora_B["default"].weight
         assert down.shape[0] == layer.r["default"] == up.shape[1] == 2

@@ -82,9 +82,7 @@ def test_runtime_resources_reach_source_checkouts_wheels_and_the_frozen_app(tmp_
 
     with Image.open(ico) as im:
         assert im.format == "ICO" and (256, 256) in im.info["sizes"] and (16, 16) in im.info["sizes"]
-    spec = importlib.util.spec_from_file_location(
-        "build_resources", ROOT / "resources" / "build_resources.py"
-    )
+    spec = importlib.util.spec_from_file_location("build_resources", ROOT / "resources" / "build_resources.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     files = {f"{folder}/{path.name}" for path, folder in module.runtime_files()}
@@ -93,18 +91,7 @@ def test_runtime_resources_reach_source_checkouts_wheels_and_the_frozen_app(tmp_
     assert not any(f.startswith("sources/") for f in files)  # sources stay out of the package
     # A wheel built from this checkout carries them inside the package.
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            str(ROOT),
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            "-q",
-        ],
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "-q"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -27,9 +27,7 @@ def ignore_cancel(reporter: Reporter, control: RunControl) -> str:
 
 def fail_plainly(reporter: Reporter, control: RunControl) -> None:
     reporter(StatusChanged("failing"))
-    raise DatasetError(
-        "The picture cat.png can't be read.", hint="Remove it or replace it.", details="bad header"
-    )
+    raise DatasetError("The picture cat.png can't be read.", hint="Remove it or replace it.", details="bad header")
 
 
 def fail_unexpectedly(reporter: Reporter, control: RunControl) -> None:

@@ -112,8 +112,7 @@ def test_child_run_streams_steps_obeys_commands_and_stops(stopped_run: dict[str,
     assert manual and manual[0].step in (2, 3) and Path(manual[0].path).is_file()
     # Pause after step 4: at most the step already under way finished while paused.
     during_pause = [
-        t
-        for e, t in zip(steering.events, steering.times)
+        t for e, t in zip(steering.events, steering.times)
         if isinstance(e, StepFinished) and steering.paused_at + 0.5 < t < steering.resumed_at
     ]
     assert steering.resumed_at - steering.paused_at >= 1.9 and not during_pause
@@ -122,10 +121,8 @@ def test_child_run_streams_steps_obeys_commands_and_stops(stopped_run: dict[str,
     state = saved[-1]
     assert state.kind == "state" and state.step == steps[-1] and Path(state.path).is_file()
     assert any(isinstance(e, StatusChanged) and "stopped" in e.text for e in steering.events)
-    print(
-        f"child run: {len(steps)} steps, stopped {steps[-1] - steering.cancel_step} step(s) after Stop, "
-        f"{stopped_run['seconds']:.1f} s in all"
-    )
+    print(f"child run: {len(steps)} steps, stopped {steps[-1] - steering.cancel_step} step(s) after Stop, "
+          f"{stopped_run['seconds']:.1f} s in all")
 
 
 def test_child_run_resumes_and_returns_a_plain_summary(stopped_run: dict[str, Any]) -> None:

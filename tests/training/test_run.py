@@ -170,11 +170,7 @@ def test_resume_reports_the_runs_earlier_curves_files_and_samples(
     """A resumed run is one run: the window gets its learning rates, the LoRA files saved before the
     stop (found in the output folder by the run's name) and the sample pictures made so far."""
     out = tmp_path / "out"
-    for epoch, step in (
-        (1, 10),
-        (2, 20),
-        (3, 30),
-    ):  # step 30 is past the state (step 20): not this run's past
+    for epoch, step in ((1, 10), (2, 20), (3, 30)):  # step 30 is past the state (step 20): not this run's past
         (out / lora_filename("t", epoch=epoch, step=step)).write_bytes(b"lora")
     (out / lora_filename("t-2", epoch=1, step=10)).write_bytes(b"another run")
     samples = out / SAMPLES_DIR
@@ -197,10 +193,7 @@ def test_resume_reports_the_runs_earlier_curves_files_and_samples(
         CheckpointSaved(str(out / lora_filename("t", epoch=2, step=20)), 20, 2, "lora"),
     )
     assert [(s.step, s.epoch, s.prompt_index, s.prompt) for s in history.samples] == [
-        (10, 1, 0, "a red cube"),
-        (10, 1, 1, "a blue ball"),
-        (20, 2, 0, "a red cube"),
-        (20, 2, 1, "a blue ball"),
+        (10, 1, 0, "a red cube"), (10, 1, 1, "a blue ball"), (20, 2, 0, "a red cube"), (20, 2, 1, "a blue ball"),
     ]
     assert all(isinstance(s, SampleReady) and Path(s.path).is_file() for s in history.samples)
 

@@ -15,12 +15,7 @@ from lora_studio.training.trainer import run_training
 
 from .conftest import make_dataset, tiny_config
 
-BUCKETS = {
-    "dataset.resolution": 64,
-    "dataset.bucket_min": 32,
-    "dataset.bucket_max": 128,
-    "dataset.bucket_step": 16,
-}
+BUCKETS = {"dataset.resolution": 64, "dataset.bucket_min": 32, "dataset.bucket_max": 128, "dataset.bucket_step": 16}
 
 
 def mixed_dataset(root: Path, *, repeats: int = 3, reg: int = 2) -> Dataset:
@@ -63,13 +58,8 @@ def test_count_matches_the_trainer_with_regularization_buckets_and_hold_out(tmp_
     assert count.training_samples in (3 * 3 + 2 - 1, 3 * 3 + 2 - 3)  # a tall (×1) or a wide (×3) one held out
     assert count.batches > count.plain_batches  # shape buckets add part-filled batches
     assert count.total_steps == trainer_steps(ds, config)
-    for changes in (
-        {"run.batch_size": 1},
-        {"run.batch_size": 3, "run.grad_accumulation": 1},
-        {"validation.size": 0},
-        {"run.max_steps": 7},
-        {"dataset.enable_buckets": False},
-    ):
+    for changes in ({"run.batch_size": 1}, {"run.batch_size": 3, "run.grad_accumulation": 1},
+                    {"validation.size": 0}, {"run.max_steps": 7}, {"dataset.enable_buckets": False}):
         changed = update(config, **changes)
         assert count_steps(ds, changed).total_steps == trainer_steps(ds, changed), changes
 
@@ -77,9 +67,7 @@ def test_count_matches_the_trainer_with_regularization_buckets_and_hold_out(tmp_
 def test_regularization_doubles_an_epoch(tmp_path: Path) -> None:
     config = update(TrainConfig(), **BUCKETS, **{"run.batch_size": 1, "run.epochs": 2})
     without = count_steps(mixed_dataset(tmp_path / "a", reg=0), config)
-    with_reg = count_steps(
-        mixed_dataset(tmp_path / "b", reg=1), config
-    )  # one picture is enough: it is cycled
+    with_reg = count_steps(mixed_dataset(tmp_path / "b", reg=1), config)  # one picture is enough: it is cycled
     assert without.samples_per_epoch == 3 * 3 + 2
     assert with_reg.samples_per_epoch == 2 * without.samples_per_epoch
     assert with_reg.total_steps == 2 * without.total_steps == 44

@@ -103,9 +103,7 @@ class ImageCanvas(QWidget):
         painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base).darker(104))
         if not self.has_image():
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(
-                self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message
-            )
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.scale() < 2)
         target = self.image_rect()

@@ -183,7 +183,6 @@ class MaskCanvas(ImageCanvas):
         ImageDraw.floodfill(binary, (x, y), 255)
         hidden = np.maximum(alpha, np.asarray(binary))
         new_layer = layer_from_mask(_grey_image(255 - hidden), self.color)
-
         def replace(_layer: QImage) -> None:
             self.layer = new_layer
 
@@ -220,9 +219,7 @@ class MaskCanvas(ImageCanvas):
             gradient.setColorAt(1.0, clear)
             painter.setBrush(gradient)
         painter.drawEllipse(p, r, r)
-        self._dirty = self._dirty.united(
-            QRectF(p.x() - r - 2, p.y() - r - 2, 2 * r + 4, 2 * r + 4).toAlignedRect()
-        )
+        self._dirty = self._dirty.united(QRectF(p.x() - r - 2, p.y() - r - 2, 2 * r + 4, 2 * r + 4).toAlignedRect())
 
     def _stroke_to(self, p: QPointF) -> None:
         assert self.layer is not None

@@ -68,9 +68,7 @@ def build_project(root: Path) -> proj.Project:
     return p
 
 
-def autocaption_shot(
-    app: QApplication, context: AppContext, panel: DatasetPanel, root: Path, out: Path
-) -> None:
+def autocaption_shot(app: QApplication, context: AppContext, panel: DatasetPanel, root: Path, out: Path) -> None:
     """The Auto-caption dialog after a run of the tiny WD14 tagger, next to an incomplete BLIP folder."""
     import dataclasses
 

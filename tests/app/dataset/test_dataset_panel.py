@@ -25,18 +25,10 @@ from .conftest import make_picture, select_first
 def drop(widget, pos: QPoint, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(
-        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    event = QDropEvent(
-        QPointF(pos),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    event = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, event)
 
 
@@ -68,9 +60,7 @@ def test_step_maths_follow_repeats(panel: DatasetPanel, qtbot):
     panel.concepts.repeats.setValue(5)
     assert panel.project.concept("zorb").repeats == 5
     # 3 × 5 = 15 ÷ batch size 2 = 8 steps, × 10 epochs: the Training tab's settings for a new project
-    qtbot.waitUntil(
-        lambda: "10 epochs × 8 steps = 80 steps" in panel.concepts.steps_label.text(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: "10 epochs × 8 steps = 80 steps" in panel.concepts.steps_label.text(), timeout=5000)
 
 
 def test_drag_a_crop_and_nudge_it(panel: DatasetPanel, qtbot):
@@ -233,6 +223,7 @@ def test_panel_module_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert panel_module.DatasetPanel.title == "Dataset"
+
 
 
 def test_hide_all_invert_and_clear_buttons(panel: DatasetPanel, qtbot):

@@ -94,9 +94,7 @@ def test_erase_region_survives_reopening_the_picture(panel: DatasetPanel, qtbot)
     panel.grid.select_path(other.path)
     qtbot.waitUntil(lambda: painter.row is not None and painter.row.path == other.path)
     panel.grid.select_path(row.path)
-    qtbot.waitUntil(
-        lambda: painter.row is not None and painter.row.path == row.path and canvas.has_image(), timeout=5000
-    )
+    qtbot.waitUntil(lambda: painter.row is not None and painter.row.path == row.path and canvas.has_image(), timeout=5000)
     qtbot.waitUntil(lambda: painter._result is not None, timeout=5000)
     painter.set_mode(ERASE)
     alpha = canvas.region_image()

@@ -8,9 +8,7 @@ from lora_studio.core.settings import load_settings
 from .conftest import make_picture
 
 
-def test_link_choice_is_saved_and_used_by_the_next_panel(
-    panel: DatasetPanel, context, settings_file, qtbot, tmp_path
-):
+def test_link_choice_is_saved_and_used_by_the_next_panel(panel: DatasetPanel, context, settings_file, qtbot, tmp_path):
     assert panel.copy_action.isChecked() and panel.state.copy_into_project
     panel.link_action.trigger()
     assert not panel.state.copy_into_project

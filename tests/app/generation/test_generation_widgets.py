@@ -91,10 +91,7 @@ def test_project_models_and_loras_are_listed_first(qtbot, panel, gen_context, ge
     shutil.copyfile(gen_library["loras"] / "alpha.safetensors", root / "output" / "proj-e000003.safetensors")
     panel.models.refresh_library()
     qtbot.waitUntil(lambda: panel.mixer.row("proj-e000003") is not None and panel.jobs.idle, timeout=30000)
-    assert (
-        panel.state.library.models[0].source == "project"
-        and panel.state.library.models[0].name == "demo-model"
-    )
+    assert panel.state.library.models[0].source == "project" and panel.state.library.models[0].name == "demo-model"
     assert "this project" in panel.mixer.row("proj-e000003").details_label.text()
     assert "this project" in panel.model_picker.combo.itemText(0)
 

@@ -116,24 +116,16 @@ def scripted_job(
                     if seen is not None:
                         seen.append(command)
                     if command == Command.SAVE_NOW:
-                        reporter(
-                            CheckpointSaved(path="manual.safetensors", step=step - 1, epoch=0, kind="lora")
-                        )
+                        reporter(CheckpointSaved(path="manual.safetensors", step=step - 1, epoch=0, kind="lora"))
                 if fail is not None and step == steps // 2:
                     raise fail
                 loss = 0.2 + 0.1 * np.exp(-step / 20) + 0.01 * np.sin(step)
                 epoch = (step - 1) // steps_per_epoch + 1
-                reporter(
-                    StepFinished(
-                        step, steps, epoch, float(loss), float(loss), 1e-4, 10.0, (steps - step) / 10, 512.0
-                    )
-                )
+                reporter(StepFinished(step, steps, epoch, float(loss), float(loss), 1e-4, 10.0, (steps - step) / 10, 512.0))
                 if step % steps_per_epoch == 0:
                     reporter(EpochFinished(epoch, step, float(loss)))
                     reporter(ValidationLoss(epoch, step, float(loss) + 0.02))
-                    reporter(
-                        CheckpointSaved(path=f"e{epoch}.safetensors", step=step, epoch=epoch, kind="lora")
-                    )
+                    reporter(CheckpointSaved(path=f"e{epoch}.safetensors", step=step, epoch=epoch, kind="lora"))
                     if sample_dir is not None:
                         path = sample_dir / f"s{step}.png"
                         Image.new("RGB", (64, 64), (step * 5 % 255, 90, 160)).save(path)

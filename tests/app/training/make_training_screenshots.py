@@ -43,18 +43,11 @@ def main(out: Path) -> None:
     panel.resize(1280, 800)
     panel.show()
     prompts = ("mxstyle, a cat on a sofa", "mxstyle, a city street at night", "mxstyle, portrait of a woman")
-    panel.set_config(
-        update(
-            panel.config(),
-            **{
-                "model.base_model": r"C:\Models\v1-5-pruned-emaonly.safetensors",
-                "dataset.trigger_word": "mxstyle",
-                "sample.prompts": tuple(SamplePrompt(prompt=p) for p in prompts),
-                "sample.every_n_epochs": 1,
-                "run.output_name": "miso-style",
-            },
-        )
-    )
+    panel.set_config(update(panel.config(), **{
+        "model.base_model": r"C:\Models\v1-5-pruned-emaonly.safetensors", "dataset.trigger_word": "mxstyle",
+        "sample.prompts": tuple(SamplePrompt(prompt=p) for p in prompts), "sample.every_n_epochs": 1,
+        "run.output_name": "miso-style",
+    }))
 
     def settle(n: int = 5) -> None:
         for _ in range(n):
@@ -81,22 +74,12 @@ def main(out: Path) -> None:
     for step in range(1, done + 1):
         loss = 0.09 + 0.06 * np.exp(-step / 500) + abs(rng.normal(0, 0.035))
         lr = 1e-4 * 0.5 * (1 + np.cos(np.pi * step / total))
-        panel.monitor_control.on_run_event(
-            entry,
-            StepFinished(
-                step, total, (step - 1) // spe + 1, loss, 0.11, lr, 1.74, (total - step) / 1.74, 7340.0
-            ),
-        )
+        panel.monitor_control.on_run_event(entry, StepFinished(step, total, (step - 1) // spe + 1, loss, 0.11, lr, 1.74, (total - step) / 1.74, 7340.0))
         if step % spe == 0:
             epoch = step // spe
             panel.monitor_control.on_run_event(entry, EpochFinished(epoch, step, 0.11))
-            panel.monitor_control.on_run_event(
-                entry, ValidationLoss(epoch, step, 0.125 - 0.01 * np.log1p(epoch))
-            )
-            panel.monitor_control.on_run_event(
-                entry,
-                CheckpointSaved(f"miso-style-e{epoch:04d}-s{step:06d}.safetensors", step, epoch, "lora"),
-            )
+            panel.monitor_control.on_run_event(entry, ValidationLoss(epoch, step, 0.125 - 0.01 * np.log1p(epoch)))
+            panel.monitor_control.on_run_event(entry, CheckpointSaved(f"miso-style-e{epoch:04d}-s{step:06d}.safetensors", step, epoch, "lora"))
             for i, _p in enumerate(prompts):
                 img = np.zeros((128, 128, 3), np.uint8)
                 yy, xx = np.mgrid[0:128, 0:128]

@@ -84,9 +84,7 @@ def test_sample_prompts_are_edited_with_fields_add_and_remove(qtbot) -> None:
     form.set_config(update(TrainConfig(), **{"sample.prompts": ()}))
     assert editor.list.count() == 0 and not editor.prompt.isEnabled()
 
-    config = _emitted_config(
-        qtbot, form, lambda: qtbot.mouseClick(editor.add_button, Qt.MouseButton.LeftButton)
-    )
+    config = _emitted_config(qtbot, form, lambda: qtbot.mouseClick(editor.add_button, Qt.MouseButton.LeftButton))
     assert len(config.sample.prompts) == 1 and editor.prompt.isEnabled()
 
     def fill_first() -> None:
@@ -101,15 +99,7 @@ def test_sample_prompts_are_edited_with_fields_add_and_remove(qtbot) -> None:
 
     _emitted_config(qtbot, form, fill_first)
     qtbot.wait(200)
-    first = SamplePrompt(
-        prompt="mxstyle, a cat on a sofa",
-        negative="blurry",
-        width=640,
-        height=512,
-        seed=42,
-        steps=28,
-        cfg=5.5,
-    )
+    first = SamplePrompt(prompt="mxstyle, a cat on a sofa", negative="blurry", width=640, height=512, seed=42, steps=28, cfg=5.5)
     assert form.config().sample.prompts == (first,)
     assert editor.list.item(0).text() == "mxstyle, a cat on a sofa"
 
@@ -124,15 +114,11 @@ def test_sample_prompts_are_edited_with_fields_add_and_remove(qtbot) -> None:
     # Pick the first one and remove it with the button.
     editor.list.setCurrentRow(0)
     assert editor.prompt.text() == "mxstyle, a cat on a sofa" and editor.steps.value() == 28
-    config = _emitted_config(
-        qtbot, form, lambda: qtbot.mouseClick(editor.remove_button, Qt.MouseButton.LeftButton)
-    )
+    config = _emitted_config(qtbot, form, lambda: qtbot.mouseClick(editor.remove_button, Qt.MouseButton.LeftButton))
     assert [p.prompt for p in config.sample.prompts] == ["mxstyle, a street at night"]
     assert editor.prompt.text() == "mxstyle, a street at night"
 
-    config = _emitted_config(
-        qtbot, form, lambda: qtbot.mouseClick(editor.remove_button, Qt.MouseButton.LeftButton)
-    )
+    config = _emitted_config(qtbot, form, lambda: qtbot.mouseClick(editor.remove_button, Qt.MouseButton.LeftButton))
     assert config.sample.prompts == () and editor.list.count() == 0
 
 

@@ -61,9 +61,7 @@ def test_measure_fit_button_shows_the_measurement_and_applies_it(panel, qtbot, m
     assert button.isEnabled()
     panel.set_config(preset(Purpose.CHARACTER, ModelFamily.SDXL, 16))
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(
-        lambda: "fits: 13.8 of 16 GB, 1.9 s/step" in panel.preflight.fit_label.text(), timeout=15000
-    )
+    qtbot.waitUntil(lambda: "fits: 13.8 of 16 GB, 1.9 s/step" in panel.preflight.fit_label.text(), timeout=15000)
     assert seen and seen[0].memory.unet_weights == BaseWeights.FULL
     assert panel.config().memory.unet_weights == BaseWeights.FP8  # the measured choice is applied
     # the formula estimate is now calibrated to the measurement

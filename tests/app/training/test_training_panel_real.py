@@ -39,16 +39,9 @@ def test_real_run_plots_samples_stops_and_resumes_as_one_run(
 ) -> None:
     # 3 pictures × 1 repeat ÷ batch 1 = 3 steps per epoch × 5 epochs = 15 steps; a LoRA file and
     # samples every epoch (enough that Stop lands before the end: the engine never waits for the window).
-    config = tiny_settings(
-        panel.config(),
-        tiny_sd1_dir,
-        **{
-            "run.epochs": 5,
-            "sample.prompts": SAMPLE_PROMPT,
-            "sample.every_n_epochs": 1,
-            "run.save_every_n_epochs": 1,
-        },
-    )
+    config = tiny_settings(panel.config(), tiny_sd1_dir, **{
+        "run.epochs": 5, "sample.prompts": SAMPLE_PROMPT, "sample.every_n_epochs": 1, "run.save_every_n_epochs": 1,
+    })
     panel.set_config(config)
     out, name = Path(config.run.output_dir), config.run.output_name
     beat = Heartbeat()
@@ -65,9 +58,7 @@ def test_real_run_plots_samples_stops_and_resumes_as_one_run(
     # Training runs in a child process: the window's own event loop goes on while it trains.
     worker = panel.runs.worker
     assert isinstance(worker, ProcessWorker)
-    qtbot.waitUntil(
-        lambda: len(intermediate_loras(out, name)) >= 2 and panel.gallery.loaded_count >= 2, timeout=180000
-    )
+    qtbot.waitUntil(lambda: len(intermediate_loras(out, name)) >= 2 and panel.gallery.loaded_count >= 2, timeout=180000)
     panel.runs.stop()
     qtbot.waitUntil(lambda: not panel.queue.is_running, timeout=120000)
     # the GUI thread's timer kept ticking between the steps that streamed in (no timing asserted)
@@ -117,13 +108,9 @@ def test_real_run_plots_samples_stops_and_resumes_as_one_run(
     assert not no_dialogs
 
 
-def test_queue_of_two_real_runs_where_the_first_fails(
-    panel, qtbot, tiny_project, tiny_sd1_dir: Path, tmp_path, no_dialogs
-) -> None:
+def test_queue_of_two_real_runs_where_the_first_fails(panel, qtbot, tiny_project, tiny_sd1_dir: Path, tmp_path, no_dialogs) -> None:
     good = tiny_settings(panel.config(), tiny_sd1_dir, **{"run.batch_size": 3, "run.output_name": "second"})
-    bad = update(
-        good, **{"model.base_model": str(tmp_path / "no such model.safetensors"), "run.output_name": "first"}
-    )
+    bad = update(good, **{"model.base_model": str(tmp_path / "no such model.safetensors"), "run.output_name": "first"})
     panel.runs.add_to_queue(bad, name="missing model")
     panel.runs.add_to_queue(good, name="tiny")
     panel.queue_widget.start_button.click()

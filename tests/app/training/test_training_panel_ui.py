@@ -47,13 +47,7 @@ def test_every_field_has_plain_words_help(panel) -> None:
     assert set(keys) == set(panel.form.editors)
     assert not [k for k in keys if k not in SPECS], "fields without a label/tooltip"
     assert all(len(SPECS[k].tip) > 25 for k in keys)
-    assert {
-        "model.base_model",
-        "network.rank",
-        "optimizer.learning_rate",
-        "run.epochs",
-        "sample.prompts",
-    } <= set(BASIC_ORDER)
+    assert {"model.base_model", "network.rank", "optimizer.learning_rate", "run.epochs", "sample.prompts"} <= set(BASIC_ORDER)
 
 
 def test_options_that_do_not_apply_are_disabled_with_a_reason(panel, qtbot) -> None:
@@ -68,17 +62,8 @@ def test_options_that_do_not_apply_are_disabled_with_a_reason(panel, qtbot) -> N
 
 
 def test_every_problem_is_listed_before_start(panel, tmp_path) -> None:
-    panel.set_config(
-        update(
-            panel.config(),
-            **{
-                "model.base_model": str(tmp_path / "missing.safetensors"),
-                "dataset.path": "",
-                "network.rank": 4,
-                "network.alpha": 8.0,
-            },
-        )
-    )
+    panel.set_config(update(panel.config(), **{"model.base_model": str(tmp_path / "missing.safetensors"),
+                                               "dataset.path": "", "network.rank": 4, "network.alpha": 8.0}))
     assert panel.runs.start() is False
     fields = {i.field for i in panel.preflight.issues}
     assert {"model.base_model", "dataset.path", "network.alpha"} <= fields
@@ -91,17 +76,8 @@ def test_vram_estimate_warns_when_it_will_not_fit(panel, context) -> None:
     from lora_studio.app.state import DeviceInfo
 
     context.set_device(DeviceInfo("NVIDIA GeForce RTX 2060, 6 GB"))
-    panel.set_config(
-        update(
-            panel.config(),
-            **{
-                "model.family": ModelFamily.SDXL,
-                "dataset.resolution": 1024,
-                "run.batch_size": 4,
-                "run.gradient_checkpointing": False,
-            },
-        )
-    )
+    panel.set_config(update(panel.config(), **{"model.family": ModelFamily.SDXL, "dataset.resolution": 1024,
+                                               "run.batch_size": 4, "run.gradient_checkpointing": False}))
     panel.form_control.refresh_checks()
     assert "not fit" in panel.preflight.vram_label.text()
     assert panel.presets.vram.currentData() == 6
@@ -190,20 +166,14 @@ def test_toml_save_and_load(panel, tmp_path) -> None:
     path = save_toml_config(config, tmp_path / "my settings")
     loaded = load_toml_config(path)
     assert loaded.config.network.rank == 24 and not loaded.not_understood
-    panel.form_control.apply_loaded(
-        LoadedConfig(loaded.config, ("train.xformers", "noise.pyramid"), str(path))
-    )
+    panel.form_control.apply_loaded(LoadedConfig(loaded.config, ("train.xformers", "noise.pyramid"), str(path)))
     assert panel.config().dataset.trigger_word == "mxstyle"
-    assert (
-        "2 setting(s) were not understood" in panel.notice.text() and "train.xformers" in panel.notice.text()
-    )
+    assert "2 setting(s) were not understood" in panel.notice.text() and "train.xformers" in panel.notice.text()
 
 
 def test_kohya_import_goes_through_the_engine_importer(panel, tmp_path, no_dialogs) -> None:
     source = tmp_path / "kohya.json"
     source.write_text('{"network_dim": 32, "learning_rate": 0.0002, "some_unknown": 1}', encoding="utf-8")
-    panel.form_control.load_with(
-        __import__("lora_studio.training.config_files", fromlist=["x"]).import_kohya, str(source)
-    )
+    panel.form_control.load_with(__import__("lora_studio.training.config_files", fromlist=["x"]).import_kohya, str(source))
     assert not no_dialogs
     assert "Loaded kohya.json" in panel.notice.text()

@@ -130,11 +130,7 @@ class AutoCaptionDialog(QDialog):
         # What to change
         what_box = CaptionTargetBox(self.scopes, self._update_start)
         self.target = what_box
-        self.mode, self.scope_group, self.scope_buttons = (
-            what_box.mode,
-            what_box.scope_group,
-            what_box.scope_buttons,
-        )
+        self.mode, self.scope_group, self.scope_buttons = what_box.mode, what_box.scope_group, what_box.scope_buttons
         self.keep_trigger, self.mask_mode = what_box.keep_trigger, what_box.mask_mode
 
         left = QVBoxLayout()

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from lora_studio.app.panels.dataset.dataset_panel import DatasetPanel
 
-
 class CaptionController(QObject):
     def __init__(self, view: DatasetPanel) -> None:
         super().__init__(view)
@@ -93,9 +92,7 @@ class CaptionController(QObject):
             return
         if edit is not None:
             self.view.jobs.set_status(
-                f"{edit.label}: {len(edit.changes)} caption(s) changed back."
-                if undo
-                else f"{edit.label} again."
+                f"{edit.label}: {len(edit.changes)} caption(s) changed back." if undo else f"{edit.label} again."
             )
 
     def _update_undo_actions(self) -> None:
@@ -151,11 +148,7 @@ class CaptionController(QObject):
         except LoraStudioError as exc:
             view.tag_tools.show_result(exc.message)
             return
-        text = (
-            f"Changed {len(edit.changes)} of {len(rows)} captions."
-            if edit.changes
-            else "Nothing needed changing."
-        )
+        text = f"Changed {len(edit.changes)} of {len(rows)} captions." if edit.changes else "Nothing needed changing."
         if edit.skipped:
             text += f" Left {len(edit.skipped)} alone ({edit.skipped[0][1]})."
         view.tag_tools.show_result(text)

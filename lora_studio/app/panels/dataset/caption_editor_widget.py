@@ -32,7 +32,8 @@ def token_message(count: int) -> tuple[str, str]:
     if count <= 3 * TOKEN_CHUNK:
         limit = 150 if count <= 150 else 225
         return (
-            f"{count} tokens: needs a token limit of {limit} (Training → captions), or the end is cut off",
+            f"{count} tokens: needs a token limit of {limit} (Training → captions), "
+            f"or the end is cut off",
             "#9a6700",
         )
     return f"{count} tokens: longer than 225, the end will be cut off", "#cf222e"
@@ -136,9 +137,7 @@ class CaptionEditorWidget(QWidget):
             return
         self.preview.setPixmap(
             pixmap.scaled(
-                self.preview.size(),
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
+                self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
             )
         )
 

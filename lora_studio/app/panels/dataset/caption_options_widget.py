@@ -93,9 +93,7 @@ class CaptionOptionsWidget(QStackedWidget):
 
 
 def _writes_sentences(folder: ModelFolder | None) -> bool:
-    return (
-        folder is not None and folder.kind is not None and get_spec(folder.kind).output == OutputKind.SENTENCE
-    )
+    return folder is not None and folder.kind is not None and get_spec(folder.kind).output == OutputKind.SENTENCE
 
 
 def _threshold(value: float) -> QDoubleSpinBox:

@@ -46,9 +46,7 @@ class CaptionRun(QObject):
             self.dialog.status.setText("None of these pictures can be read, so there is nothing to caption.")
             return False
         mode = self.dialog.mode_value()
-        fn = auto_caption_job(
-            folder.path, groups, self.dialog.options(), mode.value, self.dialog.mask_mode.currentData()
-        )
+        fn = auto_caption_job(folder.path, groups, self.dialog.options(), mode.value, self.dialog.mask_mode.currentData())
         worker = Worker(fn, name="Auto-captioning", gpu=True)
         worker.event.connect(self._on_event)
         worker.finished.connect(self._on_finished)
@@ -117,9 +115,7 @@ class CaptionRun(QObject):
                 self.dialog.history.push(report.edit)
             except LoraStudioError as exc:
                 self.dialog.status.setText(exc.message)
-                show_error(
-                    ErrorInfo.from_exception(exc, title="The captions could not be saved"), self.dialog
-                )
+                show_error(ErrorInfo.from_exception(exc, title="The captions could not be saved"), self.dialog)
                 return
             summary = dataclasses.replace(report, applied=True).summary()
         self.dialog.status.setText(summary)

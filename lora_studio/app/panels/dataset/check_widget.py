@@ -114,9 +114,7 @@ class CheckWidget(QWidget):
 
     def set_running(self, running: bool) -> None:
         self._running = running
-        self.run_button.setText(
-            "Stop checking" if running else "Check again" if self.issues else "Check the dataset"
-        )
+        self.run_button.setText("Stop checking" if running else "Check again" if self.issues else "Check the dataset")
         self.progress.setVisible(running)
         if running:
             self.progress.setRange(0, 0)
@@ -154,9 +152,7 @@ class CheckWidget(QWidget):
         order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
         for issue in sorted(self.issues, key=lambda i: order[i.severity]):
             group_name = names.get(Path(issue.path)) if issue.path else None
-            group_name = group_name or (
-                "Whole dataset" if not issue.concept else f"Concept “{issue.concept}”"
-            )
+            group_name = group_name or ("Whole dataset" if not issue.concept else f"Concept “{issue.concept}”")
             group = groups.get(group_name)
             if group is None:
                 group = QTreeWidgetItem([group_name])
@@ -181,18 +177,12 @@ class CheckWidget(QWidget):
             self.summary.setText("No problems found. The dataset is ready to train.")
         else:
             parts = [
-                f"{counts[s]} {SEVERITY_LABELS[s].lower()}{'s' if counts[s] != 1 else ''}"
-                for s in Severity
-                if counts[s]
+                f"{counts[s]} {SEVERITY_LABELS[s].lower()}{'s' if counts[s] != 1 else ''}" for s in Severity if counts[s]
             ]
             self.summary.setText("Found " + ", ".join(parts) + ".")
 
     def selected_issues(self) -> list[Issue]:
-        return [
-            i.data(0, ISSUE_ROLE)
-            for i in self.tree.selectedItems()
-            if isinstance(i.data(0, ISSUE_ROLE), Issue)
-        ]
+        return [i.data(0, ISSUE_ROLE) for i in self.tree.selectedItems() if isinstance(i.data(0, ISSUE_ROLE), Issue)]
 
     def _on_selected(self) -> None:
         fixes = {i.fix for i in self.selected_issues() if i.fix is not None}

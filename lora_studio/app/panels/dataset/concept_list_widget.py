@@ -61,6 +61,7 @@ def dropped_paths(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+
 class _ConceptDelegate(QStyledItemDelegate):
     """Name on the left, "12 × 10" (pictures × repeats) muted on the right."""
 
@@ -175,9 +176,7 @@ class ConceptListWidget(QWidget):
         self.class_word.setToolTip("What kind of thing it is. Used for pictures without a caption.")
         self.repeats = QSpinBox()
         self.repeats.setRange(1, 1000)
-        self.repeats.setToolTip(
-            "How many times each picture is shown per epoch (kohya's 25_ in 25_ohwx woman)."
-        )
+        self.repeats.setToolTip("How many times each picture is shown per epoch (kohya's 25_ in 25_ohwx woman).")
         self.kind = QComboBox()
         for kind, label in KIND_LABELS.items():
             self.kind.addItem(label, kind.value)
@@ -193,11 +192,7 @@ class ConceptListWidget(QWidget):
         form.addRow("Pictures are", self.kind)
 
         self.steps = TrainingStepsBox(self, context=context)
-        self.epochs, self.batch, self.steps_label = (
-            self.steps.epochs,
-            self.steps.batch,
-            self.steps.steps_label,
-        )
+        self.epochs, self.batch, self.steps_label = self.steps.epochs, self.steps.batch, self.steps.steps_label
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -100,9 +100,7 @@ class CropCanvas(ImageCanvas):
         label = f"{self.crop.width} × {self.crop.height}"
         painter.setPen(QColor("white"))
         fm = painter.fontMetrics()
-        tag = QRectF(
-            box.left(), box.top() - fm.height() - 6, fm.horizontalAdvance(label) + 12, fm.height() + 4
-        )
+        tag = QRectF(box.left(), box.top() - fm.height() - 6, fm.horizontalAdvance(label) + 12, fm.height() + 4)
         if tag.top() < 0:
             tag.moveTop(box.top() + 4)
             tag.moveLeft(box.left() + 4)
@@ -152,9 +150,7 @@ class CropCanvas(ImageCanvas):
         if self._drag == Drag.MOVE and self._start is not None:
             dx, dy = round(p.x() - self._press_img.x()), round(p.y() - self._press_img.y())
             s = self._start
-            return CropBox(
-                min(max(0, s.x + dx), w - s.width), min(max(0, s.y + dy), h - s.height), s.width, s.height
-            )
+            return CropBox(min(max(0, s.x + dx), w - s.width), min(max(0, s.y + dy), h - s.height), s.width, s.height)
         # Resizing: keep the opposite side/corner (the anchor) where it is.
         if self._drag == Drag.NEW or self._start is None:
             ax, ay = self._press_img.x(), self._press_img.y()
@@ -163,22 +159,8 @@ class CropCanvas(ImageCanvas):
         else:
             s, d = self._start, self._drag
             left, top, right, bottom = s.x, s.y, s.x + s.width, s.y + s.height
-            moves_x = d in (
-                Drag.LEFT,
-                Drag.RIGHT,
-                Drag.TOP_LEFT,
-                Drag.TOP_RIGHT,
-                Drag.BOTTOM_LEFT,
-                Drag.BOTTOM_RIGHT,
-            )
-            moves_y = d in (
-                Drag.TOP,
-                Drag.BOTTOM,
-                Drag.TOP_LEFT,
-                Drag.TOP_RIGHT,
-                Drag.BOTTOM_LEFT,
-                Drag.BOTTOM_RIGHT,
-            )
+            moves_x = d in (Drag.LEFT, Drag.RIGHT, Drag.TOP_LEFT, Drag.TOP_RIGHT, Drag.BOTTOM_LEFT, Drag.BOTTOM_RIGHT)
+            moves_y = d in (Drag.TOP, Drag.BOTTOM, Drag.TOP_LEFT, Drag.TOP_RIGHT, Drag.BOTTOM_LEFT, Drag.BOTTOM_RIGHT)
             ax = right if d in (Drag.LEFT, Drag.TOP_LEFT, Drag.BOTTOM_LEFT) else left
             ay = bottom if d in (Drag.TOP, Drag.TOP_LEFT, Drag.TOP_RIGHT) else top
             fx = p.x() if moves_x else (right if ax == left else left)
@@ -207,12 +189,7 @@ class CropCanvas(ImageCanvas):
 
     # -- keyboard ------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        keys = {
-            Qt.Key.Key_Left: (-1, 0),
-            Qt.Key.Key_Right: (1, 0),
-            Qt.Key.Key_Up: (0, -1),
-            Qt.Key.Key_Down: (0, 1),
-        }
+        keys = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
         if event.key() not in keys or not self.has_image():
             super().keyPressEvent(event)
             return

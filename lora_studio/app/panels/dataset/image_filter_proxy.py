@@ -70,9 +70,7 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self.concept = concept
         self.refilter()
 
-    def set_filter(
-        self, *, text: str | None = None, tag: str | None = None, show: Show | None = None
-    ) -> None:
+    def set_filter(self, *, text: str | None = None, tag: str | None = None, show: Show | None = None) -> None:
         if text is not None:
             self.text = text.strip().casefold()
         if tag is not None:

@@ -116,9 +116,7 @@ class ImportController(QObject):
     def _on_added(self, result: proj.AddResult) -> None:
         view = self.view
         self._adopt()
-        text = (
-            f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''} to “{self._target}”."
-        )
+        text = f"Added {len(result.added)} picture{'s' if len(result.added) != 1 else ''} to “{self._target}”."
         if result.skipped:
             first = result.skipped[0]
             text += f" Skipped {len(result.skipped)} (for example {first[0].name}: {first[1]})."

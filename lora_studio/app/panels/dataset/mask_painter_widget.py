@@ -270,9 +270,7 @@ class MaskPainterWidget(QWidget):
         self.show_result.setVisible(erase)
         self.hide_all_button.setVisible(not erase)
         self.clear_button.setToolTip(
-            "Remove the erase region: train on the picture as it is"
-            if erase
-            else "Remove the mask: the whole picture is learned"
+            "Remove the erase region: train on the picture as it is" if erase else "Remove the mask: the whole picture is learned"
         )
         self.mask_only.setText("Show region only" if erase else "Show mask only")
 
@@ -280,14 +278,10 @@ class MaskPainterWidget(QWidget):
         showing = on and self._result is not None
         if on and self._result is None:
             self.status.setText(
-                "Making the cleaned copy…"
-                if self._erasing or self._dirty_layers
-                else "Paint a region first: there is no cleaned copy yet."
+                "Making the cleaned copy…" if self._erasing or self._dirty_layers else "Paint a region first: there is no cleaned copy yet."
             )
         if self._original is not None:
-            self.canvas.set_shown_image(
-                self._result if self._result is not None and showing else self._original
-            )
+            self.canvas.set_shown_image(self._result if self._result is not None and showing else self._original)
         self.canvas.read_only = showing
         self.canvas.show_layer = not showing
         self.canvas.update()
@@ -350,15 +344,11 @@ class MaskPainterWidget(QWidget):
             if self._erasing:
                 self.status.setText("Making the cleaned copy…")
             elif self.row.erased is not None:
-                self.status.setText(
-                    "Region erased: training uses the cleaned copy; your picture is unchanged."
-                )
+                self.status.setText("Region erased: training uses the cleaned copy; your picture is unchanged.")
             else:
                 self.status.setText("Nothing erased: training uses the picture as it is.")
         elif saved:
-            self.status.setText(
-                "Mask saved." if not self.canvas.is_empty() else "No mask: the whole picture is learned."
-            )
+            self.status.setText("Mask saved." if not self.canvas.is_empty() else "No mask: the whole picture is learned.")
         elif self.row.mask is not None:
             self.status.setText("This picture has a mask.")
         else:

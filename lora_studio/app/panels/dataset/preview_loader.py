@@ -89,11 +89,7 @@ class PreviewLoader(TaskPool):
     failed = Signal(int, object, str)
 
     def load(
-        self,
-        path: Path,
-        mask_path: Path | None = None,
-        erase_path: Path | None = None,
-        erased_path: Path | None = None,
+        self, path: Path, mask_path: Path | None = None, erase_path: Path | None = None, erased_path: Path | None = None
     ) -> int:
         def job(request: int) -> None:
             try:

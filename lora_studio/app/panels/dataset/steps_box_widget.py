@@ -103,6 +103,7 @@ class TrainingStepsBox(QGroupBox):
                 parent = parent.parentWidget()
         return self._context
 
+
     def training_settings(self) -> TrainConfig:
         """The project's training settings, shared with the Training tab (the app context holds the
         one copy; without a context, the project's saved ones)."""

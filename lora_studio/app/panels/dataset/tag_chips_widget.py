@@ -137,10 +137,7 @@ class TagChipsWidget(QListWidget):
         super().mousePressEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if (
-            event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
-            and self.state() != self.State.EditingState
-        ):
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.state() != self.State.EditingState:
             rows = sorted(self.row(i) for i in self.selectedItems())
             if rows:
                 self.remove_tags(rows)

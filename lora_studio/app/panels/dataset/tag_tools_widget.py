@@ -170,8 +170,7 @@ class TagToolsWidget(QWidget):
 
     def tags(self) -> list[tuple[str, int]]:
         return [
-            (self.model.item(r, 0).text(), int(self.model.item(r, 1).text()))
-            for r in range(self.model.rowCount())
+            (self.model.item(r, 0).text(), int(self.model.item(r, 1).text())) for r in range(self.model.rowCount())
         ]
 
     def _tag_at(self, index: QModelIndex) -> str:
@@ -193,10 +192,7 @@ class TagToolsWidget(QWidget):
 
     def _update_fields(self) -> None:
         _, first, second = OPERATIONS[self.current_operation()]
-        for label, field, text in (
-            (self.first_label, self.first, first),
-            (self.second_label, self.second, second),
-        ):
+        for label, field, text in ((self.first_label, self.first, first), (self.second_label, self.second, second)):
             label.setText(text or "")
             label.setVisible(text is not None)
             field.setVisible(text is not None)

@@ -178,9 +178,7 @@ class GenerationPanel(QWidget):
         self.bake_button.setEnabled(bake_ready)
         self.bake_button.setToolTip(reason or (BAKE_TIP if bake_ready else "Tick a LoRA in the list first"))
         if no_model and self.state.status == "Ready.":
-            self.state.status = (
-                "No base model yet, so nothing can be generated (hover Generate for what to do)."
-            )
+            self.state.status = "No base model yet, so nothing can be generated (hover Generate for what to do)."
         elif not no_model and self.state.status.startswith("No base model yet"):
             self.state.status = "Ready."
         if other and (job := self.context.jobs.current_gpu_job()) is not None:

@@ -44,9 +44,7 @@ class RequestController(QObject):
 
     def output_dir(self) -> Path:
         context = self.view.context
-        return (
-            context.settings.output_folder() / (context.project_name or "images") / time.strftime("%Y-%m-%d")
-        )
+        return context.settings.output_folder() / (context.project_name or "images") / time.strftime("%Y-%m-%d")
 
     def lora_specs(self) -> tuple[LoraSpec, ...]:
         """The LoRAs in use with their file, overall and per-part strengths."""

@@ -93,9 +93,7 @@ class FormController(QObject):
         if base and not config.model.base_model:
             changes["model.base_model"] = str((root / base) if not Path(base).is_absolute() else Path(base))
         if config.run.output_name in ("", "lora"):
-            name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in context.project_name).strip(
-                "_"
-            )
+            name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in context.project_name).strip("_")
             changes["run.output_name"] = name or "lora"
         return update(config, **changes)
 
@@ -113,14 +111,10 @@ class FormController(QObject):
             try:
                 config = project_settings(root)
             except LoraStudioError as exc:
-                view.show_notice(
-                    f"The saved training settings could not be read ({exc.message}); using a preset."
-                )
+                view.show_notice(f"The saved training settings could not be read ({exc.message}); using a preset.")
         if config is None:
             family = self._detect_family(project.settings.base_model if project is not None else "")
-            config = default_settings(
-                view.presets.current_purpose(), family, int(view.presets.vram.currentData())
-            )
+            config = default_settings(view.presets.current_purpose(), family, int(view.presets.vram.currentData()))
         self.settings.config = self._project_defaults(config)
 
     @Slot(DeviceInfo)
@@ -166,11 +160,7 @@ class FormController(QObject):
         if not any(i.is_error for i in issues) and view.notice.text().startswith("Fix the "):
             view.show_notice("")  # the problems it named are fixed: don't contradict the list
         view.form.mark_problems({i.field: i.message for i in issues if i.is_error})
-        view.preflight.show_vram(
-            estimate_vram(
-                config, self.family, self.vram_gb, calibration=self.calibration, no_card=self.no_card
-            )
-        )
+        view.preflight.show_vram(estimate_vram(config, self.family, self.vram_gb, calibration=self.calibration, no_card=self.no_card))
         self.step_counter.request(config, view.context.project)  # shown when counted (worker thread)
         return issues
 
@@ -182,24 +172,18 @@ class FormController(QObject):
         if current.sample.prompts:
             values["sample.every_n_epochs"] = current.sample.every_n_epochs or 1
         self.settings.edit(update(preset(purpose, family, vram_gb), **values))
-        self.view.show_notice(
-            f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB."
-        )
+        self.view.show_notice(f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB.")
 
     @Slot(Purpose)
     def automatic_steps(self, purpose: Purpose) -> None:
         view, project = self.view, self.view.context.project
         try:
-            concepts = (
-                project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
-            )
+            concepts = project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
         except LoraStudioError:
             concepts = []
         images = sum(len(c.items) for c in concepts)
         if project is None or images == 0:
-            view.show_notice(
-                "Open a project with pictures first; repeats and epochs are chosen from their number."
-            )
+            view.show_notice("Open a project with pictures first; repeats and epochs are chosen from their number.")
             return
         auto = step_plan.automatic_steps(images, str(purpose))
         for c in concepts:
@@ -219,18 +203,14 @@ class FormController(QObject):
         if loaded.not_understood:
             keys = ", ".join(loaded.not_understood[:40]) + (" …" if len(loaded.not_understood) > 40 else "")
             count = len(loaded.not_understood)
-            self.view.show_notice(
-                f"Loaded {name}. {count} setting(s) were not understood and left out: {keys}"
-            )
+            self.view.show_notice(f"Loaded {name}. {count} setting(s) were not understood and left out: {keys}")
         else:
             self.view.show_notice(f"Loaded {name}; every setting was understood.")
         if loaded.notes:
             self.view.show_notice(self.view.notice.text() + "\n" + "\n".join(loaded.notes))
 
     def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self.view, "Load training settings", "", "Training settings (*.toml)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self.view, "Load training settings", "", "Training settings (*.toml)")
         if path:
             self.load_with(load_toml_config, path)
 
@@ -248,10 +228,7 @@ class FormController(QObject):
             show_error(ErrorInfo.from_exception(exc, title="Settings not loaded"), self.view)
         except (OSError, ValueError) as exc:
             message = f"The file {Path(path).name} could not be read: {exc}"
-            show_error(
-                ErrorInfo(message, "Pick another file.", title="Settings not loaded", expected=True),
-                self.view,
-            )
+            show_error(ErrorInfo(message, "Pick another file.", title="Settings not loaded", expected=True), self.view)
 
     def _save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

@@ -60,29 +60,20 @@ class LossPlotWidget(QWidget):
         for plot in (self.loss_plot, self.lr_plot):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).enableAutoSIPrefix(False)
-        self.placeholder = pg.TextItem(
-            "The learning curve appears here once training starts.", color=fg, anchor=(0.5, 0.5)
-        )
+        self.placeholder = pg.TextItem("The learning curve appears here once training starts.", color=fg, anchor=(0.5, 0.5))
         self.placeholder.setPos(0.5, 0.5)
         self.loss_plot.addItem(self.placeholder, ignoreBounds=True)
         legend_bg = QColor(bg)
         legend_bg.setAlpha(210)
         self.legend = self.loss_plot.addLegend(
-            offset=(-10, 10),
-            labelTextColor=fg,
-            brush=pg.mkBrush(legend_bg),
-            pen=pg.mkPen(pal.color(QPalette.ColorRole.Mid)),
+            offset=(-10, 10), labelTextColor=fg, brush=pg.mkBrush(legend_bg), pen=pg.mkPen(pal.color(QPalette.ColorRole.Mid))
         )
 
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen(RAW_COLOR, width=1), name="Loss (each step)")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen(SMOOTH_COLOR, width=2.2), name="Smoothed")
         self.val_curve = self.loss_plot.plot(
-            pen=pg.mkPen(VAL_COLOR, width=2),
-            symbol="o",
-            symbolSize=7,
-            symbolBrush=VAL_COLOR,
-            symbolPen=None,
-            name="Validation",
+            pen=pg.mkPen(VAL_COLOR, width=2), symbol="o", symbolSize=7, symbolBrush=VAL_COLOR,
+            symbolPen=None, name="Validation",
         )
         self.save_marks = pg.ScatterPlotItem(
             symbol="d", size=11, brush=pg.mkBrush(SAVE_COLOR), pen=pg.mkPen(bg, width=1), name="Saved LoRA"
@@ -94,9 +85,7 @@ class LossPlotWidget(QWidget):
             curve.setClipToView(True)
             curve.setSkipFiniteCheck(True)
 
-        self.cursor = pg.InfiniteLine(
-            angle=90, movable=False, pen=pg.mkPen(fg, width=1, style=Qt.PenStyle.DashLine)
-        )
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(fg, width=1, style=Qt.PenStyle.DashLine))
         self.cursor.setVisible(False)
         self.loss_plot.addItem(self.cursor, ignoreBounds=True)
         self.readout = QLabel("Hover over the curve to read values. Drag to pan, wheel to zoom.")
@@ -110,9 +99,7 @@ class LossPlotWidget(QWidget):
         self.smoothing.setValue(90)
         self.smoothing.setMinimumWidth(70)
         self.smoothing.setMaximumWidth(140)
-        self.smoothing.setToolTip(
-            "How much the smoothed line averages over recent steps (0 = none, 0.99 = a lot)."
-        )
+        self.smoothing.setToolTip("How much the smoothed line averages over recent steps (0 = none, 0.99 = a lot).")
         self.smoothing_value = QLabel("0.90")
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.show_raw = QCheckBox("Each step")

@@ -76,9 +76,7 @@ class MonitorController(QObject):
             plot.add_validation(event.step, event.loss)
             monitor.append_log(f"Validation loss after epoch {event.epoch}: {event.loss:.4f}.")
         elif isinstance(event, SampleReady):
-            self.view.gallery.add_sample(
-                event.path, event.step, event.epoch, event.prompt, event.prompt_index
-            )
+            self.view.gallery.add_sample(event.path, event.step, event.epoch, event.prompt, event.prompt_index)
         elif isinstance(event, CheckpointSaved):
             plot.add_save(event.step, event.kind)
             what = "LoRA file" if event.kind == "lora" else "resume point"
@@ -109,9 +107,7 @@ class MonitorController(QObject):
                 plot.add_save(saved.step, saved.kind)
                 entry.lora_files.append(saved.path)
             for sample in event.samples:
-                self.view.gallery.add_sample(
-                    sample.path, sample.step, sample.epoch, sample.prompt, sample.prompt_index
-                )
+                self.view.gallery.add_sample(sample.path, sample.step, sample.epoch, sample.prompt, sample.prompt_index)
             if event.saves or event.samples:
                 monitor.append_log(
                     f"Continuing the run: {len(event.losses)} earlier steps, {len(event.saves)} saved LoRA "
@@ -125,9 +121,7 @@ class MonitorController(QObject):
             return []
         # every epoch file of the run in its output folder, also those saved before a stop/resume
         run = entry.request.config.run
-        on_disk = [
-            str(p) for p in intermediate_loras(Path(run.output_dir), entry.output_name or run.output_name)
-        ]
+        on_disk = [str(p) for p in intermediate_loras(Path(run.output_dir), entry.output_name or run.output_name)]
         files = on_disk + list(entry.lora_files) + ([entry.final_lora] if entry.final_lora else [])
         return [f for f in dict.fromkeys(files) if Path(f).is_file()]
 
@@ -165,9 +159,7 @@ class MonitorController(QObject):
         self.view.runs.update_buttons()
         paths = list(result.grid_paths)
         self.view.monitor.set_status(
-            f"Comparison ready: {len(paths)} grid(s) in {Path(paths[0]).parent}"
-            if paths
-            else "Comparison finished."
+            f"Comparison ready: {len(paths)} grid(s) in {Path(paths[0]).parent}" if paths else "Comparison finished."
         )
         if paths:
             CompareGridDialog(paths, self.view).show()
@@ -185,9 +177,7 @@ class MonitorController(QObject):
         if folder.is_dir():
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
         else:
-            self.view.show_notice(
-                f"The output folder {folder} does not exist yet; it is made when training starts."
-            )
+            self.view.show_notice(f"The output folder {folder} does not exist yet; it is made when training starts.")
 
 
 class CompareGridDialog(QDialog):
@@ -204,9 +194,7 @@ class CompareGridDialog(QDialog):
             area = QScrollArea()
             area.setWidget(label)
             tabs.addTab(area, f"Prompt {i}" if len(paths) > 1 else Path(path).name)
-        note = QLabel(
-            "Columns: saved files (epochs) · rows: LoRA weight. Pick the earliest one that looks right."
-        )
+        note = QLabel("Columns: saved files (epochs) · rows: LoRA weight. Pick the earliest one that looks right.")
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs, 1)

@@ -62,11 +62,7 @@ class PreflightWidget(QWidget):
         for issue in errors + warnings:
             name = spec_for(issue.field).label if "." in issue.field else issue.field.title()
             item = QListWidgetItem(f"{name}: {issue.message}")
-            icon = (
-                QStyle.StandardPixmap.SP_MessageBoxCritical
-                if issue.is_error
-                else QStyle.StandardPixmap.SP_MessageBoxWarning
-            )
+            icon = QStyle.StandardPixmap.SP_MessageBoxCritical if issue.is_error else QStyle.StandardPixmap.SP_MessageBoxWarning
             item.setIcon(style.standardIcon(icon))
             item.setData(Qt.ItemDataRole.UserRole, issue.field)
             self.list.addItem(item)

@@ -41,22 +41,16 @@ class PresetBar(QWidget):
         for gb in VRAM_TIERS:
             self.vram.addItem(f"{gb} GB", gb)
         self.vram.setCurrentIndex(VRAM_TIERS.index(DEFAULT_VRAM_GB))
-        self.vram.setToolTip(
-            "Memory of your graphics card. Set from the detected card; lower it to leave room for other apps."
-        )
+        self.vram.setToolTip("Memory of your graphics card. Set from the detected card; lower it to leave room for other apps.")
         self.apply_button = QPushButton("Use preset")
-        self.apply_button.setToolTip(
-            "Replace the learning settings with the preset (your model, pictures, names and prompts stay)."
-        )
+        self.apply_button.setToolTip("Replace the learning settings with the preset (your model, pictures, names and prompts stay).")
         self.apply_button.clicked.connect(self._apply)
         self.auto_button = QPushButton("Auto steps")
         self.auto_button.setToolTip("Choose repeats and epochs from the number of pictures in the project.")
         self.auto_button.clicked.connect(lambda: self.automatic_steps_requested.emit(self.current_purpose()))
         self.steps_label = QLabel()
         self.steps_label.setWordWrap(True)
-        self.steps_label.setToolTip(
-            "Steps = pictures × repeats ÷ batch size × epochs. One step is one learning update."
-        )
+        self.steps_label.setToolTip("Steps = pictures × repeats ÷ batch size × epochs. One step is one learning update.")
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -82,6 +76,4 @@ class PresetBar(QWidget):
         return Purpose(self.purpose.currentData())
 
     def _apply(self) -> None:
-        self.apply_requested.emit(
-            self.current_purpose(), ModelFamily(self.family.currentData()), int(self.vram.currentData())
-        )
+        self.apply_requested.emit(self.current_purpose(), ModelFamily(self.family.currentData()), int(self.vram.currentData()))

@@ -72,11 +72,7 @@ class QueueWidget(QWidget):
                 text += f"\n     {entry.result}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, entry)
-            item.setForeground(
-                QColor(STATUS_COLORS[entry.status])
-                if entry.status != RunStatus.WAITING
-                else item.foreground()
-            )
+            item.setForeground(QColor(STATUS_COLORS[entry.status]) if entry.status != RunStatus.WAITING else item.foreground())
             tip = entry.error.hint if entry.error else ""
             item.setToolTip((entry.result + ("\n\n" + tip if tip else "")) or "Waiting to start.")
             self.list.addItem(item)
@@ -92,11 +88,7 @@ class QueueWidget(QWidget):
         at = entries.index(entry) if entry in entries else -1
         for button, usable, tip in (
             (self.up_button, at > 0, "Start the selected run earlier (choose a run that is not first)"),
-            (
-                self.down_button,
-                0 <= at < len(entries) - 1,
-                "Start the selected run later (choose one not last)",
-            ),
+            (self.down_button, 0 <= at < len(entries) - 1, "Start the selected run later (choose one not last)"),
             (self.remove_button, at >= 0, "Take the selected run out of the queue (choose a run first)"),
             (
                 self.clear_button,

@@ -36,9 +36,7 @@ class RunController(QObject):
         view.monitor.sample_now_requested.connect(
             lambda: self._send(Command.SAMPLE_NOW, "Sample pictures after this step…")
         )
-        view.monitor.save_now_requested.connect(
-            lambda: self._send(Command.SAVE_NOW, "Saving after this step…")
-        )
+        view.monitor.save_now_requested.connect(lambda: self._send(Command.SAVE_NOW, "Saving after this step…"))
         self.queue.run_started.connect(self._on_run_started)
         self.queue.run_ended.connect(self._on_run_ended)
         self.queue.start_refused.connect(lambda info: show_error(info, view))
@@ -57,9 +55,7 @@ class RunController(QObject):
         errors = [i for i in issues if i.is_error]
         if errors:
             n = len(errors)
-            view.show_notice(
-                f"Fix the {'problem' if n == 1 else f'{n} problems'} listed below first, then start again."
-            )
+            view.show_notice(f"Fix the {'problem' if n == 1 else f'{n} problems'} listed below first, then start again.")
             return False
         config = view.config()
         view.context.training.save()
@@ -163,9 +159,7 @@ class RunController(QObject):
         has_state = latest_state(config.run.output_dir, config.run.output_name) is not None
         view.resume_button.setEnabled(has_state and not self.queue.is_running)
         view.resume_button.setToolTip(
-            RESUME_TIP
-            if has_state
-            else "Nothing to resume yet: stopping a run saves a state you can continue from."
+            RESUME_TIP if has_state else "Nothing to resume yet: stopping a run saves a state you can continue from."
         )
         files = view.monitor_control.compare_files()
         view.compare_button.setEnabled(

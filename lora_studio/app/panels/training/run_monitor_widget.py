@@ -65,11 +65,7 @@ class RunMonitorWidget(QWidget):
             ("elapsed", "Elapsed", "Time spent training (including earlier sessions of a resumed run)."),
             ("eta", "Time left", "Estimated time until training finishes."),
             ("memory", "Memory", "Peak graphics memory used by training."),
-            (
-                "loss",
-                "Loss (avg)",
-                "Average loss over the current epoch. It should trend down slowly; it is noisy by nature.",
-            ),
+            ("loss", "Loss (avg)", "Average loss over the current epoch. It should trend down slowly; it is noisy by nature."),
         )
         for col, (key, title, tip) in enumerate(items):
             caption = QLabel(title)
@@ -87,9 +83,7 @@ class RunMonitorWidget(QWidget):
 
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
-        self.pause_button.setToolTip(
-            "Pause after the current step; the model stays loaded. Press again to continue."
-        )
+        self.pause_button.setToolTip("Pause after the current step; the model stays loaded. Press again to continue.")
         self.pause_button.toggled.connect(self._on_pause)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Finish the current step, save everything needed to resume, then stop.")
@@ -163,13 +157,7 @@ class RunMonitorWidget(QWidget):
         v = self.values
         v["step"].setText(f"{e.step} / {e.total_steps}")
         v["epoch"].setText(f"{e.epoch} / {epochs}" if epochs else str(e.epoch))
-        v["speed"].setText(
-            f"{e.it_per_s:.2f} it/s"
-            if e.it_per_s >= 0.1
-            else f"{1 / e.it_per_s:.1f} s/it"
-            if e.it_per_s
-            else "–"
-        )
+        v["speed"].setText(f"{e.it_per_s:.2f} it/s" if e.it_per_s >= 0.1 else f"{1 / e.it_per_s:.1f} s/it" if e.it_per_s else "–")
         v["eta"].setText(format_duration(e.eta_s))
         v["memory"].setText(memory_text(e.memory_mb))
         v["loss"].setText(f"{e.avg_loss:.4f}")
@@ -192,9 +180,7 @@ class RunMonitorWidget(QWidget):
 
     # -- internals -----------------------------------------------------------------------------
     def _tick(self) -> None:
-        self.values["elapsed"].setText(
-            format_duration(self._elapsed_before + time.monotonic() - self._started)
-        )
+        self.values["elapsed"].setText(format_duration(self._elapsed_before + time.monotonic() - self._started))
 
     def _on_pause(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")

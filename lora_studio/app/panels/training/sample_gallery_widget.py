@@ -51,12 +51,8 @@ class _Thumb(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setText("…")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(
-            f"{info.prompt}\nStep {info.step}, epoch {info.epoch}\n{info.path}\n\nClick to enlarge."
-        )
-        self.setStyleSheet(
-            "QLabel { background: palette(base); border: 1px solid palette(midlight); border-radius: 4px; }"
-        )
+        self.setToolTip(f"{info.prompt}\nStep {info.step}, epoch {info.epoch}\n{info.path}\n\nClick to enlarge.")
+        self.setStyleSheet("QLabel { background: palette(base); border: 1px solid palette(midlight); border-radius: 4px; }")
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
         if event.button() == Qt.MouseButton.LeftButton:
@@ -72,14 +68,10 @@ class SampleViewDialog(QDialog):
         picture = QLabel()
         pixmap = QPixmap(info.path)
         if pixmap.width() > 900 or pixmap.height() > 900:
-            pixmap = pixmap.scaled(
-                900, 900, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-            )
+            pixmap = pixmap.scaled(900, 900, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         picture.setPixmap(pixmap)
         picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        caption = QLabel(
-            f"<b>{info.prompt}</b><br>Step {info.step} · epoch {info.epoch}<br><small>{info.path}</small>"
-        )
+        caption = QLabel(f"<b>{info.prompt}</b><br>Step {info.step} · epoch {info.epoch}<br><small>{info.path}</small>")
         caption.setWordWrap(True)
         caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
@@ -108,9 +100,7 @@ class SampleGalleryWidget(QScrollArea):
         self._pending: dict[str, _Thumb] = {}
         self._loaded.connect(self._on_loaded)
         self._pool = TaskPool(self, threads=2)
-        self._empty = QLabel(
-            "Sample pictures appear here while training runs.\nAdd sample prompts in the settings to get them."
-        )
+        self._empty = QLabel("Sample pictures appear here while training runs.\nAdd sample prompts in the settings to get them.")
         self._empty.setProperty("muted", True)
         self._grid.addWidget(self._empty, 0, 0)
         self.sample_clicked.connect(self.enlarge)
@@ -191,3 +181,4 @@ class SampleGalleryWidget(QScrollArea):
         dialog = SampleViewDialog(info, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
+

@@ -77,19 +77,9 @@ class SamplePromptsEditor(QWidget):
         self.cfg.setDecimals(1)
         self.cfg.setKeyboardTracking(False)
         self.cfg.setToolTip("How closely the picture follows the prompt (CFG): 5–8 is usual.")
-        self.width_box = _spin(
-            0, 2048, 64, "Auto", "Picture width in pixels (a multiple of 8). “Auto”: the training size."
-        )
-        self.height_box = _spin(
-            0, 2048, 64, "Auto", "Picture height in pixels (a multiple of 8). “Auto”: the training size."
-        )
-        self.seed = _spin(
-            -1,
-            2**31 - 1,
-            1,
-            "Automatic",
-            "Fixes the noise the picture starts from, so samples are comparable. “Automatic”: the run's seed + the prompt's number.",
-        )
+        self.width_box = _spin(0, 2048, 64, "Auto", "Picture width in pixels (a multiple of 8). “Auto”: the training size.")
+        self.height_box = _spin(0, 2048, 64, "Auto", "Picture height in pixels (a multiple of 8). “Auto”: the training size.")
+        self.seed = _spin(-1, 2**31 - 1, 1, "Automatic", "Fixes the noise the picture starts from, so samples are comparable. “Automatic”: the run's seed + the prompt's number.")
 
         fields = QGridLayout()
         fields.setContentsMargins(0, 0, 0, 0)
@@ -196,17 +186,7 @@ class SamplePromptsEditor(QWidget):
             self.seed.setValue(p.seed)
         finally:
             self._loading = False
-        for w in (
-            self.prompt,
-            self.negative,
-            self.steps,
-            self.cfg,
-            self.width_box,
-            self.height_box,
-            self.seed,
-            self.remove_button,
-            *self._field_labels,
-        ):
+        for w in (self.prompt, self.negative, self.steps, self.cfg, self.width_box, self.height_box, self.seed, self.remove_button, *self._field_labels):
             w.setEnabled(has)
 
     def _store(self) -> None:

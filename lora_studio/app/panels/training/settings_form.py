@@ -157,9 +157,7 @@ class SettingsForm(QWidget):
         page = QWidget()
         column = QVBoxLayout(page)
         column.setContentsMargins(4, 8, 8, 8)
-        hint = QLabel(
-            "Every other setting. Hover over a name for what it does and a sensible range; greyed-out ones don't apply now."
-        )
+        hint = QLabel("Every other setting. Hover over a name for what it does and a sensible range; greyed-out ones don't apply now.")
         hint.setWordWrap(True)
         hint.setProperty("muted", True)
         column.addWidget(hint)
