@@ -161,3 +161,21 @@ def test_tensorboard_is_off_by_default(tmp_path: Path, tiny_sd1_dir: Path) -> No
     cfg = tiny_config(tiny_sd1_dir, tmp_path, **{"run.max_steps": 1})
     run_training(cfg, dataset=ds)
     assert not (Path(cfg.run.output_dir) / "tensorboard").exists()
+
+
+def test_the_event_writer_needs_no_tensorboard_package(tmp_path: Path) -> None:
+    """The packaged app excludes ``tensorboard`` (packaging/lora_studio.spec): writing must not import it."""
+    import subprocess
+    import sys
+
+    spec = (Path(__file__).resolve().parents[2] / "packaging" / "lora_studio.spec").read_text("utf-8")
+    assert '"tensorboard",' in spec
+    code = (
+        "import sys\n"
+        "from lora_studio.training.tb_log import EventFileWriter\n"
+        f"w = EventFileWriter({str(tmp_path)!r}); w.scalar('loss/step', 0.5, 1); w.close()\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorboard', 'tensorflow') or m == 'torch.utils.tensorboard']\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
