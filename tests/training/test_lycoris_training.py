@@ -27,6 +27,7 @@ from lora_studio.formats.safetensors_meta import read_header
 from lora_studio.training import run_files
 from lora_studio.training.config import NetworkAlgo, NetworkTarget, SamplePrompt
 from lora_studio.training.trainer import run_training
+from tests.a1111_rules import a1111_view
 
 from .conftest import make_dataset, tiny_config
 
@@ -110,6 +111,7 @@ def test_trained_file_has_lycoris_keys_and_reproduces_the_trainers_sample(
         assert any(n.startswith("lora_te1_") for n in names) and any(n.startswith("lora_te2_") for n in names)
     meta = read_header(result.final_lora).metadata
     assert meta["ss_network_module"] == "lycoris.kohya"
+    assert a1111_view(meta)["rows"]["Kohya module"] == "lycoris.kohya"  # A1111's metadata view reads it
     args = json.loads(meta["ss_network_args"])
     assert args["algo"] == {"loha": "loha", "lokr": "lokr", "dora": "locon"}[algo]
     assert (args["conv_dim"], args["conv_alpha"]) == ("2", "1")
