@@ -80,6 +80,13 @@ class WeightEma:
                 for p, v in zip(self.params, live):
                     p.copy_(v)
 
+    def metadata(self) -> dict[str, str]:
+        import json
+
+        c = self.cfg
+        info = {"decay": c.decay, "start_step": c.start_step, "every_n_steps": c.every_n_steps, "updates": self.updates}
+        return {"lora_studio.ema": json.dumps(info)}
+
     def state(self) -> dict[str, Any]:
         shadow = None if self.shadow is None else [s.detach().cpu().clone() for s in self.shadow]
         return {"shadow": shadow, "updates": self.updates}
@@ -101,15 +108,16 @@ class WeightEma:
 
 
 def write_lora_files(ema: WeightEma | None, path: Path, write: Any) -> None:
-    """Write a LoRA file with ``write(path)``: the live weights, or the EMA in the main file, or
-    the live weights plus the EMA beside them, as ``ema.save`` says."""
+    """Write a LoRA file with ``write(path, metadata)``: the live weights, or the EMA in the main
+    file, or the live weights plus the EMA beside them, as ``ema.save`` says. A file holding the
+    average says so in its metadata (``lora_studio.ema``: decay, start step, interval, updates)."""
     if ema is None:
-        write(path)
+        write(path, {})
         return
     if EmaTarget(ema.cfg.save) == EmaTarget.MAIN:
         with ema.swapped_in():
-            write(path)
+            write(path, ema.metadata())
         return
-    write(path)
+    write(path, {})
     with ema.swapped_in():
-        write(ema_path(path))
+        write(ema_path(path), ema.metadata())

@@ -190,21 +190,22 @@ def _precision_name(p: Precision) -> str:
     return {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[Precision(p).value]
 
 
-def write_lora(session: TrainingSession, path: Path, info: Any, state_dicts: dict | None = None) -> Path:
-    """Write the current LoRA weights of ``session`` (or ``state_dicts``, e.g. the EMA weights) to
-    ``path`` as a kohya file, or in LyCORIS' layout for LoHa, LoKr and DoRA."""
+def write_lora(session: TrainingSession, path: Path, info: Any, extra_metadata: dict | None = None) -> Path:
+    """Write the current LoRA weights of ``session`` to ``path`` as a kohya file, or in LyCORIS'
+    layout for LoHa, LoKr and DoRA; ``extra_metadata`` is added to the file's metadata."""
     from lora_studio.formats.lora_metadata import build_metadata
 
     dtype = torch_dtype(session.config.run.save_precision)
-    weights = session.lora_state_dicts() if state_dicts is None else state_dicts
+    weights = session.lora_state_dicts()
+    metadata = {**build_metadata(info), **(extra_metadata or {})}
     if uses_lycoris_file(session.config.network):
-        return write_lycoris_file(session, path, weights, dtype, build_metadata(info))
+        return write_lycoris_file(session, path, weights, dtype, metadata)
     return save_lora_file(
         path,
         weights,
         family=session.family,
         alpha_for=alpha_lookup(session.targets, session.config.network),
         dtype=dtype,
-        metadata=build_metadata(info),
+        metadata=metadata,
         unet_config=dict(session.unet.config),
     )

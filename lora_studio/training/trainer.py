@@ -461,7 +461,7 @@ class _Loop:
             world_size=self.world,
         )
         with _saving(path):
-            write_lora_files(getattr(self, "ema", None), path, lambda p: write_lora(self.s, p, info))
+            write_lora_files(getattr(self, "ema", None), path, lambda p, meta: write_lora(self.s, p, info, meta))
         self.result.lora_files.append(path)
         self.report(CheckpointSaved(path=str(path), step=self.step, epoch=epoch, kind="lora"))
 

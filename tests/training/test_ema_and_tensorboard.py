@@ -3,6 +3,7 @@ event files read back with TensorBoard's own reader."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,11 @@ def test_ema_equals_the_closed_form_average_of_the_trained_weights(
                            per_step[6]["lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight"])  # fmt: skip
     # updates after steps 2, 4, 6 (start 2, every 2); step 7 leaves the average as it was
     final_ema = load_file(str(ema_path(result.final_lora)))
+    from lora_studio.formats.safetensors_meta import read_header
+
+    marker = json.loads(read_header(ema_path(result.final_lora)).metadata["lora_studio.ema"])
+    assert marker == {"decay": DECAY, "start_step": 2, "every_n_steps": 2, "updates": 3}
+    assert "lora_studio.ema" not in read_header(result.final_lora).metadata
     _assert_close(final_ema, _closed_form([per_step[2], per_step[4], per_step[6]]))
     step4 = next(p for p in run_files.intermediate_loras(out, "t") if run_files.step_of(p) == 4)
     _assert_close(load_file(str(ema_path(step4))), _closed_form([per_step[2], per_step[4]]))
