@@ -32,7 +32,6 @@ PEFT_INTERNALS: tuple[str, ...] = (
     "lora_variant",  # dict adapter -> DoRA/other variant object (read with a default)
     "lora_bias",  # dict adapter -> bool
     "use_dora",  # dict adapter -> bool
-    "lora_magnitude_vector",  # ModuleDict adapter -> DoRA magnitude (``.weight``), set from files
     "fan_in_fan_out",  # bool on Linear layers: weight stored transposed (read with a default)
 )
 
@@ -53,20 +52,6 @@ def layer_adapters(layer: Any) -> Any:
     if lora_a is not None:
         return lora_a
     return layer._available_adapters
-
-
-def put_dora_magnitudes(pipe: Any, adapter: str, magnitudes: dict[str, Any]) -> None:
-    """Set the DoRA magnitude of each ``"<component>.<module>.lora_magnitude_vector"`` after
-    diffusers loaded the adapter (its text-encoder loader keeps PEFT's initial magnitude, the
-    base weight's norm, instead of the file's)."""
-    import torch
-
-    with torch.no_grad():
-        for key, value in magnitudes.items():
-            comp, _, rest = key.partition(".")
-            layer = getattr(pipe, comp).get_submodule(rest[: -len(".lora_magnitude_vector")])
-            param = layer.lora_magnitude_vector[adapter].weight
-            param.copy_(value.reshape(param.shape).to(param.device, param.dtype))
 
 
 def put_lycoris_weights(model: Any, adapter: str, modules: list[Any]) -> int:

@@ -262,13 +262,7 @@ class LoraStack:
         if _is_kohya(state) and any(k.endswith(".dora_scale") for k in state):
             # diffusers drops kohya/LyCORIS ``dora_scale`` (with a warning) for SD and SDXL:
             # converted here to PEFT's layout with the magnitudes, which diffusers does load.
-            from lora_studio.generation.lora_fusing import put_dora_magnitudes
-
-            peft = self._kohya_as_peft(state)
-            self.pipe.load_lora_weights(dict(peft), adapter_name=adapter)
-            put_dora_magnitudes(
-                self.pipe, adapter, {k: v for k, v in peft.items() if k.endswith("_magnitude_vector")}
-            )
+            self.pipe.load_lora_weights(self._kohya_as_peft(state), adapter_name=adapter)
             return
         state = self._sgm_as_diffusers_names(state)
         try:
@@ -328,7 +322,7 @@ class LoraStack:
 
     def _kohya_as_peft(self, state: dict[str, Any]) -> dict[str, Any]:
         """A kohya state dict as diffusers' PEFT layout (``<component>.<module>.lora_A.weight`` …,
-        and ``….lora_magnitude_vector`` from LyCORIS' output-axis ``dora_scale``)."""
+        and ``….lora_magnitude_vector.weight`` from LyCORIS' output-axis ``dora_scale``)."""
         from lora_studio.formats.lora_keys import kohya_to_peft, module_resolver
         from lora_studio.formats.lycoris_keys import dora_scale_to_peft
 
@@ -357,7 +351,7 @@ class LoraStack:
                 )
             where, path = resolve(name)
             dims = state[f"{name}.lora_down.weight"].dim()
-            out[f"{where}.{path}.lora_magnitude_vector"] = dora_scale_to_peft(scale.float(), dims)
+            out[f"{where}.{path}.lora_magnitude_vector.weight"] = dora_scale_to_peft(scale.float(), dims)
         for comp, tensors in peft.state_dicts.items():
             for key, tensor in tensors.items():
                 if key.endswith(".lora_B.weight"):
