@@ -15,8 +15,10 @@ from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.training.config import (
     AlphaHandling,
     BaseWeights,
+    EmaTarget,
     LatentCache,
     ModelPrediction,
+    NetworkAlgo,
     NetworkTarget,
     OptimizerKind,
     Precision,
@@ -57,6 +59,8 @@ GROUPS: dict[str, str] = {
     "validation": "Validation",
     "memory": "Fitting the graphics card",
     "flux": "FLUX.1",
+    "ema": "Weight average (EMA)",
+    "log": "Logs",
 }
 
 ENUM_LABELS: dict[Any, str] = {
@@ -82,6 +86,13 @@ ENUM_LABELS: dict[Any, str] = {
     NetworkTarget.ATTENTION: "Attention only (smallest)",
     NetworkTarget.ATTENTION_FF: "Attention + feed-forward (kohya LoRA)",
     NetworkTarget.ATTENTION_FF_CONV: "Everything incl. convolutions (LoCon)",
+    NetworkAlgo.LORA: "LoRA: the standard (LoCon when convolutions are trained)",
+    NetworkAlgo.LOHA: "LoHa: more detail for the same size; good for styles",
+    NetworkAlgo.LOKR: "LoKr: very small files; learns broad changes",
+    NetworkAlgo.DORA: "DoRA: LoRA that also learns each layer's strength; closer to full tuning",
+    EmaTarget.OFF: "Off",
+    EmaTarget.MAIN: "In the LoRA file (instead of the last weights)",
+    EmaTarget.BESIDE: "In a second file, name-ema.safetensors",
     LatentCache.NONE: "Don't cache (needed for colour jitter)",
     LatentCache.MEMORY: "In memory",
     LatentCache.DISK: "On disk (kept between runs)",
@@ -148,6 +159,9 @@ def _flux_and(test: Callable[[TrainConfig], bool], reason: str) -> Rule:
 
 
 _CONV = _when(lambda c: c.network.target == NetworkTarget.ATTENTION_FF_CONV, "Only used when “What to train” includes convolutions (LoCon).")
+_LOKR = _when(lambda c: c.network.algo == NetworkAlgo.LOKR, "Only used for LoKr.")
+_PLAIN_LORA = _when(lambda c: c.network.algo == NetworkAlgo.LORA, "Continuing from a file works for plain LoRA/LoCon only.")
+_EMA = _when(lambda c: c.ema.save != EmaTarget.OFF, "Only used when the weight average is saved.")
 _BUCKETS = _when(lambda c: c.dataset.enable_buckets, "Only used when “Keep picture shapes” is on.")
 _TAGS = _when(lambda c: c.dataset.shuffle_tags or c.dataset.tag_dropout > 0, "Only used when tags are shuffled or dropped.")
 _WARMUP = _when(lambda c: c.scheduler.scheduler != SchedulerKind.CONSTANT, "The constant schedule has no warm-up.")
@@ -193,10 +207,13 @@ SPECS: dict[str, FieldSpec] = {
     "network.target": FieldSpec("What to train", "Which layers get LoRA weights. Attention + feed-forward is kohya's standard; LoCon also learns textures and fine style.", rule=_not_flux("FLUX.1 LoRAs train every layer of the transformer blocks (kohya's lora_flux set).")),
     "network.conv_rank": FieldSpec("Convolution rank", "Size of the convolution part (LoCon). 4–16 is usual.", minimum=1, maximum=512, rule=_CONV),
     "network.conv_alpha": FieldSpec("Convolution alpha", "Keep conv alpha ≤ conv rank.", minimum=0.01, maximum=512, decimals=2, rule=_CONV),
+    "network.algo": FieldSpec("Network type", "What kind of adapter is trained. LoRA is what every tool reads. LoHa, LoKr and DoRA are saved as LyCORIS files (A1111, ComfyUI and Forge read them): LoHa captures more detail at the same rank, LoKr makes very small files, DoRA learns each layer's strength too."),
+    "network.lokr_factor": FieldSpec("LoKr factor", "How LoKr splits each layer (-1 = as evenly as possible). Small factors (4–8) give bigger, more detailed LoKr files.", minimum=-1, maximum=1024, rule=_LOKR),
     "network.init_weights": FieldSpec(
         "Continue from a LoRA",
         "Optional: start from the weights of an existing LoRA file (kohya, sd-scripts or LoRA Studio) instead of from zero. Use the same base model and rank it was trained with.",
         kind="file",
+        rule=_PLAIN_LORA,
     ),
     "network.train_text_encoder": FieldSpec("Also train the text encoder", "Teaches how words map to your subject. Helps characters on SD 1.5; costs memory. Usually off for SDXL. For FLUX.1 only CLIP-L is trained; T5 always stays as it is."),
     # -- optimizer
@@ -265,6 +282,12 @@ SPECS: dict[str, FieldSpec] = {
     "validation.size": FieldSpec("Hold out pictures", "Or a fixed number of pictures to keep aside (wins over the share).", maximum=10_000),
     "validation.seed": FieldSpec("Validation seed", "Fixes which pictures are held out.", maximum=2**31 - 1, rule=_VALIDATION),
     "validation.every_n_steps": FieldSpec("Validate every N steps", "0 = at the end of each epoch.", maximum=1_000_000, rule=_VALIDATION),
+    # -- EMA and logs
+    "ema.save": FieldSpec("Save a weight average (EMA)", "Keeps a running average of the LoRA's weights while training, which smooths out the last steps' noise. Save it in the LoRA file itself, or beside it as name-ema.safetensors to compare both."),
+    "ema.decay": FieldSpec("EMA decay", "How slowly the average follows the training (0.99–0.9999). Closer to 1 averages over more steps; use lower values for short runs.", minimum=0.0, maximum=0.999999, step=0.001, decimals=6, rule=_EMA),
+    "ema.start_step": FieldSpec("EMA start step", "The average starts from the weights after this step; skip the first, unsettled steps (0 = from the first step).", rule=_EMA),
+    "ema.every_n_steps": FieldSpec("Update the average every N steps", "1 = every step. Larger values cost less time on big LoRAs.", minimum=1, rule=_EMA),
+    "log.tensorboard": FieldSpec("Write TensorBoard logs", "Writes loss, learning rate, validation loss and sample pictures to the run's tensorboard folder, for comparing runs in TensorBoard (tensorboard --logdir <output folder>/tensorboard)."),
 }
 
 HIDDEN_FIELDS = frozenset({"schema_version"})

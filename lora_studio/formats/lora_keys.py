@@ -59,6 +59,7 @@ __all__ = [
     "kohya_prefix",
     "kohya_to_peft",
     "load_kohya_lora",
+    "module_resolver",
     "parse_kohya_name",
     "peft_to_kohya",
     "rename_sdxl_unet_keys",
@@ -310,10 +311,10 @@ def write_kohya_file(
     if not tensors:
         raise ValueError("there are no LoRA weights to save")
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-    model_hash, legacy_hash = precompute_sshs_hashes(tensors, meta)
+    model_hash, legacy_hash = precompute_sshs_hashes(dict(tensors), meta)
     meta["sshs_model_hash"] = model_hash
     meta["sshs_legacy_hash"] = legacy_hash
-    return write_safetensors(path, tensors, meta)
+    return write_safetensors(path, dict(tensors), meta)
 
 
 @dataclass
@@ -346,6 +347,45 @@ class PeftLora:
         }
 
 
+def module_resolver(
+    state_dict: Mapping[str, Tensor] | Iterable[str],
+    *,
+    module_paths: Mapping[str, Iterable[str]] | None = None,
+    family: ModelFamily | str | None = None,
+    flat_clip_text_model: bool | None = None,
+    unet_config: UnetConfig | None = None,
+) -> Callable[[str], tuple[Component, str]]:
+    """``resolve(kohya module name) -> (component, module path)`` for the names of ``state_dict``
+    (its keys): exact against the model's ``module_paths`` when given, else rebuilt from known
+    diffusers/CLIP identifiers (``parse_kohya_name``). Raises ``ValueError`` for an unknown name."""
+    keys = list(state_dict)
+    exact: dict[str, tuple[Component, str]] = {}
+    if module_paths:
+        if family is not None:
+            fam = ModelFamily(family)
+        else:
+            sdxl = any(k.startswith(("lora_te1_", "lora_te2_")) or is_sgm_unet_name(k) for k in keys)
+            fam = ModelFamily.SDXL if sdxl or "text_encoder_2" in module_paths else ModelFamily.SD1
+        for component, names in module_paths.items():
+            for name in names:
+                where = (component, name)
+                if component == "unet" and fam == ModelFamily.SDXL:
+                    exact[kohya_name(component, name, ModelFamily.SD1)] = where  # type: ignore[assignment]
+                    try:
+                        exact[kohya_name(component, name, fam, unet_config)] = where  # type: ignore[assignment]
+                    except ValueError:
+                        pass  # a container module (e.g. "down_blocks") has no original-layout name
+                else:
+                    exact[kohya_name(component, name, fam)] = where  # type: ignore[assignment]
+
+    def resolve(name: str) -> tuple[Component, str]:
+        return exact.get(name) or parse_kohya_name(
+            name, flat_clip_text_model=flat_clip_text_model, unet_config=unet_config
+        )
+
+    return resolve
+
+
 def kohya_to_peft(
     state_dict: Mapping[str, Tensor],
     *,
@@ -362,25 +402,13 @@ def kohya_to_peft(
     and diffusers' layout (older LoRA Studio files); ``unet_config`` is the UNet's config (default:
     the bundled SDXL one). Missing alphas default to the rank (kohya's rule).
     """
-    exact: dict[str, tuple[Component, str]] = {}
-    if module_paths:
-        if family is not None:
-            fam = ModelFamily(family)
-        else:
-            sdxl = any(k.startswith(("lora_te1_", "lora_te2_")) or is_sgm_unet_name(k) for k in state_dict)
-            fam = ModelFamily.SDXL if sdxl or "text_encoder_2" in module_paths else ModelFamily.SD1
-        for component, names in module_paths.items():
-            for name in names:
-                where = (component, name)
-                if component == "unet" and fam == ModelFamily.SDXL:
-                    exact[kohya_name(component, name, ModelFamily.SD1)] = where  # type: ignore[assignment]
-                    try:
-                        exact[kohya_name(component, name, fam, unet_config)] = where  # type: ignore[assignment]
-                    except ValueError:
-                        pass  # a container module (e.g. "down_blocks") has no original-layout name
-                else:
-                    exact[kohya_name(component, name, fam)] = where  # type: ignore[assignment]
-
+    resolve = module_resolver(
+        state_dict,
+        module_paths=module_paths,
+        family=family,
+        flat_clip_text_model=flat_clip_text_model,
+        unet_config=unet_config,
+    )
     result = PeftLora()
     grouped: dict[str, dict[str, Tensor]] = {}
     for key, tensor in state_dict.items():
@@ -395,9 +423,7 @@ def kohya_to_peft(
                 hint="Only plain kohya LoRA/LoCon files can be resumed or merged here.",
             )
         try:
-            component, path = exact.get(name) or parse_kohya_name(
-                name, flat_clip_text_model=flat_clip_text_model, unet_config=unet_config
-            )
+            component, path = resolve(name)
         except ValueError as exc:
             raise ModelLoadError(
                 f"Unknown LoRA module name “{name}”.",

@@ -1,4 +1,5 @@
-"""Fusing LoRAs into the base weights, and re-weighting them, on PEFT's LoRA layers directly.
+"""Fusing LoRAs into the base weights, and re-weighting them, on PEFT's LoRA layers directly
+(and on PEFT's LoHa/LoKr layers, which are merged by PEFT itself and get their factors from the file).
 
 This is the one place that touches PEFT internals (diffusers' own ``fuse_lora``/``set_adapters``
 walk every module and unfuse by subtraction, which drifts). It is exact and measured (see
@@ -35,13 +36,60 @@ PEFT_INTERNALS: tuple[str, ...] = (
     "fan_in_fan_out",  # bool on Linear layers: weight stored transposed (read with a default)
 )
 
+# What this module reads or sets on PEFT's LyCORIS layers (``peft.tuners.lycoris_utils.LycorisLayer``:
+# LoHa, LoKr), besides the shared ones above (scaling, merged_adapters, set_adapter, set_scale, merge …).
+PEFT_LYCORIS_INTERNALS: tuple[str, ...] = (
+    "_available_adapters",  # property: adapter names the layer holds
+    "adapter_layer_names",  # names of the ParameterDicts holding each adapter's factors
+    "r",  # dict adapter -> rank
+    "alpha",  # dict adapter -> alpha (scaling = weight · alpha / r)
+    "scaling",  # dict adapter -> current scale
+)
+
+
+def layer_adapters(layer: Any) -> Any:
+    """The adapter names a PEFT LoRA or LyCORIS layer holds."""
+    lora_a = getattr(layer, "lora_A", None)
+    if lora_a is not None:
+        return lora_a
+    return layer._available_adapters
+
+
+def put_lycoris_weights(model: Any, adapter: str, modules: list[Any]) -> int:
+    """Replace the factors PEFT created for ``adapter`` (LoHa/LoKr layers of ``model``) by the
+    file's own (``LycorisModule`` from ``formats.lycoris_keys``), whatever factorisation the file
+    uses (full or split Kronecker parts, CP/Tucker), and set each layer's rank and alpha so PEFT's
+    ``alpha / r`` is the scale the file asks for. Returns how many layers took weights."""
+    import torch
+
+    done = 0
+    for module in modules:
+        layer = model.get_submodule(module.path)
+        names = getattr(layer, "adapter_layer_names", ())
+        if adapter not in getattr(layer, "_available_adapters", ()):
+            continue
+        base = layer.get_base_layer().weight
+        for name in names:
+            if adapter in getattr(layer, name):
+                del getattr(layer, name)[adapter]
+        for name, tensor in module.tensors.items():
+            if name not in names:
+                raise ValueError(f"{module.path}: PEFT's layer has no {name}")
+            value = tensor.to(base.device, base.dtype if base.is_floating_point() else torch.float32)
+            getattr(layer, name)[adapter] = torch.nn.Parameter(value, requires_grad=False)
+        layer.r[adapter] = module.rank
+        layer.alpha[adapter] = module.alpha
+        layer.scaling[adapter] = module.alpha / module.rank
+        done += 1
+    return done
+
 
 def _plain_lora(layer: Any, base: Any, adapters: list[str]) -> bool:
     """Whether ``layer``'s ΔW for ``adapters`` is exactly ``scale · B @ A`` (reshaped to the weight)."""
     import torch
 
-    if getattr(layer, "fan_in_fan_out", False):
-        return False
+    if getattr(layer, "fan_in_fan_out", False) or getattr(layer, "lora_A", None) is None:
+        return False  # LyCORIS layers (LoHa, LoKr) merge through PEFT
     if isinstance(base, torch.nn.modules.conv._ConvNd):
         if base.groups != 1:
             return False
@@ -172,7 +220,8 @@ class PeftLayerFuser:
                 ((comp, name), module)
                 for comp in self.components
                 for name, module in getattr(self.pipe, comp).named_modules()
-                if isinstance(module, BaseTunerLayer) and hasattr(module, "lora_A")
+                if isinstance(module, BaseTunerLayer)
+                and (hasattr(module, "lora_A") or hasattr(module, "_available_adapters"))
             ]
         return self._layers
 
@@ -185,11 +234,26 @@ class PeftLayerFuser:
         full = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
         changed = 0
         for _, layer in self.lora_layers():
-            if adapter in layer.lora_A and layer.lora_A[adapter].weight.dtype not in full:
+            if adapter in getattr(layer, "lora_A", {}) and layer.lora_A[adapter].weight.dtype not in full:
                 layer.lora_A[adapter].to(dtype)
                 layer.lora_B[adapter].to(dtype)
                 changed += 1
         return changed
+
+    def _has_nested_layers(self) -> bool:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        return any(
+            isinstance(getattr(layer, "base_layer", None), BaseTunerLayer) for _, layer in self.lora_layers()
+        )
+
+    def count_layers_with(self, adapter: str, components: tuple[str, ...]) -> int:
+        """How many layers of ``components`` carry ``adapter`` (matched a module of its file)."""
+        return sum(
+            1
+            for (comp, _), layer in self.lora_layers()
+            if comp in components and adapter in layer_adapters(layer)
+        )
 
     def set_weights(self, state: tuple[tuple[str, float, float], ...]) -> None:
         """What ``set_adapters``/``enable_lora``/``disable_lora`` do, on the cached layer list only
@@ -253,9 +317,16 @@ class PeftLayerFuser:
 
         active = [a for a, _, _ in state]
         fused: dict[tuple[str, str], Any] = {}
+        if self._fused_layers and self._has_nested_layers():
+            # Layers wrapping other adapter layers (a LoRA and a LoHa on one module) share one base
+            # weight: undo every fuse in reverse order before writing the new one.
+            state_before = self.fused_state
+            self.unfuse()
+            self.fused_state = state_before
         with torch.no_grad():
             for key, layer in self.lora_layers():
-                present = [a for a in active if a in layer.lora_A]
+                held = layer_adapters(layer)
+                present = [a for a in active if a in held]
                 if not present:
                     continue
                 contributing = [a for a in present if layer.scaling.get(a, 0) != 0]
@@ -298,7 +369,8 @@ class PeftLayerFuser:
         import torch
 
         with torch.no_grad():
-            for key, layer in self._fused_layers.items():
+            # innermost last in, first out: a LoRA layer wrapping a LoHa/LoKr layer shares its weight
+            for key, layer in reversed(self._fused_layers.items()):
                 self._restore(key, layer)
                 layer.merged_adapters = []
         self._fused_layers = {}

@@ -12,7 +12,9 @@
   (recomputed from the LoRA weights, bit for bit the same) and then puts back the few elements that
   rounding changed, which the fuse recorded: the base weights never drift, and the bookkeeping is
   those elements (a few percent of the touched weights) instead of a second copy of the model.
-- Every file is checked before loading: LyCORIS-only layouts, LoRAs for another base family,
+- LyCORIS LoHa/LoKr files (which diffusers cannot load) become PEFT LoHa/LoKr layers holding the
+  file's own factors (``_load_lycoris``); they re-weight and fuse like LoRAs.
+- Every file is checked before loading: other LyCORIS-only layouts, LoRAs for another base family,
   corrupt files and LoRAs whose modules do not match the model give a clear error; a partial match
   is reported, never ignored.
 """
@@ -112,16 +114,10 @@ def check_lora_file(path: str | Path, model_family: ModelFamily | None) -> Any:
             details=exc.details,
         ) from exc
     kind = classify_lora_keys(header.shapes)
-    if kind.format in (LoraFormat.LOHA, LoraFormat.LOKR):
-        label = "LoHa" if kind.format == LoraFormat.LOHA else "LoKr"
-        raise GenerationError(
-            f"“{path.name}” is a LyCORIS {label} file; {label} is not supported yet.",
-            hint="Use a plain LoRA/LoCon file, or convert it to LoRA with LyCORIS' tools.",
-        )
-    if kind.format.is_lycoris_only:
+    if kind.format.is_lycoris_only and kind.format not in (LoraFormat.LOHA, LoraFormat.LOKR):
         raise GenerationError(
             f"“{path.name}” is a LyCORIS {kind.format.value} file, which is not supported yet.",
-            hint="Use a plain LoRA/LoCon file.",
+            hint="Use a LoRA, LoCon, LoHa, LoKr or DoRA file.",
         )
     if kind.format == LoraFormat.CHECKPOINT:
         raise GenerationError(
@@ -245,7 +241,7 @@ class LoraStack:
             for c, names in self.pipe.get_list_adapters().items()
             if adapter in names and c in self.components
         )
-        matched = count_injected(self.pipe, adapter, comps)
+        matched = self._fuser.count_layers_with(adapter, comps)
         if matched == 0:
             self._forget(adapter)
             raise GenerationError(
@@ -276,6 +272,16 @@ class LoraStack:
             flux = self._flux_as_diffusers(state, path)
             self.pipe.load_lora_weights(flux.state, adapter_name=adapter)
             return flux.modules
+        from lora_studio.formats.lycoris_keys import LOHA_KEYS, LOKR_KEYS
+
+        if any(k.rpartition(".")[2] in LOHA_KEYS + LOKR_KEYS for k in state):
+            self._load_lycoris(adapter, state)
+            return None
+        if _is_kohya(state) and any(k.endswith(".dora_scale") for k in state):
+            # diffusers drops kohya/LyCORIS ``dora_scale`` (with a warning) for SD and SDXL:
+            # converted here to PEFT's layout with the magnitudes, which diffusers does load.
+            self.pipe.load_lora_weights(self._kohya_as_peft(state), adapter_name=adapter)
+            return None
         state = self._sgm_as_diffusers_names(state)
         try:
             # A shallow copy: the converters pop keys from the dict they are given.
@@ -309,6 +315,34 @@ class LoraStack:
             lora.text_encoder.clear()
         return _FluxState(lora.to_diffusers_state_dict(text_model_wrapper=wrapper), lora.module_count)
 
+    def _load_lycoris(self, adapter: str, state: dict[str, Any]) -> None:
+        """A LoHa/LoKr file (LyCORIS layout) as PEFT LoHa/LoKr layers holding the file's factors
+        (diffusers has no loader for these)."""
+        from peft import LoHaConfig, LoKrConfig
+
+        from lora_studio.formats.lora_keys import module_resolver
+        from lora_studio.formats.lycoris_keys import lycoris_modules
+        from lora_studio.generation.lora_fusing import put_lycoris_weights
+
+        names = {c: {n for n, _ in getattr(self.pipe, c).named_modules()} for c in self.components}
+        resolve = module_resolver(
+            state, module_paths=names, family=self.family, unet_config=dict(self.pipe.unet.config)
+        )
+        try:
+            modules = lycoris_modules(state, resolve)
+        except ModelLoadError as exc:
+            raise GenerationError(exc.message, hint=exc.hint, details=exc.details) from exc
+        for comp in self.components:
+            mods = [m for m in modules if m.component == comp and m.path in names[comp]]
+            if not mods:
+                continue
+            make = LoHaConfig if mods[0].algo == "loha" else LoKrConfig
+            # rank 1 placeholders: put_lycoris_weights replaces every factor with the file's
+            config = make(r=1, alpha=1, target_modules=[m.path for m in mods])
+            model = getattr(self.pipe, comp)
+            model.add_adapter(config, adapter_name=adapter)
+            put_lycoris_weights(model, adapter, mods)
+
     def _sgm_as_diffusers_names(self, state: dict[str, Any]) -> dict[str, Any]:
         """An SDXL kohya LoRA in the original-layout names (sd-scripts', ours) renamed to the
         diffusers-style kohya names, with this UNet's block numbering: diffusers' own sgm mapping
@@ -327,17 +361,37 @@ class LoraStack:
             ) from exc
 
     def _kohya_as_peft(self, state: dict[str, Any]) -> dict[str, Any]:
-        """A kohya state dict as diffusers' PEFT layout (``<component>.<module>.lora_A.weight`` …)."""
-        from lora_studio.formats.lora_keys import kohya_to_peft
+        """A kohya state dict as diffusers' PEFT layout (``<component>.<module>.lora_A.weight`` …,
+        and ``….lora_magnitude_vector.weight`` from LyCORIS' output-axis ``dora_scale``)."""
+        from lora_studio.formats.lora_keys import kohya_to_peft, module_resolver
+        from lora_studio.formats.lycoris_keys import dora_scale_to_peft
 
         module_paths = {c: [n for n, _ in getattr(self.pipe, c).named_modules()] for c in self.components}
+        unet_config = dict(self.pipe.unet.config)
+        scales = {k: v for k, v in state.items() if k.endswith(".dora_scale")}
+        state = {k: v for k, v in state.items() if k not in scales}
         try:
             peft = kohya_to_peft(
-                state, module_paths=module_paths, family=self.family, unet_config=dict(self.pipe.unet.config)
+                state, module_paths=module_paths, family=self.family, unet_config=unet_config
             )
         except ModelLoadError as exc:
             raise GenerationError(exc.message, hint=exc.hint, details=exc.details) from exc
         out: dict[str, Any] = {}
+        resolve = module_resolver(
+            scales, module_paths=module_paths, family=self.family, unet_config=unet_config
+        )
+        for key, scale in scales.items():
+            name = key[: -len(".dora_scale")]
+            if scale.dim() >= 2 and scale.shape[0] == 1 and scale.shape[1] != 1:
+                raise GenerationError(
+                    "This DoRA file keeps its magnitudes per input channel (LyCORIS without "
+                    "wd_on_output), which LoRA Studio cannot apply.",
+                    hint="Use a DoRA file trained with wd_on_output (LoRA Studio's, or LyCORIS with "
+                    "wd_on_output=True).",
+                )
+            where, path = resolve(name)
+            dims = state[f"{name}.lora_down.weight"].dim()
+            out[f"{where}.{path}.lora_magnitude_vector.weight"] = dora_scale_to_peft(scale.float(), dims)
         for comp, tensors in peft.state_dicts.items():
             for key, tensor in tensors.items():
                 if key.endswith(".lora_B.weight"):

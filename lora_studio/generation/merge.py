@@ -7,6 +7,12 @@
   concatenates the ranks (exact: the result equals applying all inputs at their weights, and its
   rank is the sum of theirs); ``rank=k`` re-factorises each module's summed ΔW by SVD to rank ``k``
   (smaller file, a small approximation error, reported per file as the retained energy).
+  When any input is a LyCORIS LoHa/LoKr file, each module's summed ΔW is written in LoKr form,
+  ``kron([[1]], ΔW)`` with scale 1 (``lokr_w1`` = [[1]], ``lokr_w2`` = ΔW flattened to 2-D, or
+  ``lokr_w2_a``/``lokr_w2_b`` = its rank-``k`` SVD factors): exact for any layer shape, since
+  every reader (ours, A1111, ComfyUI) reshapes a LoKr product to the layer's weight, while a LoHa
+  convolution's factors do not record its kernel size. DoRA files are refused: their magnitudes
+  do not add.
 """
 
 from __future__ import annotations
@@ -84,10 +90,16 @@ class MergeReport:
 def _read_kohya(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
     from safetensors import safe_open
 
+    from lora_studio.formats.lora_classify import LoraFormat
     from lora_studio.generation.loras import check_lora_file
 
     kind = check_lora_file(path, None)
-    if not kind.format.value.startswith("kohya"):
+    if kind.dora:
+        raise GenerationError(
+            f"“{path.name}” is a DoRA LoRA; DoRA files cannot be merged (their layer strengths do not add up).",
+            hint="Bake it into the model instead, or merge plain LoRA/LoHa/LoKr files.",
+        )
+    if not kind.format.value.startswith("kohya") and kind.format not in (LoraFormat.LOHA, LoraFormat.LOKR):
         raise GenerationError(
             f"“{path.name}” is a {kind.format.value} LoRA; merging needs kohya-format files.",
             hint="LoRAs from kohya/sd-scripts and from LoRA Studio's trainer are kohya format.",
@@ -154,6 +166,8 @@ def merge_lora_files(
         raise GenerationError("Choose at least one LoRA to merge.")
     per_file = [(_read_kohya(Path(s.path)), s.unet_weight, s.te_weight, s.weight) for s in specs]
     per_file = _same_sdxl_layout(per_file)
+    if any(_is_lycoris(mods) for (mods, _), *_ in per_file):
+        return _merge_as_lokr(specs, per_file, out_path, rank=rank, dtype=dtype)
     names = sorted({n for (mods, _), *_ in per_file for n in mods})
     out: dict[str, torch.Tensor] = {}
     min_kept = 1.0
@@ -207,4 +221,78 @@ def merge_lora_files(
     meta.update(sshs_model_hash=model_hash, sshs_legacy_hash=legacy)
     path = write_safetensors(out_path, out, meta)
     log.info("merged %d LoRAs into %s (%d modules)", len(specs), path, len(names))
+    return MergeReport(path, len(names), rank, "svd" if rank else "concat", min_kept)
+
+
+def _is_lycoris(modules: dict[str, dict[str, torch.Tensor]]) -> bool:
+    from lora_studio.formats.lycoris_keys import algo_of
+
+    return any(algo_of(list(parts)) != "lora" for parts in modules.values())
+
+
+def _flat_delta(parts: dict[str, torch.Tensor], weight: float) -> torch.Tensor:
+    """A module's ΔW at ``weight``, flattened to [out, in·k·k] (the order every reader reshapes in)."""
+    from lora_studio.formats.lycoris_keys import algo_of, lycoris_delta
+
+    if algo_of(list(parts)) != "lora":
+        delta = lycoris_delta(parts)
+        return (delta.reshape(delta.shape[0], -1) * weight).float()
+    up, down = _scaled_pair(parts, weight)
+    return up @ down
+
+
+def _merge_as_lokr(
+    specs: list[LoraSpec], per_file: list, out_path: str | Path, *, rank: int | None, dtype: torch.dtype
+) -> MergeReport:
+    """The merge of files that include LoHa/LoKr ones, written in LoKr form (see module docstring)."""
+    from lora_studio.formats.lora_keys import write_kohya_file
+
+    names = sorted({n for (mods, _), *_ in per_file for n in mods})
+    out: dict[str, torch.Tensor] = {}
+    min_kept = 1.0
+    for name in names:
+        total: torch.Tensor | None = None
+        for (mods, _), unet_w, te_w, w in per_file:
+            parts = mods.get(name)
+            if not parts or set(parts) == {"alpha"}:
+                continue
+            weight = unet_w if name.startswith("lora_unet") else te_w
+            delta = _flat_delta(parts, w if weight is None else weight)
+            if total is not None and total.shape != delta.shape:
+                raise GenerationError(
+                    f"The LoRAs disagree on the shape of module {name}; are they for the same model?"
+                )
+            total = delta if total is None else total + delta
+        if total is None:
+            continue
+        out[f"{name}.lokr_w1"] = torch.ones(1, 1, dtype=dtype)
+        if rank is not None and rank < min(total.shape):
+            u, sv, vh = torch.linalg.svd(total, full_matrices=False)
+            energy = float((sv**2).sum()) or 1.0
+            min_kept = min(min_kept, float((sv[:rank] ** 2).sum()) / energy)
+            root = sv[:rank].sqrt()
+            out[f"{name}.lokr_w2_a"] = (u[:, :rank] * root).to(dtype).contiguous()
+            out[f"{name}.lokr_w2_b"] = (root[:, None] * vh[:rank]).to(dtype).contiguous()
+            out[f"{name}.alpha"] = torch.tensor(float(rank), dtype=dtype)  # alpha = dim: scale 1
+        else:
+            out[f"{name}.lokr_w2"] = total.to(dtype).contiguous()
+            out[f"{name}.alpha"] = torch.tensor(1.0, dtype=dtype)  # ignored: both parts full, scale 1
+    first_meta = per_file[0][0][1]
+    meta = {
+        k: v
+        for k, v in first_meta.items()
+        if k in ("ss_base_model_version", "ss_v2", "modelspec.architecture")
+    }
+    meta.update(
+        {
+            "ss_network_module": "lycoris.kohya",
+            "ss_network_args": json.dumps({"algo": "lokr", "full_matrix": "False" if rank else "True"}),
+            "ss_network_dim": str(rank) if rank else "",
+            "ss_network_alpha": str(rank) if rank else "",
+            "lora_studio.merged_from": json.dumps({s.name: s.weight for s in specs}),
+            "lora_studio.merge_mode": "svd" if rank else "concat",
+        }
+    )
+    path = write_kohya_file(out_path, out, meta)
+    log.info("merged %d LoRAs (LyCORIS among them) into %s (%d modules)", len(specs), path, len(names))
     return MergeReport(path, len(names), rank, "svd" if rank else "concat", min_kept)

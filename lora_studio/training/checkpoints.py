@@ -26,6 +26,8 @@ from lora_studio.core.errors import TrainingError
 from lora_studio.core.fileio import atomic_path
 
 STATE_FORMAT = 1
+
+
 def prune(files: list[Path], keep: int) -> list[Path]:
     """Delete all but the last ``keep`` of ``files`` (0 keeps everything); returns the deleted ones."""
     if keep <= 0 or len(files) <= keep:
@@ -85,6 +87,7 @@ class TrainState:
     session_id: str = ""
     started_at: float = 0.0
     reason: str = "periodic"  # periodic, cancel, error, final, manual
+    ema: dict[str, Any] | None = None  # training.ema.WeightEma.state(): the average, exactly
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -104,6 +107,7 @@ class TrainState:
             "session_id": self.session_id,
             "started_at": self.started_at,
             "reason": self.reason,
+            "ema": self.ema,
         }
 
 
@@ -160,6 +164,7 @@ def load_state(path: str | Path) -> TrainState:
         session_id=str(data.get("session_id", "")),
         started_at=float(data.get("started_at", 0.0)),
         reason=str(data.get("reason", "")),
+        ema=data.get("ema"),
     )
 
 

@@ -60,6 +60,21 @@ class NetworkTarget(enum.StrEnum):
     ATTENTION_FF_CONV = "attention_ff_conv"
 
 
+class NetworkAlgo(enum.StrEnum):
+    """What kind of adapter is trained (kohya/LyCORIS ``algo``).
+
+    ``lora``: plain LoRA (LoCon when ``target`` includes the convolutions). ``loha``: LyCORIS LoHa
+    (Hadamard product of two low-rank pairs). ``lokr``: LyCORIS LoKr (Kronecker product;
+    ``lokr_factor`` splits each dimension). ``dora``: LoRA with weight decomposition (DoRA; saved as
+    LyCORIS' ``dora_scale``).
+    """
+
+    LORA = "lora"
+    LOHA = "loha"
+    LOKR = "lokr"
+    DORA = "dora"
+
+
 class LatentCache(enum.StrEnum):
     NONE = "none"  # encode every step (allows colour jitter)
     MEMORY = "memory"
@@ -118,6 +133,8 @@ class NetworkConfig:
     target: NetworkTarget = NetworkTarget.ATTENTION_FF
     conv_rank: int = 8  # kohya conv_dim (only with attention_ff_conv)
     conv_alpha: float = 4.0
+    algo: NetworkAlgo = NetworkAlgo.LORA  # lora (LoCon with conv target), loha, lokr, dora
+    lokr_factor: int = -1  # LoKr: split dimensions near this factor; -1 = as square as possible
     train_text_encoder: bool = False
     init_weights: str = ""  # kohya network_weights: continue from this LoRA file (kohya or ours)
 
@@ -197,6 +214,29 @@ class RunConfig:
     output_dir: str = "output"
     output_name: str = "lora"
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+
+
+class EmaTarget(enum.StrEnum):
+    """Where the EMA weights go: nowhere (off), in the main file, or in ``<name>-ema.safetensors``."""
+
+    OFF = "off"
+    MAIN = "main"
+    BESIDE = "beside"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmaConfig:
+    """Exponential moving average of the trained weights (``ema = decay·ema + (1−decay)·w``)."""
+
+    save: EmaTarget = EmaTarget.OFF
+    decay: float = 0.999
+    start_step: int = 0  # the average starts as a copy of the weights after this step
+    every_n_steps: int = 1  # update interval (in optimizer steps)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogConfig:
+    tensorboard: bool = False  # event files in <output_dir>/tensorboard/<output_name>
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,6 +325,8 @@ class TrainConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     flux: FluxConfig = field(default_factory=FluxConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def unet_lr(self) -> float:

@@ -172,6 +172,7 @@ def probe_config(config: TrainConfig, steps: int, out_dir: str) -> TrainConfig:
             "run.save_every_n_steps": 0,
             "run.state_every_minutes": 0.0,
             "run.output_dir": out_dir,
+            "log.tensorboard": False,  # (the EMA stays: its copy of the weights is memory the run uses)
             "sample": SampleConfig(),
             "validation": ValidationConfig(),
         },

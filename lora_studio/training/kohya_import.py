@@ -24,6 +24,7 @@ from lora_studio.diffusion.base_weights import BaseWeights
 from lora_studio.training import kohya_flux
 from lora_studio.training.config import (
     LatentCache,
+    NetworkAlgo,
     NetworkTarget,
     OptimizerKind,
     Precision,
@@ -259,7 +260,7 @@ _INERT: dict[str, Any] = {
     "multires_noise_discount": lambda v: True,  # only with multires_noise_iterations > 0
 }
 _IGNORED_QUIETLY = {"file_path", "save_as", "headless", "print_only", "model_list", "save_as_bool"}
-_NETWORK_MODULES = {"networks.lora", kohya_flux.FLUX_NETWORK_MODULE}
+_NETWORK_MODULES = {"networks.lora", "lycoris.kohya", kohya_flux.FLUX_NETWORK_MODULE}
 _LORA_TYPES = ("Standard", "Kohya LoCon", "LoCon", "Flux1")
 
 
@@ -287,6 +288,7 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
     module = str(flat.get("network_module", "networks.lora") or "networks.lora")
     conv_dim = flat.get("conv_dim")
     args = flat.get("network_args")
+    parsed: dict[str, Any] = {}
     if isinstance(args, (list, str)) and args:
         parsed = _optimizer_args(args)
         if "conv_dim" in parsed:
@@ -294,14 +296,17 @@ def _finish(flat: dict[str, Any], changes: dict[str, Any], unsupported: list[str
             changes["network.conv_rank"] = _int(conv_dim)
         if "conv_alpha" in parsed:
             changes["network.conv_alpha"] = _float(parsed.pop("conv_alpha"))
-        for k in parsed:
-            if k in kohya_flux.FLUX_NETWORK_ARGS and kohya_flux.is_flux(flat, _bool):
-                flat = {**flat, k: parsed[k]}  # lora_flux's options, read with the FLUX settings
-            else:
-                unsupported.append(f"network_args.{k}: not supported")
-    if lora_type not in _LORA_TYPES or module not in _NETWORK_MODULES:
+    algo = _lycoris_algo(lora_type, module, parsed, flat, changes, unsupported)
+    for k in parsed:
+        if k in kohya_flux.FLUX_NETWORK_ARGS and kohya_flux.is_flux(flat, _bool):
+            flat = {**flat, k: parsed[k]}  # lora_flux's options, read with the FLUX settings
+        else:
+            unsupported.append(f"network_args.{k}: not supported")
+    if algo is None and (lora_type not in _LORA_TYPES or module not in _NETWORK_MODULES):
         unsupported.append(f"LoRA_type: '{lora_type}' ({module}) is not supported; imported as standard LoRA")
-    if lora_type in ("Kohya LoCon", "LoCon") or (not _blank(conv_dim) and _int(conv_dim) > 0):
+    if lora_type in ("Kohya LoCon", "LoCon", "LyCORIS/LoCon") or (
+        not _blank(conv_dim) and _int(conv_dim) > 0
+    ):
         changes["network.target"] = NetworkTarget.ATTENTION_FF_CONV
     te_lr = flat.get("text_encoder_lr")
     unet_only = _bool(flat.get("network_train_unet_only", False))
@@ -528,3 +533,55 @@ def import_dataset_config(path: str | Path) -> DatasetImport:
         if "metadata_file" in s:
             unsupported.append("metadata_file: fine-tuning style subsets are not supported")
     return DatasetImport(changes, subsets, sorted(set(unsupported)), notes)
+
+
+# kohya_ss GUI LoRA types and LyCORIS ``algo`` values (``--network_args algo=…``) LoRA Studio trains.
+_LYCORIS_TYPES = {
+    "LyCORIS/LoHa": NetworkAlgo.LOHA,
+    "LyCORIS/LoKr": NetworkAlgo.LOKR,
+    "LyCORIS/LoCon": NetworkAlgo.LORA,
+}
+_LYCORIS_ALGOS = {
+    "loha": NetworkAlgo.LOHA,
+    "lokr": NetworkAlgo.LOKR,
+    "kron": NetworkAlgo.LOKR,
+    "locon": NetworkAlgo.LORA,
+    "lora": NetworkAlgo.LORA,
+}
+
+
+def _lycoris_algo(
+    lora_type: str,
+    module: str,
+    parsed: dict[str, Any],
+    flat: dict[str, Any],
+    changes: dict[str, Any],
+    unsupported: list[str],
+) -> NetworkAlgo | None:
+    """The network type of a LyCORIS run (kohya_ss ``LoRA_type`` or sd-scripts ``network_module =
+    lycoris.kohya`` with ``algo``, ``factor``, ``dora_wd`` args); takes the keys it reads out of
+    ``parsed``. None when the run is not a LyCORIS one LoRA Studio trains."""
+    algo = _LYCORIS_TYPES.get(lora_type)
+    if module == "lycoris.kohya":
+        name = str(parsed.pop("algo", "lora")).strip().lower()
+        if name not in _LYCORIS_ALGOS:
+            unsupported.append(
+                f"network_args.algo: LyCORIS '{name}' is not supported; imported as standard LoRA"
+            )
+            return None
+        algo = _LYCORIS_ALGOS[name]
+    if algo is None:
+        return None
+    factor = parsed.pop("factor", flat.get("factor"))
+    if algo == NetworkAlgo.LOKR and not _blank(factor):
+        changes["network.lokr_factor"] = _int(factor)
+    if _bool(parsed.pop("dora_wd", flat.get("dora_wd", False))):
+        if algo != NetworkAlgo.LORA:
+            unsupported.append(
+                f"dora_wd with {algo.value}: not supported; imported as {algo.value} without DoRA"
+            )
+        else:
+            algo = NetworkAlgo.DORA
+    parsed.pop("wd_on_output", None)  # LoRA Studio's DoRA is always on the output axis
+    changes["network.algo"] = algo
+    return algo

@@ -11,6 +11,7 @@ from lora_studio.core import paths  # noqa: F401 - keeps the cache folder import
 from lora_studio.core.families import ModelFamily
 from lora_studio.training.checkpoints import save_lora_file
 from lora_studio.training.config import BaseWeights, LatentCache, Precision, TrainConfig
+from lora_studio.training.lycoris import network_metadata, uses_lycoris_file, write_lycoris_file
 from lora_studio.training.network import alpha_lookup
 from lora_studio.training.session import TrainingSession, torch_dtype
 
@@ -109,6 +110,9 @@ def training_info(
     conv = n.target.value.endswith("conv")
     validating = bool(session.val_sources)
     triggers = tuple(dict.fromkeys(t for t in [d.trigger_word, *(s.trigger for s in train_src)] if t))
+    lycoris = network_metadata(n)
+    if lycoris is not None:
+        base = {**base, "network_module": lycoris[0], "network_args": lycoris[1]}
     return LoraTrainingInfo(
         output_name=r.output_name,
         family=session.family,
@@ -187,8 +191,9 @@ def _precision_name(p: Precision) -> str:
     return {"fp32": "no", "fp16": "fp16", "bf16": "bf16"}[Precision(p).value]
 
 
-def write_lora(session: TrainingSession, path: Path, info: Any) -> Path:
-    """Write the current LoRA weights of ``session`` to ``path`` as a kohya file."""
+def write_lora(session: TrainingSession, path: Path, info: Any, extra_metadata: dict | None = None) -> Path:
+    """Write the current LoRA weights of ``session`` to ``path`` as a kohya file, or in LyCORIS'
+    layout for LoHa, LoKr and DoRA; ``extra_metadata`` is added to the file's metadata."""
     from lora_studio.formats.lora_metadata import build_metadata
 
     if session.family == ModelFamily.FLUX:
@@ -196,12 +201,16 @@ def write_lora(session: TrainingSession, path: Path, info: Any) -> Path:
 
         return write_flux_lora(session, path, info)
     dtype = torch_dtype(session.config.run.save_precision)
+    weights = session.lora_state_dicts()
+    metadata = {**build_metadata(info), **(extra_metadata or {})}
+    if uses_lycoris_file(session.config.network):
+        return write_lycoris_file(session, path, weights, dtype, metadata)
     return save_lora_file(
         path,
-        session.lora_state_dicts(),
+        weights,
         family=session.family,
         alpha_for=alpha_lookup(session.targets, session.config.network),
         dtype=dtype,
-        metadata=build_metadata(info),
+        metadata=metadata,
         unet_config=dict(session.unet.config),
     )

@@ -61,24 +61,15 @@ def text_encoder_targets(te: torch.nn.Module) -> Targets:
 
 
 def add_lora(model: torch.nn.Module, targets: Targets, cfg: NetworkConfig) -> None:
-    """Inject a LoRA adapter named ``default`` into ``model``; only its weights require grad."""
-    from peft import LoraConfig
+    """Inject an adapter named ``default`` (LoRA, LoHa, LoKr or DoRA as ``cfg.algo`` says) into
+    ``model``; only its weights require grad."""
+    from lora_studio.training.lycoris import TRAINED_PARTS, adapter_config
 
-    pattern_rank = {re.escape(n): cfg.conv_rank for n in targets.conv}
-    pattern_alpha = {re.escape(n): cfg.conv_alpha for n in targets.conv}
-    lora = LoraConfig(
-        r=cfg.rank,
-        lora_alpha=cfg.alpha,  # type: ignore[arg-type]  # peft types it int; kohya alphas are floats (0.5 × rank …)
-        lora_dropout=cfg.dropout,
-        target_modules=targets.all,
-        rank_pattern=pattern_rank,
-        alpha_pattern=pattern_alpha,
-        init_lora_weights=True,
-    )
+    config = adapter_config(cfg, targets.linear, targets.conv)
     model.requires_grad_(False)
-    model.add_adapter(lora, adapter_name=ADAPTER)  # type: ignore[operator]  # diffusers/transformers models are peft adapter hosts
+    model.add_adapter(config, adapter_name=ADAPTER)  # type: ignore[operator]  # diffusers/transformers models are peft adapter hosts
     for name, p in model.named_parameters():
-        p.requires_grad_(".lora_" in name)
+        p.requires_grad_(any(part in name for part in TRAINED_PARTS))
 
 
 def alpha_lookup(targets: dict[str, Targets], cfg: NetworkConfig):

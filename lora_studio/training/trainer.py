@@ -45,6 +45,7 @@ from lora_studio.training import checkpoints as C
 from lora_studio.training import data as D
 from lora_studio.training import run_files, steps
 from lora_studio.training.config import TrainConfig, config_to_toml
+from lora_studio.training.ema import WeightEma, ema_path, write_lora_files
 from lora_studio.training.losses import step_generator
 from lora_studio.training.optimizers import build_optimizer, build_scheduler
 from lora_studio.training.run_files import TrainResult
@@ -94,10 +95,19 @@ def run_training(
         lock.acquire()  # before anything is written or swept: another run may own these files
         for folder in (out, out / run_files.STATE_DIR, out / run_files.SAMPLES_DIR):
             sweep_stale_temps(folder)
+    tb = None
+    if accel.is_main_process and config.log.tensorboard:
+        from lora_studio.training.tb_log import TensorBoardReporter, tensorboard_dir
+
+        reporter = tb = TensorBoardReporter(
+            reporter, tensorboard_dir(config.run.output_dir, config.run.output_name)
+        )
     try:
         loop = _Loop(config, reporter, control, accel)
         return loop.run(dataset, state, keep_pipeline)
     finally:
+        if tb is not None:
+            tb.close()
         if lock is not None:
             lock.release()
 
@@ -159,6 +169,7 @@ class _Loop:
         self.params = [p for g in groups for p in g["params"]]
         self.opt = build_optimizer(cfg, groups)
         self.sched = build_scheduler(self.opt, cfg, self.total)
+        self.ema = WeightEma.create(cfg.ema, self.params)
         if world > 1:
             for name, module in list(self.s.trained.items()):
                 self.s.trained[name] = self.accel.prepare_model(module)
@@ -233,6 +244,8 @@ class _Loop:
         self.opt.load_state_dict(state.optimizer)
         self.sched.load_state_dict(state.scheduler)
         C.restore_rng(state.rng)
+        if self.ema is not None:
+            self.ema.load(state.ema)
         self.step = state.step
         self.result.losses = list(state.losses)
         # states written before learning rates were kept: unknown (NaN) for those steps
@@ -283,6 +296,8 @@ class _Loop:
             micro = plan[k * run.grad_accumulation : (k + 1) * run.grad_accumulation]
             loss = self._optimizer_step(micro, [next(pixel_iter) for _ in micro])
             self.step += 1
+            if self.ema is not None:
+                self.ema.after_step(self.step)
             steps_done_here += 1
             self.result.losses.append(loss)
             self.result.lrs.append(float(self.sched.get_last_lr()[0]))
@@ -448,7 +463,7 @@ class _Loop:
             world_size=self.world,
         )
         with _saving(path):
-            write_lora(self.s, path, info)
+            write_lora_files(getattr(self, "ema", None), path, lambda p, meta: write_lora(self.s, p, info, meta))
         self.result.lora_files.append(path)
         self.report(CheckpointSaved(path=str(path), step=self.step, epoch=epoch, kind="lora"))
 
@@ -458,7 +473,8 @@ class _Loop:
         name = self.cfg.run.output_name
         self._write_lora(self.out_dir / run_files.lora_filename(name, epoch=epoch, step=self.step), epoch)
         if not manual:
-            C.prune(run_files.intermediate_loras(self.out_dir, name), self.cfg.run.keep_last)
+            for gone in C.prune(run_files.intermediate_loras(self.out_dir, name), self.cfg.run.keep_last):
+                ema_path(gone).unlink(missing_ok=True)
 
     def _save_state(self, reason: str) -> None:
         self.last_state_t = time.monotonic()
@@ -490,6 +506,7 @@ class _Loop:
             session_id=self.session_id,
             started_at=self.started_at,
             reason=reason,
+            ema=self.ema.state() if self.ema is not None else None,
         )
 
     def _save_state_safely(self, reason: str) -> Path | None:

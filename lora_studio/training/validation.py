@@ -282,6 +282,7 @@ def _check_training(config: TrainConfig, issues: list[Issue]) -> None:
         issues.append(_err("network.conv_rank", "Conv rank and conv alpha must be above 0 for LoCon."))
     if not 0.0 <= n.dropout < 1.0:
         issues.append(_err("network.dropout", "Network dropout must be in [0, 1)."))
+    _check_algo_and_ema(config, issues)
     if o.learning_rate <= 0 and not (o.unet_lr or 0) > 0:
         issues.append(_err("optimizer.learning_rate", "The learning rate must be above 0."))
     if o.optimizer in (OptimizerKind.PRODIGY, OptimizerKind.DADAPT_ADAM) and o.learning_rate < 0.1:
@@ -386,3 +387,26 @@ def validate(config: TrainConfig, dataset: Dataset | None = None) -> list[Issue]
     _check_training(config, issues)
     _check_numbers(config, issues)
     return issues
+
+
+def _check_algo_and_ema(config: TrainConfig, issues: list[Issue]) -> None:
+    """Network type (LoHa, LoKr, DoRA) and weight-average settings."""
+    from lora_studio.training.config import EmaTarget, NetworkAlgo
+
+    n, ema = config.network, config.ema
+    if n.init_weights and n.algo != NetworkAlgo.LORA:
+        issues.append(
+            _err(
+                "network.init_weights",
+                f"Continuing from a file works for plain LoRA/LoCon only, not {NetworkAlgo(n.algo).value}.",
+            )
+        )
+    if n.lokr_factor == 0 or n.lokr_factor < -1:
+        issues.append(_err("network.lokr_factor", "The LoKr factor must be -1 (automatic) or at least 1."))
+    if ema.save != EmaTarget.OFF:
+        if not 0.0 <= ema.decay < 1.0:
+            issues.append(_err("ema.decay", "The EMA decay must be in [0, 1), e.g. 0.999."))
+        if ema.every_n_steps < 1:
+            issues.append(_err("ema.every_n_steps", "Update the average at least every step (1 or more)."))
+        if ema.start_step < 0:
+            issues.append(_err("ema.start_step", "The EMA start step cannot be negative."))

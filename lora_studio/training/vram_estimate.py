@@ -106,6 +106,8 @@ def estimate_vram(
     params = _PARAMS_PER_RANK[fam] * n.rank * factor
     if n.train_text_encoder:
         params *= 1.15
+    # LoHa has two low-rank pairs per layer; LoKr's Kronecker factors are far smaller than a LoRA's.
+    params *= {"loha": 2.0, "lokr": 0.25}.get(str(n.algo), 1.0)
     per_param = {OptimizerKind.ADAMW8BIT: 10, OptimizerKind.ADAFACTOR: 12, OptimizerKind.LION: 12}.get(
         config.optimizer.optimizer, 16
     )

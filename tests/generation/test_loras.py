@@ -107,16 +107,16 @@ def test_corrupt_lora_file(engine, base_request, lora_dir, tmp_path):
         engine.generate(base_request.with_(loras=(LoraSpec(str(bad)),)))
 
 
-def test_lycoris_loha_is_reported_as_not_supported(engine, base_request, tmp_path):
+def test_lycoris_oft_is_reported_as_not_supported(engine, base_request, tmp_path):
+    """LoHa and LoKr load (tests/generation/test_lycoris_files.py); other LyCORIS kinds are refused."""
     import torch
     from safetensors.torch import save_file
 
     name = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
-    t = {f"{name}.{k}": torch.zeros(4, 32) for k in ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b")}
-    t[f"{name}.alpha"] = torch.tensor(4.0)
-    path = tmp_path / "loha.safetensors"
+    t = {f"{name}.oft_blocks": torch.zeros(4, 8, 8), f"{name}.alpha": torch.tensor(4.0)}
+    path = tmp_path / "oft.safetensors"
     save_file(t, str(path))
-    with pytest.raises(GenerationError, match="LoHa is not supported yet"):
+    with pytest.raises(GenerationError, match="oft file, which is not supported yet"):
         engine.generate(base_request.with_(loras=(LoraSpec(str(path)),)))
 
 

@@ -88,7 +88,7 @@ def test_gui_json_with_loose_types(tmp_path: Path) -> None:
 
 def test_unsupported_lora_type_is_reported(tmp_path: Path) -> None:
     p = tmp_path / "loha.json"
-    p.write_text(json.dumps({"LoRA_type": "LyCORIS/LoHa", "network_dim": 8}), encoding="utf-8")
+    p.write_text(json.dumps({"LoRA_type": "LyCORIS/iA3", "network_dim": 8}), encoding="utf-8")
     r = import_kohya_gui_json(p)
     assert any(u.startswith("LoRA_type") for u in r.not_understood)
 
