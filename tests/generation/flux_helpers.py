@@ -58,7 +58,7 @@ def write_kohya_flux_lora(path: Path, seed: int, alpha: float = 2.0, **kwargs) -
     )
 
 
-def _load_flux_folder(path, *, family=None, prediction=None, device="cpu", dtype=None, reporter=None):
+def load_flux_folder(path, *, family=None, prediction=None, device="cpu", dtype=None, reporter=None):
     """A FLUX diffusers folder loaded as ``load_pipeline`` returns it (the FLUX loader of the
     loading issue replaces this in the merged tree)."""
     from diffusers import FluxPipeline
@@ -89,7 +89,7 @@ def flux_engine(flux_dirs):
     from lora_studio.generation.engine import GenerationEngine
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("lora_studio.diffusion.loading.load_pipeline", _load_flux_folder)
+        mp.setattr("lora_studio.diffusion.loading.load_pipeline", load_flux_folder)
         yield GenerationEngine(
             lora_dirs=[flux_dirs["loras"]], max_models=3, device="cpu", dtype=torch.float32
         )

@@ -50,6 +50,9 @@ def test_real_cfg_only_with_a_negative_prompt(flux_engine, flux_request):
     plain = flux_engine.generate(flux_request)
     cfg_no_negative = flux_engine.generate(flux_request.with_(cfg=4.0))
     assert np.array_equal(_img(plain), _img(cfg_no_negative))
+    unused_negative = flux_engine.generate(flux_request.with_(negative="blurry"))  # CFG 1: not read
+    assert np.array_equal(_img(plain), _img(unused_negative))
+    assert "Negative prompt" not in unused_negative.infotexts[0]
     with_negative = flux_engine.generate(flux_request.with_(cfg=4.0, negative="blurry"))
     assert np.abs(_img(plain) - _img(with_negative)).max() > 0
     assert "Negative prompt: blurry" in with_negative.infotexts[0]
