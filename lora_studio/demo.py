@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 DEMO_NAME = "Demo - zorb the mascot"
 MODEL_DIR = "models"
 MODEL_FILE = f"{MODEL_DIR}/tiny-sd1.safetensors"
-DEMO_FAMILIES = ("sd1", "sd2", "sdxl")
+DEMO_FAMILIES = ("sd1", "sd2", "sdxl", "flux")
+# FLUX.1 is laid out as ComfyUI / Forge users have it: the transformer in models/checkpoints, its
+# text encoders in models/text_encoders and its autoencoder in models/vae (found by the loader).
+FLUX_DIRS = {"transformer": "checkpoints", "text_encoders": "text_encoders", "vae": "vae"}
 
 
 def model_file(family: str = "sd1") -> str:
     """The tiny base model of a demo project, relative to its folder."""
+    if family == "flux":
+        return f"{MODEL_DIR}/{FLUX_DIRS['transformer']}/flux1-dev-tiny.safetensors"
     return f"{MODEL_DIR}/tiny-{family}.safetensors"
 
 TRAIN_CONFIG = "training.toml"
@@ -36,8 +41,10 @@ IMAGE_COUNT = 12
 _READY_MARK = ".demo-ready"
 
 
-def demo_train_config(model_file: str = MODEL_FILE):
-    """A quick training config for the tiny model (paths relative to the project folder)."""
+def demo_train_config(model_file: str = MODEL_FILE, family: str = "sd1"):
+    """A quick training config for the tiny model (paths relative to the project folder).
+
+    FLUX.1-dev's sample prompts use its usual distilled guidance (3.5) instead of a CFG scale."""
     from lora_studio.training.config import (
         DatasetConfig,
         ModelConfig,
@@ -50,6 +57,7 @@ def demo_train_config(model_file: str = MODEL_FILE):
         TrainConfig,
     )
 
+    cfg = 3.5 if family == "flux" else 5.0
     return TrainConfig(
         model=ModelConfig(base_model=model_file),
         dataset=DatasetConfig(path=".", resolution=64, bucket_min=64, bucket_max=128, trigger_word=TRIGGER),
@@ -67,8 +75,8 @@ def demo_train_config(model_file: str = MODEL_FILE):
         ),
         sample=SampleConfig(
             prompts=(
-                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=5.0),
-                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=5.0),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=cfg),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=cfg),
             ),
             every_n_epochs=2,
         ),
@@ -80,11 +88,10 @@ def create_demo_project(
 ) -> Path:
     """Write a complete demo project into ``root`` (which must be new or empty). Returns ``root``.
 
-    ``family`` picks the tiny base model: ``sd1`` (the default), ``sd2`` or ``sdxl``; each trains
-    and generates on a CPU.
+    ``family`` picks the tiny base model: ``sd1`` (the default), ``sd2``, ``sdxl`` or ``flux``
+    (a tiny FLUX.1-dev in the ComfyUI layout); each trains and generates on a CPU.
     """
     from lora_studio.dataset import project as proj
-    from lora_studio.diffusion.tiny import save_tiny_model
 
     if family not in DEMO_FAMILIES:
         raise LoraStudioError(
@@ -97,7 +104,7 @@ def create_demo_project(
             f"The folder {root} is not empty.", hint="Choose a new folder for the demo project."
         )
     reporter(StatusChanged("Creating the demo project…"))
-    name = DEMO_NAME if family == "sd1" else f"{DEMO_NAME} ({family.upper()})"
+    name = DEMO_NAME if family == "sd1" else f"{DEMO_NAME} ({'FLUX.1' if family == 'flux' else family.upper()})"
     project = proj.create_project(root, name=name, base_model=model)
     proj.add_concept(project, CONCEPT, repeats=REPEATS, trigger=TRIGGER, class_word="mascot")
 
@@ -111,13 +118,32 @@ def create_demo_project(
         proj.add_images(project, CONCEPT, [Path(tmp)])
 
     reporter(StatusChanged("Building the tiny base model…"))
-    written = save_tiny_model(family, root / MODEL_DIR, seed=seed)
-    assert written["single_file"] == root / model
+    _write_model(root, family, seed)
+    assert (root / model).is_file()
 
-    save_toml(demo_train_config(model), root / TRAIN_CONFIG)
+    save_toml(demo_train_config(model, family), root / TRAIN_CONFIG)
     (root / _READY_MARK).write_text("ok\n", encoding="utf-8")
     reporter(StatusChanged("The demo project is ready."))
     return root
+
+
+def _write_model(root: Path, family: str, seed: int) -> None:
+    models = root / MODEL_DIR
+    if family == "flux":
+        from lora_studio.diffusion.tiny_flux import save_tiny_flux
+
+        save_tiny_flux(
+            models / FLUX_DIRS["transformer"],
+            seed,
+            "dev",
+            components_dir=models / FLUX_DIRS["text_encoders"],
+            vae_dir=models / FLUX_DIRS["vae"],
+            layouts=("transformer", "clip_l", "t5xxl", "ae"),
+        )
+        return
+    from lora_studio.diffusion.tiny import save_tiny_model
+
+    save_tiny_model(family, models, seed=seed)
 
 
 def demo_project_dir() -> Path:

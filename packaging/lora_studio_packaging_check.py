@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         res = paths.resources_dir()
         assert res.is_dir(), f"resources folder missing: {res}"
         sizes = {n: (res / "clip_tokenizer" / n).stat().st_size for n in ("vocab.json", "merges.txt")}
+        sizes["t5 tokenizer.json"] = (res / "t5_tokenizer" / "tokenizer.json").stat().st_size  # FLUX.1
         assert all(sizes.values()), sizes
         return f"{res} {sizes}"
 

@@ -13,9 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the pictures and the tiny model")
     p.add_argument(
         "--family",
-        choices=("sd1", "sd2", "sdxl"),
+        choices=("sd1", "sd2", "sdxl", "flux"),
         default="sd1",
-        help="the tiny base model: SD 1.5-like (default), SD 2.x-like or SDXL-like",
+        help="the tiny base model: SD 1.5-like (default), SD 2.x-like, SDXL-like or FLUX.1-dev-like "
+        "(FLUX: transformer in models/checkpoints, clip_l + t5xxl in models/text_encoders, ae in models/vae)",
     )
     p.set_defaults(handler=_create)
 

@@ -18,19 +18,28 @@ from typing import Any
 from lora_studio.core import paths
 from lora_studio.core.errors import ModelLoadError
 from lora_studio.core.families import ModelFamily, Prediction
+from lora_studio.diffusion.t5_tokenizer import write_t5_tokenizer_dir
 from lora_studio.diffusion.tokenizer import OPENCLIP_PAD, SD1_PAD, write_tokenizer_dir
 
 # Bump when a bundled JSON file changes, so that stale cache folders are not reused.
 CONFIG_VERSION = 1
-BUNDLED_CONFIGS = ("sd15", "sd2", "sd2-v", "sdxl-base")
-_PARTS = ("unet", "vae", "text_encoder", "text_encoder_2", "scheduler")
+BUNDLED_CONFIGS = ("sd15", "sd2", "sd2-v", "sdxl-base", "flux-dev", "flux-schnell")
+_PARTS = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2", "scheduler")
+T5_FOLDER = "tokenizer_2"  # FLUX.1's second tokenizer is T5's, not CLIP's
 _CONFIG_FILE = {"scheduler": "scheduler_config.json"}
 _DONE = ".complete"
 
 
-def config_name(family: ModelFamily | str, prediction: Prediction | str = Prediction.EPSILON) -> str:
-    """The bundled config that matches a family (and, for SD 2.x, the prediction type)."""
+def config_name(
+    family: ModelFamily | str, prediction: Prediction | str = Prediction.EPSILON, variant: str = "dev"
+) -> str:
+    """The bundled config that matches a family (and, for SD 2.x, the prediction type; for FLUX.1,
+    the variant: ``"dev"`` or ``"schnell"``)."""
     family = ModelFamily(family)
+    if family == ModelFamily.FLUX:
+        if variant not in ("dev", "schnell"):
+            raise ValueError(f"unknown FLUX.1 variant {variant!r}")
+        return f"flux-{variant}"
     if family == ModelFamily.SD2:
         return "sd2-v" if Prediction(prediction) == Prediction.V else "sd2"
     return {ModelFamily.SD1: "sd15", ModelFamily.SDXL: "sdxl-base"}[family]
@@ -41,6 +50,8 @@ def tokenizer_pads(family: ModelFamily | str) -> dict[str, str]:
     family = ModelFamily(family)
     if family == ModelFamily.SDXL:
         return {"tokenizer": SD1_PAD, "tokenizer_2": OPENCLIP_PAD}
+    if family == ModelFamily.FLUX:
+        return {"tokenizer": SD1_PAD}  # CLIP-L; its T5 tokenizer (T5_FOLDER) is written separately
     return {"tokenizer": SD1_PAD if family == ModelFamily.SD1 else OPENCLIP_PAD}
 
 
@@ -57,7 +68,7 @@ def bundled_configs(name: str) -> dict[str, Any]:
     return out
 
 
-def _write_dir(target: Path, configs: dict[str, Any], pads: dict[str, str]) -> Path:
+def _write_dir(target: Path, configs: dict[str, Any], pads: dict[str, str], t5: bool = False) -> Path:
     """Write a complete config folder atomically: build it beside ``target``, then rename."""
     if (target / _DONE).exists():
         return target
@@ -72,6 +83,8 @@ def _write_dir(target: Path, configs: dict[str, Any], pads: dict[str, str]) -> P
                 file.write_text(json.dumps(configs[part], indent=2), "utf-8")
         for folder, pad in pads.items():
             write_tokenizer_dir(tmp / folder, pad)
+        if t5:
+            write_t5_tokenizer_dir(tmp / T5_FOLDER)
         (tmp / _DONE).write_text(str(CONFIG_VERSION), "utf-8")
         try:
             tmp.rename(target)
@@ -88,13 +101,16 @@ def _write_dir(target: Path, configs: dict[str, Any], pads: dict[str, str]) -> P
 
 def materialize_config(name: str) -> Path:
     """A complete diffusers-layout config folder (JSON + tokenizers) for a bundled model, in the cache."""
-    family = (
-        ModelFamily.SDXL
-        if name.startswith("sdxl")
-        else (ModelFamily.SD2 if name.startswith("sd2") else ModelFamily.SD1)
-    )
+    family = _family_of(name)
     target = paths.cache_dir() / "model_configs" / f"{name}-v{CONFIG_VERSION}"
-    return _write_dir(target, bundled_configs(name), tokenizer_pads(family))
+    return _write_dir(target, bundled_configs(name), tokenizer_pads(family), t5=family == ModelFamily.FLUX)
+
+
+def _family_of(name: str) -> ModelFamily:
+    for prefix, family in (("sdxl", ModelFamily.SDXL), ("sd2", ModelFamily.SD2), ("flux", ModelFamily.FLUX)):
+        if name.startswith(prefix):
+            return family
+    return ModelFamily.SD1
 
 
 def materialize_embedded_config(family: ModelFamily | str, embedded: dict[str, Any]) -> Path:

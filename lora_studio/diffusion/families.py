@@ -13,6 +13,7 @@ from typing import Any
 
 from lora_studio.core.errors import ModelLoadError
 from lora_studio.core.families import ModelFamily, Prediction
+from lora_studio.diffusion.flux_detect import PART_FILES, PART_LABELS, FluxFacts, component_facts, flux_facts
 from lora_studio.formats.safetensors_meta import SafetensorsHeader, read_header
 
 EMBEDDED_CONFIG_KEY = "lora_studio.diffusers_config"
@@ -38,6 +39,18 @@ class DetectedModel:
     title: str = ""
     size_bytes: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # FLUX.1 only (empty for SD files): "dev" / "schnell"; the transformer's storage ("bf16",
+    # "fp16", "fp32", "fp8"); "transformer" (BFL file), "all_in_one" or "diffusers"; the parts the
+    # file holds and the ones that must come from separate files ("clip_l", "t5xxl", "ae").
+    variant: str = ""
+    weight_dtype: str = ""
+    layout: str = ""
+    parts: tuple[str, ...] = ()
+    missing_parts: tuple[str, ...] = ()
+
+    @property
+    def fp8(self) -> bool:
+        return self.weight_dtype.startswith("fp8")
 
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
@@ -78,7 +91,7 @@ def _reject_non_base(path: Path, keys: list[str]) -> None:
     def contains(part: str) -> bool:
         return any(part in k for k in keys)
 
-    pick_base = "Choose a full SD 1.5, SD 2.x or SDXL checkpoint as the base model."
+    pick_base = "Choose a full SD 1.5, SD 2.x or SDXL checkpoint or a FLUX.1 model as the base model."
     if (
         has("lora_unet_")
         or has("lora_te")
@@ -87,6 +100,7 @@ def _reject_non_base(path: Path, keys: list[str]) -> None:
         or contains(".hada_w1")
         or contains(".lokr_w1")
         or has("lycoris_")
+        or any("lora" in k.lower() for k in keys)  # e.g. XLabs' FLUX LoRAs (double_blocks.N.processor.qkv_lora1)
     ):
         raise _fail(path, "is a LoRA, not a base model.", "Choose it in the LoRA list instead. " + pick_base)
     if has("string_to_param") or has("emb_params") or (bool(keys) and set(keys) <= {"clip_l", "clip_g"}):
@@ -102,8 +116,16 @@ def _reject_non_base(path: Path, keys: list[str]) -> None:
     ):
         raise _fail(
             path,
-            "is a newer transformer model (such as SD3 or Flux), which LoRA Studio cannot train.",
+            "is a transformer model of a kind LoRA Studio cannot train (such as SD3); of the "
+            "transformer models, only FLUX.1 dev and schnell are supported.",
             pick_base,
+        )
+    if has("single_transformer_blocks.") and has("x_embedder."):
+        raise _fail(
+            path,
+            "is a FLUX.1 transformer in diffusers layout: one part of a diffusers model folder.",
+            "Choose the whole diffusers folder (the one with model_index.json), or the original "
+            "single file (such as flux1-dev.safetensors).",
         )
     if not has(UNET_PREFIX):
         if has("encoder.conv_in.") or has("decoder.conv_in.") or has("first_stage_model."):
@@ -146,6 +168,10 @@ def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> D
         raise _fail(path, _PICKLE_WHAT, _CONVERT_HINT)
     header = header or read_header(path)
     keys = list(header.tensors)
+    flux = flux_facts(header)
+    if flux is not None:
+        return _detect_flux(path, header, flux)
+    _reject_component(path, header)
     _reject_non_base(path, keys)
 
     def has(prefix: str) -> bool:
@@ -189,6 +215,60 @@ def detect_model(path: str | Path, header: SafetensorsHeader | None = None) -> D
     )
 
 
+def _detect_flux(path: Path, header: SafetensorsHeader, flux: FluxFacts) -> DetectedModel:
+    if any(k.endswith((".absmax", ".quant_map")) or ".quant_state." in k for k in header.tensors):
+        raise _fail(
+            path,
+            "is a 4-bit (bitsandbytes NF4) FLUX.1 file, which LoRA Studio cannot read.",
+            "Use the bf16 or fp8 file of the same model (such as flux1-dev.safetensors or "
+            "flux1-dev-fp8.safetensors); LoRA Studio can still keep it in 4 bits while training.",
+        )
+    if flux.in_channels not in (0, 64):  # FLUX.1 Fill (384), Depth / Canny (128) take image channels too
+        raise _fail(
+            path,
+            f"is a FLUX.1 tool model (Fill, Depth or Canny: {flux.in_channels} input channels), "
+            "which LoRA Studio cannot use as a base model.",
+            "Choose FLUX.1-dev or FLUX.1-schnell (such as flux1-dev.safetensors).",
+        )
+    if flux.missing_key:
+        raise _fail(
+            path,
+            f'is an incomplete FLUX.1 transformer: it lacks the weight "{flux.missing_key}".',
+            "The download may have been cut off, or this is a different kind of model. Download it again.",
+        )
+    notes = [f"FLUX.1-{flux.variant}"] + (["fp8"] if flux.fp8 else [])
+    return DetectedModel(
+        path=path,
+        family=ModelFamily.FLUX,
+        prediction=Prediction.FLOW,
+        prediction_guessed=False,
+        has_vae="ae" in flux.parts,
+        has_text_encoder="clip_l" in flux.parts and "t5xxl" in flux.parts,
+        embedded_config=EMBEDDED_CONFIG_KEY in header.metadata,
+        title=header.metadata.get("modelspec.title", "") or path.stem,
+        size_bytes=header.file_size,
+        notes=tuple(notes),
+        variant=flux.variant,
+        weight_dtype=flux.weight_dtype,
+        layout="all_in_one" if flux.prefix else "transformer",
+        parts=flux.parts,
+        missing_parts=flux.missing,
+    )
+
+
+def _reject_component(path: Path, header: SafetensorsHeader) -> None:
+    """A FLUX component file (clip_l, t5xxl, ae) is one part of a model, never a base model."""
+    facts = component_facts(header)
+    if facts is None or (facts.part == "ae" and facts.width != 16):
+        return  # an SD VAE gets its own message from _reject_non_base
+    raise _fail(
+        path,
+        f"is a {PART_LABELS[facts.part]} only (like FLUX's {PART_FILES[facts.part]}), one part of a model.",
+        "Keep it in your text_encoders or vae folder (or beside the FLUX model) and choose the FLUX.1 "
+        "model file itself (for example flux1-dev.safetensors) as the base model.",
+    )
+
+
 def _family_from_unet(header: SafetensorsHeader) -> ModelFamily:
     """Without text encoder weights, tell the family by the UNet's cross-attention width."""
     for name, info in header.tensors.items():
@@ -229,6 +309,8 @@ def detect_folder(root: str | Path) -> DetectedModel:
         root, [k for k, v in index.items() if isinstance(v, list) and not k.startswith("_")]
     )
     cls = str(index.get("_class_name", ""))
+    if cls in ("FluxPipeline", "FluxImg2ImgPipeline"):
+        return _detect_flux_folder(root, index, read("transformer", "config.json"))
     if cls.startswith("StableDiffusionXL"):
         if "text_encoder_2" not in index or not (index.get("text_encoder") or [None])[0]:
             raise _fail(
@@ -261,6 +343,30 @@ def detect_folder(root: str | Path) -> DetectedModel:
         is_inpainting=in_channels == 9,
         title=root.name,
         size_bytes=size,
+    )
+
+
+def _detect_flux_folder(root: Path, index: dict[str, Any], transformer: dict[str, Any]) -> DetectedModel:
+    folders = {"transformer": "transformer", "clip_l": "text_encoder", "t5xxl": "text_encoder_2", "ae": "vae"}
+    parts = tuple(p for p, sub in folders.items() if (root / sub).is_dir() and (index.get(sub) or [None])[0])
+    if "transformer" not in parts or not transformer:
+        raise _fail(root, "is a FLUX.1 folder without its transformer.", "Download the whole model folder again.")
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    variant = "dev" if transformer.get("guidance_embeds") else "schnell"
+    return DetectedModel(
+        path=root,
+        family=ModelFamily.FLUX,
+        prediction=Prediction.FLOW,
+        prediction_guessed=False,
+        has_vae="ae" in parts,
+        has_text_encoder="clip_l" in parts and "t5xxl" in parts,
+        title=root.name,
+        size_bytes=size,
+        notes=(f"FLUX.1-{variant}",),
+        variant=variant,
+        layout="diffusers",
+        parts=parts,
+        missing_parts=tuple(p for p in ("clip_l", "t5xxl", "ae") if p not in parts),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,21 @@ _TE2_POS = "conditioner.embedders.1.model.positional_embedding"
 
 @dataclass
 class LoadedModel:
-    """A ready pipeline and what it is. ``kind`` is ``"single_file"`` or ``"diffusers"``."""
+    """A ready pipeline and what it is. ``kind`` is ``"single_file"`` or ``"diffusers"``.
+
+    FLUX.1: ``variant`` is ``"dev"`` or ``"schnell"``; ``components`` names the file each part
+    came from (``transformer``, ``clip_l``, ``t5xxl``, ``ae``), ``fp8`` whether the transformer
+    file stored float8 weights (upcast while loading; see ``flux_loading``).
+    """
 
     pipeline: Any
     family: ModelFamily
     prediction: Prediction
     source: Path
     kind: str
+    variant: str = ""
+    components: dict[str, Path] = field(default_factory=dict)
+    fp8: bool = False
 
 
 def _pipeline_class(family: ModelFamily) -> Any:  # a diffusers pipeline class (their stubs share no base)
@@ -71,19 +79,27 @@ def load_pipeline(
     device: str = "cpu",
     dtype: torch.dtype | str | None = None,
     reporter: Reporter | None = None,
+    clip_l: str | Path | None = None,
+    t5xxl: str | Path | None = None,
+    ae: str | Path | None = None,
 ) -> LoadedModel:
-    """Load an SD 1.x / 2.x / SDXL base model from a ``.safetensors`` file or a diffusers folder.
+    """Load an SD 1.x / 2.x / SDXL or FLUX.1 base model from a ``.safetensors`` file or a diffusers folder.
 
-    ``family``/``prediction`` override what the file says. Every failure is a ModelLoadError.
+    ``family``/``prediction`` override what the file says. FLUX.1: ``clip_l``/``t5xxl``/``ae`` name
+    component files; without them they are found beside the model or in the model folders
+    (``flux_components``). Every failure is a ModelLoadError.
     """
     path = Path(path)
     report = reporter or (lambda _event: None)
     device = pick_device(device)
     torch_dtype = pick_dtype(device, dtype if dtype is not None else "auto")
+    overrides = {"clip_l": clip_l, "t5xxl": t5xxl, "ae": ae}
     if path.is_dir():
         loaded = _guarded(path, lambda: _load_folder(path, family, prediction, torch_dtype, report))
     else:
-        loaded = _guarded(path, lambda: _load_single_file(path, family, prediction, torch_dtype, report))
+        loaded = _guarded(
+            path, lambda: _load_single_file(path, family, prediction, torch_dtype, report, overrides)
+        )
     _check_complete(loaded.pipeline, path)
     set_prediction(loaded.pipeline, loaded.prediction)
     if device != "cpu":
@@ -94,8 +110,12 @@ def load_pipeline(
 
 
 def set_prediction(pipeline: Any, prediction: Prediction | str) -> None:
-    """Make the scheduler predict noise (epsilon) or velocity (v), keeping its other settings."""
+    """Make the scheduler predict noise (epsilon) or velocity (v), keeping its other settings.
+
+    Flow matching (FLUX.1) has one kind of prediction and a scheduler without the setting."""
     prediction = Prediction(prediction)
+    if prediction == Prediction.FLOW:
+        return
     scheduler = pipeline.scheduler
     if scheduler.config.get("prediction_type") != prediction.value:
         pipeline.scheduler = type(scheduler).from_config(scheduler.config, prediction_type=prediction.value)
@@ -129,7 +149,7 @@ def _guarded(path: Path, fn: Callable[[], Any]) -> Any:
         raise ModelLoadError(
             f'"{path.name}" could not be loaded. It may be damaged, or a kind of model LoRA Studio '
             "does not support.",
-            hint="Check that it is an SD 1.5, SD 2.x or SDXL base model; if it is, download it again.",
+            hint="Check that it is an SD 1.5, SD 2.x, SDXL or FLUX.1 base model; if it is, download it again.",
             details=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}",
         ) from None
 
@@ -150,10 +170,29 @@ def _load_single_file(
     prediction: Prediction | str | None,
     torch_dtype: torch.dtype,
     report: Reporter,
+    overrides: dict[str, Any] | None = None,
 ) -> LoadedModel:
     report(StatusChanged(f"Reading {path.name}…"))
     header = read_header(path)
     detected = detect_model(path, header)
+    if detected.family == ModelFamily.FLUX:
+        _refuse_other_family(path, family, ModelFamily.FLUX)
+        from lora_studio.diffusion.flux_loading import load_flux_single_file
+
+        report(StatusChanged(f"Loading FLUX.1-{detected.variant} model {path.name}…"))
+        _quiet_diffusers()
+        pipe, sources = load_flux_single_file(path, header, detected, torch_dtype, report, overrides)
+        return LoadedModel(
+            pipe,
+            ModelFamily.FLUX,
+            Prediction.FLOW,
+            path,
+            "single_file",
+            detected.variant,
+            sources,
+            detected.fp8,
+        )
+    _refuse_other_family(path, family, detected.family)
     fam = ModelFamily(family) if family else detected.family
     pred = Prediction(prediction) if prediction else detected.prediction
     _refuse_unusable(detected)
@@ -172,6 +211,15 @@ def _load_single_file(
     _quiet_diffusers()
     pipe = _pipeline_class(fam).from_single_file(str(path), **kwargs)
     return LoadedModel(pipe, fam, pred, path, "single_file")
+
+
+def _refuse_other_family(path: Path, wanted: ModelFamily | str | None, found: ModelFamily) -> None:
+    """FLUX.1 and the UNet families share no code path: a family override cannot cross that line."""
+    if wanted and (ModelFamily(wanted) == ModelFamily.FLUX) != (found == ModelFamily.FLUX):
+        raise ModelLoadError(
+            f'"{path.name}" is a {found.label} model, not {ModelFamily(wanted).label}.',
+            hint="Set the model type to “Detect”, or choose a model of the type you want.",
+        )
 
 
 def _refuse_unusable(detected: DetectedModel) -> None:
@@ -229,6 +277,19 @@ def _load_folder(
     report: Reporter,
 ) -> LoadedModel:
     detected = detect_folder(root)
+    _refuse_other_family(root, family, detected.family)
+    if detected.family == ModelFamily.FLUX:
+        from lora_studio.diffusion.flux_loading import load_flux_folder
+
+        if detected.missing_parts:
+            raise ModelLoadError(
+                f'The FLUX.1 folder "{root.name}" lacks {", ".join(detected.missing_parts)}.',
+                hint="Download the whole model folder again.",
+            )
+        report(StatusChanged(f"Loading FLUX.1-{detected.variant} model {root.name}…"))
+        _quiet_diffusers()
+        pipe = load_flux_folder(root, torch_dtype)
+        return LoadedModel(pipe, ModelFamily.FLUX, Prediction.FLOW, root, "diffusers", detected.variant)
     _refuse_unusable(detected)
     fam = ModelFamily(family) if family else detected.family
     pred = Prediction(prediction) if prediction else detected.prediction
@@ -252,7 +313,7 @@ def _quiet_diffusers() -> None:
 def _check_complete(pipeline: Any, path: Path) -> None:
     """diffusers leaves weights a file lacks as empty placeholders; refuse such a half-loaded model."""
     missing: list[str] = []
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+    for name in ("unet", "transformer", "vae", "text_encoder", "text_encoder_2"):
         module = getattr(pipeline, name, None)
         if isinstance(module, torch.nn.Module):
             missing += [f"{name}.{n}" for n, p in module.named_parameters() if p.device.type == "meta"]

@@ -8,6 +8,7 @@ autoencoder that downsamples 8x with FLUX's scaling and shift), just very narrow
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -137,3 +138,88 @@ def build_tiny_flux_pipeline(seed: int = 0, variant: str = "dev"):  # -> diffuse
     )
     pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]  # DiffusionPipeline has it
     return pipe
+
+
+TINY_FLUX_FILES = {
+    "transformer": "flux1-{variant}-tiny.safetensors",  # BFL transformer only, like flux1-dev.safetensors
+    "transformer_fp8": "flux1-{variant}-tiny-fp8.safetensors",  # the same in float8_e4m3fn
+    "clip_l": "clip_l.safetensors",
+    "t5xxl": "t5xxl_fp16.safetensors",
+    "ae": "ae.safetensors",
+    "all_in_one": "flux1-{variant}-tiny-all-in-one.safetensors",  # ComfyUI's checkpoint layout
+    "diffusers": "flux1-{variant}-tiny-diffusers",
+}
+# How the released files store each part (the transformer and autoencoder in bf16; ComfyUI's
+# clip_l and t5xxl_fp16 in fp16). Every layout of a tiny model stores the same values.
+TINY_FLUX_DTYPES = {
+    "transformer": torch.bfloat16,
+    "clip_l": torch.float16,
+    "t5xxl": torch.float16,
+    "ae": torch.bfloat16,
+}
+_PIPE_PARTS = {"transformer": "transformer", "clip_l": "text_encoder", "t5xxl": "text_encoder_2", "ae": "vae"}
+
+
+def rounded_tiny_flux_pipeline(seed: int = 0, variant: str = "dev"):  # -> diffusers.FluxPipeline
+    """The tiny pipeline with every weight rounded to its file dtype (:data:`TINY_FLUX_DTYPES`) and
+    kept in fp32: what loading any of the saved files gives on a CPU."""
+    pipe = build_tiny_flux_pipeline(seed, variant)
+    for part, name in _PIPE_PARTS.items():
+        with torch.no_grad():
+            for p in getattr(pipe, name).parameters():
+                p.copy_(p.to(TINY_FLUX_DTYPES[part]).to(p.dtype))
+    return pipe
+
+
+def save_tiny_flux(
+    out_dir: str | Path,
+    seed: int = 0,
+    variant: str = "dev",
+    *,
+    components_dir: str | Path | None = None,
+    vae_dir: str | Path | None = None,
+    layouts: tuple[str, ...] = tuple(TINY_FLUX_FILES),
+) -> dict[str, Path]:
+    """Write one tiny FLUX.1 model in every layout users have (or those in ``layouts``) into ``out_dir``.
+
+    Keys of the result: ``transformer`` (BFL single file), ``transformer_fp8``, ``clip_l``, ``t5xxl``,
+    ``ae`` (ComfyUI's component files; in ``components_dir`` / ``vae_dir`` when given, as in a
+    ``models/text_encoders`` and ``models/vae`` layout), ``all_in_one`` and ``diffusers`` (a folder).
+    Every file carries its component configs in its metadata (the real files need none: they match
+    the bundled FLUX.1 configs).
+    """
+    from lora_studio.diffusion.flux_format import save_flux_file
+
+    out_dir = Path(out_dir)
+    te_dir = Path(components_dir) if components_dir else out_dir
+    ae_dir = Path(vae_dir) if vae_dir else te_dir
+    for folder in (out_dir, te_dir, ae_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    pipe = rounded_tiny_flux_pipeline(seed, variant)
+    names = {k: v.format(variant=variant) for k, v in TINY_FLUX_FILES.items()}
+    files = {
+        "transformer": (out_dir, ("transformer",), False, False),
+        "transformer_fp8": (out_dir, ("transformer",), False, True),
+        "clip_l": (te_dir, ("clip_l",), False, False),
+        "t5xxl": (te_dir, ("t5xxl",), False, False),
+        "ae": (ae_dir, ("ae",), False, False),
+        "all_in_one": (out_dir, ("transformer", "clip_l", "t5xxl", "ae"), True, False),
+    }
+    out: dict[str, Path] = {}
+    for key, (folder, parts, all_in_one, fp8) in files.items():
+        if key in layouts:
+            out[key] = save_flux_file(
+                pipe,
+                folder / names[key],
+                parts,
+                all_in_one=all_in_one,
+                dtype=TINY_FLUX_DTYPES,
+                fp8=fp8,
+                embed_config=True,
+            )
+    if "diffusers" in layouts:
+        for part, name in _PIPE_PARTS.items():
+            getattr(pipe, name).to(TINY_FLUX_DTYPES[part])
+        pipe.save_pretrained(out_dir / names["diffusers"], safe_serialization=True)
+        out["diffusers"] = out_dir / names["diffusers"]
+    return out

@@ -13,8 +13,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lora_studio.core.families import ModelFamily
+
+if TYPE_CHECKING:
+    from lora_studio.diffusion.families import DetectedModel
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +112,14 @@ def _classify(path: Path, source: str) -> ModelItem | LoraItem | None:
     try:
         if path.is_dir() or path.suffix.lower() == ".ckpt":
             detected = inspect_checkpoint(path)
-            return ModelItem(
-                path, detected.family, source, "inpainting model" if detected.is_inpainting else ""
-            )
+            return ModelItem(path, detected.family, source, _model_note(detected))
         header = read_header(path)
         kind = classify_lora_keys(header.shapes)
-        if kind.format == LoraFormat.CHECKPOINT:
+        # UNKNOWN too: a FLUX.1 transformer file (BFL names, no checkpoint prefix) is a base model;
+        # FLUX component files (clip_l, t5xxl, ae) are refused by the detection and so not listed.
+        if kind.format in (LoraFormat.CHECKPOINT, LoraFormat.UNKNOWN):
             detected = inspect_checkpoint(path)
-            return ModelItem(
-                path, detected.family, source, "inpainting model" if detected.is_inpainting else ""
-            )
+            return ModelItem(path, detected.family, source, _model_note(detected))
         if kind.format.is_lora:
             from lora_studio.formats.lora_info import inspect_lora
 
@@ -128,6 +130,14 @@ def _classify(path: Path, source: str) -> ModelItem | LoraItem | None:
     except (OSError, ValueError) as exc:
         log.info("Skipped %s: %s", path, exc)
     return None
+
+
+def _model_note(detected: DetectedModel) -> str:
+    if detected.is_inpainting:
+        return "inpainting model"
+    if detected.family == ModelFamily.FLUX:
+        return f"{detected.variant}, fp8" if detected.fp8 else detected.variant
+    return ""
 
 
 def scan_library(

@@ -80,7 +80,7 @@ def test_materialized_folder_is_complete_idempotent_and_versioned():
     stamp = (root / "model_index.json").stat().st_mtime_ns
     assert materialize_config("sdxl-base") == root
     assert (root / "model_index.json").stat().st_mtime_ns == stamp
-    assert set(BUNDLED_CONFIGS) == {"sd15", "sd2", "sd2-v", "sdxl-base"}
+    assert set(BUNDLED_CONFIGS) == {"sd15", "sd2", "sd2-v", "sdxl-base", "flux-dev", "flux-schnell"}
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,9 @@ def _assert_refused(path: Path, *words: str) -> ModelLoadError:
         ({"encoder.conv_in.weight": T, "decoder.conv_in.weight": T}, "VAE"),
         ({**UNET, **VAE, "conditioner.embedders.0.model.text_projection": T}, "refiner"),
         ({U + "joint_blocks.0.x_block.attn.qkv.weight": T}, "SD3"),
-        ({"double_blocks.0.img_attn.norm.key_norm.scale": T}, "Flux"),
-        ({U + "double_blocks.0.img_attn.qkv.weight": T}, "Flux"),
+        ({"double_blocks.0.img_attn.norm.key_norm.scale": T}, "incomplete FLUX.1"),
+        ({"double_blocks.0.processor.qkv_lora1.down.weight": T}, "LoRA"),
+        ({U + "double_blocks.0.img_attn.qkv.weight": T}, "incomplete FLUX.1"),
         ({"down_blocks.0.resnets.0.conv1.weight": T}, "part"),
         ({"emb_params": T}, "embedding"),
         ({"control_model.input_blocks.0.0.weight": T}, "ControlNet"),
@@ -185,7 +186,8 @@ def test_diffusers_folders_from_json_only(tmp_path):
     refiner = {**xl, "text_encoder": [None, None]}
     for root, word in (
         (folder("refiner", refiner), "refiner"),
-        (folder("flux", {"_class_name": "FluxPipeline"}), "FluxPipeline"),
+        (folder("flux", {"_class_name": "FluxPipeline"}), "FLUX.1 folder without its transformer"),
+        (folder("sd3", {"_class_name": "StableDiffusion3Pipeline"}), "StableDiffusion3Pipeline"),
         (tmp_path, "model_index.json"),
     ):
         with pytest.raises(ModelLoadError) as info:

@@ -88,6 +88,7 @@ def test_runtime_resources_reach_source_checkouts_wheels_and_the_frozen_app(tmp_
     files = {f"{folder}/{path.name}" for path, folder in module.runtime_files()}
     assert {"clip_tokenizer/vocab.json", "clip_tokenizer/merges.txt", "styles/app.qss"} <= files
     assert any(f.startswith("model_configs/sd15/") for f in files)
+    assert {"t5_tokenizer/tokenizer.json", "model_configs/flux-dev/transformer/config.json"} <= files  # FLUX.1
     assert not any(f.startswith("sources/") for f in files)  # sources stay out of the package
     # A wheel built from this checkout carries them inside the package.
     proc = subprocess.run(
