@@ -59,10 +59,17 @@ def test_real_cfg_only_with_a_negative_prompt(flux_engine, flux_request):
 
 
 def test_schedules_and_sampler_names(flux_engine, flux_request):
+    pipe = flux_engine.model(flux_request.model).pipe
     simple = flux_engine.generate(flux_request)
+    simple_sigmas = pipe.scheduler.sigmas.clone()
     beta = flux_engine.generate(flux_request.with_(schedule="Beta"))
     assert "Schedule type: Beta" in beta.infotexts[0]
-    assert np.abs(_img(simple) - _img(beta)).max() > 0
+    # The tiny model's velocity barely depends on the time, so the pictures may agree to the pixel;
+    # the sigmas it was run with show the schedule (the resolution shift kept, the ends the same).
+    assert pipe.scheduler.config.use_beta_sigmas and pipe.scheduler.config.use_dynamic_shifting
+    assert pipe.scheduler.sigmas[0] == simple_sigmas[0] and not torch.equal(
+        pipe.scheduler.sigmas, simple_sigmas
+    )
     auto = flux_engine.generate(flux_request.with_(schedule="Automatic"))
     assert np.array_equal(_img(simple), _img(auto)) and "Schedule type: Simple" in auto.infotexts[0]
     with pytest.raises(GenerationError, match="cannot be used with FLUX"):
@@ -135,9 +142,9 @@ def test_matches_diffusers_own_kohya_loader(flux_engine, flux_request, tmp_path)
     """Our reading of a kohya FLUX file gives the image diffusers' own converter gives. The file has
     the double blocks and CLIP-L only: diffusers 0.42 assumes 3072-wide single blocks (the real-width
     check is in test_flux_lora_diffusers.py) and drops embedder/final-layer modules, which ours keeps."""
-    from diffusers import FluxPipeline
     from safetensors.torch import load_file
 
+    from lora_studio.diffusion.loading import load_pipeline
     from lora_studio.formats.flux_lora_keys import flux_peft_to_kohya
     from lora_studio.formats.lora_keys import write_kohya_file
 
@@ -153,8 +160,7 @@ def test_matches_diffusers_own_kohya_loader(flux_engine, flux_request, tmp_path)
         )
     finally:
         flux_engine.lora_dirs.remove(folder)
-    pipe = FluxPipeline.from_pretrained(flux_request.model, torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_pipeline(flux_request.model, dtype=torch.float32).pipeline
     pipe.load_lora_weights(load_file(str(path)), adapter_name="theirs")
     injected = sum(1 for m in pipe.transformer.modules() if "theirs" in getattr(m, "lora_A", {}))
     injected += sum(1 for m in pipe.text_encoder.modules() if "theirs" in getattr(m, "lora_A", {}))
@@ -208,7 +214,7 @@ def _with_lora(path):
 
 def test_cli_takes_flux_defaults_and_options(flux_engine, flux_dirs, tmp_path):
     """``lora-studio generate`` on FLUX.1: Forge's defaults when not given, --distilled-cfg and
-    --base-weights when given (flux_engine keeps the FLUX folder loader patched in)."""
+    --base-weights when given."""
     from lora_studio.cli.main import main
     from lora_studio.formats.infotext import read_png_parameters
 

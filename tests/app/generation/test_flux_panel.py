@@ -7,21 +7,21 @@ from PySide6.QtCore import Qt
 
 from lora_studio.core.families import ModelFamily
 from lora_studio.formats.infotext import read_png_parameters
-from lora_studio.generation.model_library import ModelItem
 
 
 def _offer_flux(panel, tmp_path):
-    """The picker offers the SD model plus a FLUX.1-dev and a FLUX.1-schnell model (the library
-    scan that recognises FLUX folders comes with the FLUX loader)."""
-    from tests.generation.flux_helpers import save_tiny_flux
+    """The picker offers the SD model plus the FLUX.1-dev and -schnell models the library finds in a
+    model folder (BFL transformer files with their component files beside them)."""
+    from lora_studio.generation.model_library import scan_library
+    from tests.generation.flux_helpers import save_tiny_flux_model
 
     sd = panel.model_picker.current()
-    dev = ModelItem(save_tiny_flux(tmp_path / "flux1-dev-tiny", "dev"), ModelFamily.FLUX, "folder")
-    schnell = ModelItem(
-        save_tiny_flux(tmp_path / "flux1-schnell-tiny", "schnell"), ModelFamily.FLUX, "folder"
-    )
-    panel.model_picker.set_models([sd, dev, schnell], sd.path)
-    return sd, dev, schnell
+    dev = save_tiny_flux_model(tmp_path / "models" / "dev", "dev")
+    schnell = save_tiny_flux_model(tmp_path / "models" / "schnell", "schnell")
+    found = {m.path: m for m in scan_library([tmp_path / "models"], []).models}
+    assert found[dev].family == found[schnell].family == ModelFamily.FLUX
+    panel.model_picker.set_models([sd, found[dev], found[schnell]], sd.path)
+    return sd, found[dev], found[schnell]
 
 
 def _choose(qtbot, panel, item) -> None:
@@ -66,12 +66,9 @@ def test_flux_controls_follow_the_model(qtbot, panel, tmp_path):
     assert s.cfg.value() == 7.0 and s.clip_skip.isEnabled() and panel.prompt_editor.negative.isEnabled()
 
 
-def test_generate_with_flux_from_the_panel(qtbot, panel, tmp_path, monkeypatch):
+def test_generate_with_flux_from_the_panel(qtbot, panel, tmp_path):
     """Choose the FLUX model, set Distilled CFG Scale and 8-bit weights, press Generate: the picture
     carries Forge's FLUX infotext."""
-    from tests.generation.flux_helpers import load_flux_folder
-
-    monkeypatch.setattr("lora_studio.diffusion.loading.load_pipeline", load_flux_folder)
     _, dev, _ = _offer_flux(panel, tmp_path)
     _choose(qtbot, panel, dev)
     s = panel.settings_widget

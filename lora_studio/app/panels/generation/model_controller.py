@@ -107,7 +107,7 @@ class ModelController(QObject):
         if item is not None and self.view.model_picker.is_current_loaded():
             native = self.state.loaded_native or None
         # Before loading, a FLUX file's name tells schnell from dev; loading tells for sure.
-        schnell = item is not None and "schnell" in item.name.lower()
+        schnell = item is not None and "schnell" in f"{item.name} {item.note}".lower()
         self.view.settings_widget.set_family(family, native, schnell=schnell)
         self.view.update_buttons()
 
