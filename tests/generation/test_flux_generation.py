@@ -235,3 +235,18 @@ def test_cli_takes_flux_defaults_and_options(flux_engine, flux_dirs, tmp_path):
     text = read_png_parameters(png) or ""
     assert "Steps: 4, Sampler: Euler, Schedule type: Simple, CFG scale: 1, Seed: 3" in text
     assert main([*dev, "--sampler", "DPM++ 2M", "--out", str(tmp_path / "e")]) == 2
+
+
+def test_bake_a_lora_into_a_flux_file(flux_engine, flux_request, flux_dirs, tmp_path):
+    """ "Bake into model" on FLUX.1 writes an all-in-one file that the loader reads and that draws what
+    the base model with the LoRA draws."""
+    from lora_studio.generation.merge import bake_loras
+    from lora_studio.generation.request import LoraSpec
+
+    spec = LoraSpec(str(flux_dirs["loras"] / "fa.safetensors"), 0.8)
+    baked = bake_loras(flux_request.model, [spec], tmp_path / "flux-baked.safetensors", dtype=torch.float32)
+    with_lora = flux_engine.generate(flux_request.with_(loras=(spec,)))
+    from_file = flux_engine.generate(flux_request.with_(model=str(baked)))
+    base = flux_engine.generate(flux_request)
+    assert np.abs(_img(with_lora) - _img(from_file)).max() <= 2
+    assert np.abs(_img(base) - _img(from_file)).max() > 5
