@@ -250,3 +250,20 @@ def test_bake_a_lora_into_a_flux_file(flux_engine, flux_request, flux_dirs, tmp_
     base = flux_engine.generate(flux_request)
     assert np.abs(_img(with_lora) - _img(from_file)).max() <= 2
     assert np.abs(_img(base) - _img(from_file)).max() > 5
+
+
+def test_grid_over_distilled_guidance(flux_engine, flux_request, tmp_path):
+    from lora_studio.generation.grid import GridAxis, run_grid
+
+    x = GridAxis("guidance", (1.0, 3.5))
+    result = run_grid(flux_engine, flux_request.with_(steps=2), x, out_dir=tmp_path / "grid")
+    assert len(result.image_paths) == 2 and Path(result.grid_paths[0]).is_file()
+    infos = [read(p) for p in result.image_paths]
+    assert "Distilled CFG Scale: 1," in infos[0] and "Distilled CFG Scale: 3.5," in infos[1]
+    assert x.label(3.5) == "Distilled CFG 3.5"
+
+
+def read(path) -> str:
+    from lora_studio.formats.infotext import read_png_parameters
+
+    return read_png_parameters(path) or ""
