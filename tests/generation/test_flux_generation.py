@@ -267,3 +267,18 @@ def read(path) -> str:
     from lora_studio.formats.infotext import read_png_parameters
 
     return read_png_parameters(path) or ""
+
+
+def test_lora_merge_command_on_flux_files(flux_engine, flux_request, flux_dirs, tmp_path):
+    """``lora merge`` (concatenated ranks) of two FLUX LoRAs draws what the two at their weights draw."""
+    from lora_studio.generation.merge import merge_lora_files
+    from lora_studio.generation.request import LoraSpec
+
+    specs = [
+        LoraSpec(str(flux_dirs["loras"] / "fa.safetensors"), 0.6),
+        LoraSpec(str(flux_dirs["loras"] / "fb.safetensors"), 0.5),
+    ]
+    merged = merge_lora_files(specs, tmp_path / "m.safetensors", dtype=torch.float32).path
+    both = flux_engine.generate(flux_request.with_(loras=tuple(specs)))
+    one = flux_engine.generate(flux_request.with_(loras=(LoraSpec(str(merged), 1.0),)))
+    assert np.abs(_img(both) - _img(one)).max() <= 2
