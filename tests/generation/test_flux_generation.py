@@ -282,3 +282,10 @@ def test_lora_merge_command_on_flux_files(flux_engine, flux_request, flux_dirs, 
     both = flux_engine.generate(flux_request.with_(loras=tuple(specs)))
     one = flux_engine.generate(flux_request.with_(loras=(LoraSpec(str(merged), 1.0),)))
     assert np.abs(_img(both) - _img(one)).max() <= 2
+
+
+def test_batches_use_seed_plus_index(flux_engine, flux_request):
+    res = flux_engine.generate(flux_request.with_(batch_size=2, batch_count=2, steps=2))
+    assert res.seeds == (7, 8, 9, 10) and len(res.paths) == 4
+    single = flux_engine.generate(flux_request.with_(seed=9, steps=2))
+    assert np.abs(_img(res, 2) - _img(single)).max() <= 2
