@@ -96,3 +96,13 @@ def flux_request(flux_dirs, tmp_path):
         height=64,
         output_dir=str(tmp_path / "out"),
     )
+
+
+def bfl_dotted(body: str) -> str:
+    """A kohya FLUX name body (``double_blocks_0_img_attn_qkv``) in BFL dotted form."""
+    from lora_studio.formats import flux_lora_keys as fk
+
+    m = fk._BLOCK.match(body)
+    if m:
+        return f"{m.group(1)}.{m.group(2)}.{fk._UNDERSCORED_BFL[m.group(3)]}"
+    return fk._UNDERSCORED_BFL[body]

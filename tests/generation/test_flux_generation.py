@@ -11,7 +11,7 @@ import torch
 from lora_studio.core.errors import GenerationError
 from lora_studio.core.events import PreviewReady
 from tests.generation.conftest import image_array
-from tests.generation.flux_helpers import random_flux_peft
+from tests.generation.flux_helpers import bfl_dotted, random_flux_peft
 
 
 def _img(result, i=0):
@@ -289,3 +289,49 @@ def test_batches_use_seed_plus_index(flux_engine, flux_request):
     assert res.seeds == (7, 8, 9, 10) and len(res.paths) == 4
     single = flux_engine.generate(flux_request.with_(seed=9, steps=2))
     assert np.abs(_img(res, 2) - _img(single)).max() <= 2
+
+
+def test_every_file_form_draws_the_same(flux_engine, flux_request, flux_dirs, tmp_path):
+    """The same LoRA saved as diffusers/PEFT, ai-toolkit (BFL names) and OneTrainer files draws what
+    the kohya file draws, with every module injected."""
+    from safetensors.torch import load_file
+
+    from lora_studio.formats.flux_lora_keys import load_flux_lora
+    from lora_studio.formats.safetensors_meta import write_safetensors
+
+    kohya_path = flux_dirs["loras"] / "fa.safetensors"
+    lora = load_flux_lora(kohya_path)
+    forms = {"diffusers": lora.to_diffusers_state_dict()}
+    ot = {}
+    for comp, prefix in (("transformer", "lora_transformer_"), ("text_encoder", "lora_te1_text_model_")):
+        for path, pair in lora.components()[comp].items():
+            name = prefix + path.replace(".", "_")
+            ot[f"{name}.lora_down.weight"], ot[f"{name}.lora_up.weight"] = pair.down, pair.up
+            ot[f"{name}.alpha"] = torch.tensor(pair.alpha)
+    forms["onetrainer"] = ot
+    ait = {}
+    for key, value in load_file(str(kohya_path)).items():
+        name, _, suffix = key.partition(".")
+        if name.startswith("lora_unet_"):
+            suffix = suffix.replace("lora_down", "lora_A").replace("lora_up", "lora_B")
+            ait[f"diffusion_model.{bfl_dotted(name[len('lora_unet_') :])}.{suffix}"] = value
+    forms["ai-toolkit"] = ait
+    want = _img(flux_engine.generate(flux_request.with_(loras=(_spec(kohya_path),))))
+    unet_only = {k: v for k, v in load_file(str(kohya_path)).items() if k.startswith("lora_unet_")}
+    unet_path = write_safetensors(tmp_path / "kohya-transformer.safetensors", unet_only, {})
+    want_transformer = _img(flux_engine.generate(flux_request.with_(loras=(_spec(unet_path),))))
+    for form, tensors in forms.items():
+        path = write_safetensors(tmp_path / f"{form}.safetensors", tensors, {})
+        got = flux_engine.generate(flux_request.with_(loras=(_spec(path),)))
+        [loaded] = flux_engine.model(flux_request.model).stack.loaded.values()
+        assert loaded.modules_matched == loaded.modules_in_file, form
+        expected = lora.module_count - (len(lora.text_encoder) if form == "ai-toolkit" else 0)
+        assert loaded.modules_in_file == expected, form
+        reference = want_transformer if form == "ai-toolkit" else want  # that file: transformer only
+        assert np.abs(_img(got) - reference).max() <= 2, form
+
+
+def _spec(path):
+    from lora_studio.generation.request import LoraSpec
+
+    return LoraSpec(str(path), 1.0)
