@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
             nargs="+",
             metavar=("KIND", "VALUE"),
             required=axis == "x",
-            help="axis kind (lora, weight, prompt, seed, cfg, steps, sampler) and its values",
+            help="axis kind (lora, weight, prompt, seed, cfg, guidance, steps, sampler) and its values",
         )
     grid.set_defaults(handler=run_grid_cmd)
 

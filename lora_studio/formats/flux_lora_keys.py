@@ -73,38 +73,39 @@ FLUX_MLP_RATIO = 4  # a FLUX block's MLP is 4 × the hidden size (sizes proj_mlp
 FluxAlphaFor = Callable[[str, str, int], float]
 """``alpha_for(component, module_path, rank) -> alpha``; component is "transformer" or "text_encoder"."""
 
-# BFL name inside a double block -> diffusers path(s) inside ``transformer_blocks.N``.
-_DOUBLE: dict[str, tuple[str, ...]] = {
-    "img_attn.qkv": ("attn.to_q", "attn.to_k", "attn.to_v"),
-    "img_attn.proj": ("attn.to_out.0",),
-    "img_mlp.0": ("ff.net.0.proj",),
-    "img_mlp.2": ("ff.net.2",),
-    "img_mod.lin": ("norm1.linear",),
-    "txt_attn.qkv": ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"),
-    "txt_attn.proj": ("attn.to_add_out",),
-    "txt_mlp.0": ("ff_context.net.0.proj",),
-    "txt_mlp.2": ("ff_context.net.2",),
-    "txt_mod.lin": ("norm1_context.linear",),
-}
-_SINGLE: dict[str, tuple[str, ...]] = {
-    "linear1": ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"),
-    "linear2": ("proj_out",),
-    "modulation.lin": ("norm.linear",),
-}
-_TOP: dict[str, str] = {
-    "img_in": "x_embedder",
-    "txt_in": "context_embedder",
-    "time_in.in_layer": "time_text_embed.timestep_embedder.linear_1",
-    "time_in.out_layer": "time_text_embed.timestep_embedder.linear_2",
-    "vector_in.in_layer": "time_text_embed.text_embedder.linear_1",
-    "vector_in.out_layer": "time_text_embed.text_embedder.linear_2",
-    "guidance_in.in_layer": "time_text_embed.guidance_embedder.linear_1",
-    "guidance_in.out_layer": "time_text_embed.guidance_embedder.linear_2",
-    "final_layer.linear": "proj_out",
-    # BFL orders this layer's output (shift, scale); diffusers' norm_out (scale, shift).
-    "final_layer.adaLN_modulation.1": "norm_out.linear",
-}
-_SWAPPED = "norm_out.linear"
+
+def _layout_templates() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], dict[str, str], str]:
+    """The Linear modules of ``flux_layout``'s BFL <-> diffusers table (the one table the loader also
+    uses), as names inside a double block, inside a single block and outside the blocks, plus the
+    one module whose rows BFL orders differently (the final modulation: shift/scale swapped)."""
+    from lora_studio.formats.flux_layout import FluxDims, bfl_modules
+
+    double: dict[str, tuple[str, ...]] = {}
+    single: dict[str, tuple[str, ...]] = {}
+    top: dict[str, str] = {}
+    swapped = ""
+    for bfl, segments in bfl_modules(FluxDims(1, 1, 2, 8, True)).items():
+        if bfl.endswith(("query_norm", "key_norm")):
+            continue  # RMSNorm scales, not Linear layers: no LoRA
+        names = tuple(dict.fromkeys(name for name, _start, _stop in segments))
+        if any(start is not None for _name, start, _stop in segments):
+            swapped = names[0]
+        if bfl.startswith("double_blocks.0."):
+            double[bfl.removeprefix("double_blocks.0.")] = tuple(
+                n.removeprefix("transformer_blocks.0.") for n in names
+            )
+        elif bfl.startswith("single_blocks.0."):
+            single[bfl.removeprefix("single_blocks.0.")] = tuple(
+                n.removeprefix("single_transformer_blocks.0.") for n in names
+            )
+        else:
+            top[bfl] = names[0]
+    return double, single, top, swapped
+
+
+# BFL name inside a double block -> diffusers path(s) inside ``transformer_blocks.N`` (several for
+# a fused module, in row order); the same for single blocks; top-level BFL -> diffusers names.
+_DOUBLE, _SINGLE, _TOP, _SWAPPED = _layout_templates()
 _DOUBLE_INV = {d: (b, i, len(ds)) for b, ds in _DOUBLE.items() for i, d in enumerate(ds)}
 _SINGLE_INV = {d: (b, i, len(ds)) for b, ds in _SINGLE.items() for i, d in enumerate(ds)}
 _TOP_INV = {d: b for b, d in _TOP.items()}

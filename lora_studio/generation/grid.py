@@ -1,7 +1,7 @@
 """X/Y(/Z) comparison grids: one engine, one cached pipeline, a labelled grid PNG per Z value.
 
 Axes vary a LoRA file (e.g. every saved epoch), a LoRA weight, the prompt, the seed, the CFG scale,
-the steps or the sampler. Each cell is a normal generation (its PNG with full infotext is kept);
+FLUX.1's Distilled CFG Scale ("guidance"), the steps or the sampler. Each cell is a normal generation (its PNG with full infotext is kept);
 the grid image has readable column and row labels.
 """
 
@@ -19,7 +19,7 @@ from lora_studio.core.errors import GenerationError
 from lora_studio.core.events import Progress, Reporter, null_reporter
 from lora_studio.generation.request import GenerationRequest, LoraSpec
 
-AXIS_KINDS = ("lora", "weight", "prompt", "seed", "cfg", "steps", "sampler")
+AXIS_KINDS = ("lora", "weight", "prompt", "seed", "cfg", "guidance", "steps", "sampler")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class GridAxis:
             return Path(str(value)).stem
         if self.kind == "weight":
             return f"weight {float(value):g}"
-        if self.kind in ("cfg", "steps", "seed"):
-            return f"{ {'cfg': 'CFG', 'steps': 'steps', 'seed': 'seed'}[self.kind] } {value}"
+        if self.kind in ("cfg", "steps", "seed", "guidance"):
+            name = {"cfg": "CFG", "steps": "steps", "seed": "seed", "guidance": "Distilled CFG"}[self.kind]
+            return f"{name} {value}"
         return str(value)
 
     def apply(self, request: GenerationRequest, value: Any) -> GenerationRequest:
@@ -65,6 +66,8 @@ class GridAxis:
             return replace(request, seed=int(value))
         if self.kind == "cfg":
             return replace(request, cfg=float(value))
+        if self.kind == "guidance":  # FLUX.1-dev's Distilled CFG Scale
+            return replace(request, distilled_cfg=float(value))
         if self.kind == "steps":
             return replace(request, steps=int(value))
         if self.kind == "sampler":

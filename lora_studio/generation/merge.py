@@ -58,6 +58,21 @@ def bake_loras(
     out = Path(out_path)
     names = {s.name: s.weight for s in loras if s.enabled}
     reporter(StatusChanged(f"Writing {out.name}…"))
+    if family == ModelFamily.FLUX:
+        # FLUX overflows in float16; bfloat16 is how its files come. One all-in-one file (ComfyUI's
+        # layout: the LoRA may have changed CLIP-L as well as the transformer) or a diffusers folder.
+        dtype = torch.bfloat16 if dtype == torch.float16 else dtype
+        if out.suffix.lower() == ".safetensors":
+            from lora_studio.diffusion.flux_format import save_flux_file
+
+            return save_flux_file(
+                pipe,
+                out,
+                ("transformer", "clip_l", "t5xxl", "ae"),
+                all_in_one=True,
+                dtype=dtype,
+                embed_config=True,
+            )
     if out.suffix.lower() == ".safetensors":
         from lora_studio.diffusion.ldm_format import save_single_file
 

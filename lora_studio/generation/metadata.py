@@ -74,7 +74,8 @@ def build_infotext(
         )
     params = InfotextParams(
         prompt=prompt,
-        negative_prompt=request.negative,
+        # FLUX.1 reads a negative prompt only with real CFG (scale above 1): don't claim one otherwise.
+        negative_prompt="" if is_flux and request.cfg <= 1.0 else request.negative,
         steps=request.steps,
         sampler=sampler,
         schedule_type=schedule,

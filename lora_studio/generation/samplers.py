@@ -11,6 +11,10 @@ from typing import Any
 
 from lora_studio.generation.request import split_sampler_name
 
+# diffusers lists in a loaded config the keys its file did not set; ``from_config`` drops those keys
+# again, which would silently drop our overrides of them (e.g. ``use_beta_sigmas``).
+_DEFAULTED = "_use_default_values"
+
 # sampler -> (diffusers class name, extra kwargs)
 SAMPLER_TABLE: dict[str, tuple[str, dict[str, Any]]] = {
     "Euler a": ("EulerAncestralDiscreteScheduler", {}),
@@ -72,7 +76,7 @@ def make_scheduler(base_config: Any, sampler: str, schedule: str) -> Any:
     config = dict(base_config)
     # Settings that belong to another scheduler class would be ignored with a warning; keys that
     # select a sigma schedule must not leak from the base config into a different choice.
-    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", _DEFAULTED):
         config.pop(key, None)
     config.update(kwargs)
     try:
@@ -129,7 +133,7 @@ def make_flow_scheduler(base_config: Any, sampler: str, schedule: str) -> Any:
 
     class_name, kwargs = flow_scheduler_kwargs(sampler, schedule)
     config = dict(base_config)
-    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", _DEFAULTED):
         config.pop(key, None)
     config.update(kwargs)
     try:

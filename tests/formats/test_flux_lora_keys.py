@@ -19,6 +19,7 @@ from lora_studio.formats.flux_lora_keys import (
     save_flux_kohya_lora,
 )
 from lora_studio.formats.lora_classify import classify_lora_keys
+from tests.generation.flux_helpers import bfl_dotted
 
 HIDDEN = 32  # tiny transformer: 2 heads × 16
 MLP = 4 * HIDDEN
@@ -244,15 +245,6 @@ def test_ai_toolkit_bfl_form(exported):
     lora = read_flux_lora(ait)
     assert lora.source_format == "ai-toolkit"
     _assert_same_as(lora, ref)
-
-
-def bfl_dotted(body: str) -> str:
-    from lora_studio.formats import flux_lora_keys as fk
-
-    m = fk._BLOCK.match(body)
-    if m:
-        return f"{m.group(1)}.{m.group(2)}.{fk._UNDERSCORED_BFL[m.group(3)]}"
-    return fk._UNDERSCORED_BFL[body]
 
 
 def test_onetrainer_form(exported):

@@ -10,13 +10,13 @@ import torch
 TE_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
 
-def save_tiny_flux(folder: Path, variant: str = "dev", seed: int = 0) -> Path:
-    """The tiny FLUX pipeline as a diffusers folder (``model_index.json`` + components)."""
-    from lora_studio.diffusion.tiny_flux import build_tiny_flux_pipeline
+def save_tiny_flux_model(folder: Path, variant: str = "dev") -> Path:
+    """The tiny FLUX.1 model as users have it: a BFL-layout transformer file with clip_l, t5xxl and
+    ae beside it (the loader finds them). Returns the transformer file."""
+    from lora_studio.diffusion.tiny_flux import save_tiny_flux
 
-    pipe = build_tiny_flux_pipeline(seed, variant)
-    pipe.save_pretrained(str(folder))
-    return folder
+    files = save_tiny_flux(folder, 0, variant, layouts=("transformer", "clip_l", "t5xxl", "ae"))
+    return files["transformer"]
 
 
 def random_flux_peft(seed: int, *, rank: int = 4, scale: float = 0.05, blocks: str = "all", te: bool = True):
@@ -58,18 +58,6 @@ def write_kohya_flux_lora(path: Path, seed: int, alpha: float = 2.0, **kwargs) -
     )
 
 
-def _load_flux_folder(path, *, family=None, prediction=None, device="cpu", dtype=None, reporter=None):
-    """A FLUX diffusers folder loaded as ``load_pipeline`` returns it (the FLUX loader of the
-    loading issue replaces this in the merged tree)."""
-    from diffusers import FluxPipeline
-
-    from lora_studio.core.families import ModelFamily, Prediction
-    from lora_studio.diffusion.loading import LoadedModel
-
-    pipe = FluxPipeline.from_pretrained(str(path), torch_dtype=dtype or torch.float32).to(device)
-    return LoadedModel(pipe, ModelFamily.FLUX, Prediction.FLOW, Path(path), "diffusers")
-
-
 @pytest.fixture(scope="module")
 def flux_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("flux")
@@ -78,8 +66,8 @@ def flux_dirs(tmp_path_factory):
     write_kohya_flux_lora(loras / "fa.safetensors", seed=11)
     write_kohya_flux_lora(loras / "fb.safetensors", seed=12, alpha=4.0)
     return {
-        "dev": save_tiny_flux(root / "flux-dev", "dev"),
-        "schnell": save_tiny_flux(root / "flux-schnell", "schnell"),
+        "dev": save_tiny_flux_model(root / "flux-dev", "dev"),
+        "schnell": save_tiny_flux_model(root / "flux-schnell", "schnell"),
         "loras": loras,
     }
 
@@ -88,11 +76,7 @@ def flux_dirs(tmp_path_factory):
 def flux_engine(flux_dirs):
     from lora_studio.generation.engine import GenerationEngine
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("lora_studio.diffusion.loading.load_pipeline", _load_flux_folder)
-        yield GenerationEngine(
-            lora_dirs=[flux_dirs["loras"]], max_models=3, device="cpu", dtype=torch.float32
-        )
+    return GenerationEngine(lora_dirs=[flux_dirs["loras"]], max_models=3, device="cpu", dtype=torch.float32)
 
 
 @pytest.fixture()
@@ -112,3 +96,13 @@ def flux_request(flux_dirs, tmp_path):
         height=64,
         output_dir=str(tmp_path / "out"),
     )
+
+
+def bfl_dotted(body: str) -> str:
+    """A kohya FLUX name body (``double_blocks_0_img_attn_qkv``) in BFL dotted form."""
+    from lora_studio.formats import flux_lora_keys as fk
+
+    m = fk._BLOCK.match(body)
+    if m:
+        return f"{m.group(1)}.{m.group(2)}.{fk._UNDERSCORED_BFL[m.group(3)]}"
+    return fk._UNDERSCORED_BFL[body]

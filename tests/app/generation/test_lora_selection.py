@@ -32,10 +32,10 @@ class _FakeHolder(jobs.EngineHolder):
     def engine(self, lora_dirs):
         return self.fake
 
-    def is_loaded(self, model) -> bool:
+    def is_loaded(self, model, base_weights="full") -> bool:
         return True
 
-    def load(self, model, lora_dirs, reporter) -> jobs.ModelReady:
+    def load(self, model, lora_dirs, reporter, base_weights="full") -> jobs.ModelReady:
         return jobs.ModelReady(Path(model), ModelFamily.SD1, 64, 0.0)
 
 

@@ -142,6 +142,7 @@ class GenerationPanel(QWidget):
         self.requests = RequestController(self)
         self.gallery_control = GalleryController(self)
         state.selection.choices_changed.connect(self._on_selection_changed)
+        self.settings_widget.negative_state.connect(self._on_negative_state)
         context.project_changed.connect(self._on_project_changed)
         context.jobs.busy_changed.connect(self.update_buttons)
 
@@ -197,6 +198,12 @@ class GenerationPanel(QWidget):
             self.state.status = f"{BUSY_PREFIX}{job.name}. Generate is available when it ends."
         elif not other and self.state.status.startswith(BUSY_PREFIX):
             self.state.status = "Ready."  # that job has ended: don't keep saying it runs
+
+    def _on_negative_state(self, applies: bool, reason: str) -> None:
+        """FLUX.1 at CFG scale 1 has no use for a negative prompt: grey it out and say why."""
+        for widget in (self.prompt_editor.negative, self.prompt_editor.negative_count):
+            widget.setEnabled(applies)
+        self.prompt_editor.negative.setToolTip(reason)
 
     def _on_selection_changed(self) -> None:
         self.save_timer.start()  # the weights are remembered

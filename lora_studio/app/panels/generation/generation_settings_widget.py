@@ -20,13 +20,17 @@ from PySide6.QtWidgets import (
 
 from lora_studio.app.panels.generation.hires_fix_widget import HiresFixWidget
 from lora_studio.app.panels.generation.init_image_widget import InitImageWidget
+from lora_studio.app.panels.generation.model_options_widget import ModelOptionsWidget
 from lora_studio.core.families import ModelFamily
 from lora_studio.generation.request import (
     DEFAULT_SAMPLER,
     DEFAULT_SCHEDULE,
+    FLOW_SAMPLERS,
+    FLOW_SCHEDULES,
     SAMPLERS,
     SCHEDULE_TYPES,
     GenerationRequest,
+    family_defaults,
 )
 
 MAX_SEED = 2**32 - 1
@@ -43,15 +47,34 @@ SIZE_PRESETS: dict[ModelFamily, list[tuple[str, int, int]]] = {
         ("Portrait 4:5", 896, 1152),
         ("Landscape 5:4", 1152, 896),
     ],
+    ModelFamily.FLUX: [  # multiples of 16, about a megapixel (FLUX also does well up to 2 MP)
+        ("Square", 1024, 1024),
+        ("Portrait", 896, 1152),
+        ("Landscape", 1152, 896),
+        ("Portrait 2:3", 832, 1216),
+        ("Landscape 3:2", 1216, 832),
+    ],
 }
+CFG_TIP = "How strictly the picture follows the prompt (CFG). 5–8 is usual."
+FLUX_CFG_TIP = (
+    "FLUX.1 is guided by Distilled CFG Scale; leave this at 1. Above 1 (with a negative prompt) it "
+    "also runs real CFG, which makes each step take twice as long."
+)
+NO_NEGATIVE_TIP = (
+    "FLUX.1 uses no negative prompt while CFG scale is 1. Raise CFG scale above 1 to use one "
+    "(each step then takes twice as long)."
+)
 
 
 class GenerationSettingsWidget(QWidget):
     changed = Signal()
+    negative_state = Signal(bool, str)  # whether the negative prompt applies, and why not
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._family: ModelFamily | None = None
+        self._flux_lists = False  # the sampler lists hold FLUX's choices
+        self._schnell = False
         self._native = 512
         self.last_seed: int | None = None
 
@@ -75,7 +98,8 @@ class GenerationSettingsWidget(QWidget):
         self.cfg.setRange(0.0, 30.0)
         self.cfg.setSingleStep(0.5)
         self.cfg.setValue(7.0)
-        self.cfg.setToolTip("How strictly the picture follows the prompt (CFG). 5–8 is usual.")
+        self.cfg.setToolTip(CFG_TIP)
+        self.cfg.valueChanged.connect(self._update_negative)
 
         self.seed = QLineEdit()
         self.seed.setPlaceholderText("Random")
@@ -131,6 +155,7 @@ class GenerationSettingsWidget(QWidget):
 
         self.init_image = InitImageWidget()
         self.hires = HiresFixWidget()
+        self.options = ModelOptionsWidget()
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -161,16 +186,35 @@ class GenerationSettingsWidget(QWidget):
         grid.addWidget(self.batch_size, 5, 3)
         grid.addWidget(label("Clip skip"), 6, 0)
         grid.addWidget(self.clip_skip, 6, 1)
-        grid.addWidget(self.hires, 7, 0, 1, 4)
-        grid.addWidget(self.init_image, 8, 0, 1, 4)
+        grid.addWidget(self.options, 7, 0, 1, 4)
+        grid.addWidget(self.hires, 8, 0, 1, 4)
+        grid.addWidget(self.init_image, 9, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.set_family(None, 512)
 
     # -- model -----------------------------------------------------------------------------------
-    def set_family(self, family: ModelFamily | None, native: int | None = None) -> None:
-        """Offer the sizes that suit ``family``; keep a custom size the user typed."""
+    def set_family(
+        self, family: ModelFamily | None, native: int | None = None, schnell: bool = False
+    ) -> None:
+        """Offer the sizes, samplers and options that suit ``family``; keep a custom size the user typed.
+        Switching between FLUX.1 and the SD families (or dev and schnell) sets that kind's defaults."""
+        flux = family == ModelFamily.FLUX
+        if flux != self._flux_lists or (flux and schnell != self._schnell):
+            self._use_defaults(flux, schnell)
+        self._schnell = flux and schnell
+        self.options.set_family(family, schnell)
+        self.clip_skip.setEnabled(not flux)
+        self.clip_skip.setToolTip(
+            "FLUX.1 uses CLIP's summary only: clip skip does not apply."
+            if flux
+            else "1 = normal. Many anime models want 2."
+        )
+        self.cfg.setToolTip(FLUX_CFG_TIP if flux else CFG_TIP)
+        self.hires.setEnabled(not flux)
+        self.hires.setToolTip("Hires fix works with SD 1.5, SD 2.x and SDXL models." if flux else "")
         self._family = family
+        self._update_negative()
         self._native = native or (family.default_resolution if family else 512)
         current = self.size_preset.currentData()
         self.size_preset.blockSignals(True)
@@ -183,6 +227,24 @@ class GenerationSettingsWidget(QWidget):
         self.size_preset.setCurrentIndex(max(0, index))
         self.size_preset.blockSignals(False)
         self._on_preset()
+
+    def _use_defaults(self, flux: bool, schnell: bool) -> None:
+        if flux != self._flux_lists:
+            for combo, items in ((self.sampler, FLOW_SAMPLERS), (self.schedule, FLOW_SCHEDULES)):
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(items if flux else (SAMPLERS if combo is self.sampler else SCHEDULE_TYPES))
+                combo.blockSignals(False)
+            self._flux_lists = flux
+        defaults = family_defaults("flux" if flux else "sd1", schnell=schnell)
+        self.sampler.setCurrentText(defaults.sampler)
+        self.schedule.setCurrentText(defaults.schedule)
+        self.steps.setValue(defaults.steps)
+        self.cfg.setValue(defaults.cfg)
+
+    def _update_negative(self, *_: object) -> None:
+        applies = self._family != ModelFamily.FLUX or self.cfg.value() > 1.0
+        self.negative_state.emit(applies, "" if applies else NO_NEGATIVE_TIP)
 
     def _on_preset(self, *_: object) -> None:
         data = self.size_preset.currentData()
@@ -238,20 +300,22 @@ class GenerationSettingsWidget(QWidget):
     def request_fields(self) -> dict[str, Any]:
         """The request fields this widget owns."""
         native = self.size_preset.currentData() == NATIVE
+        step = 16 if self._family == ModelFamily.FLUX else 8  # FLUX packs 2×2 latent pixels
         fields: dict[str, Any] = dict(
             sampler=self.sampler.currentText(),
             schedule=self.schedule.currentText(),
             steps=self.steps.value(),
             cfg=round(self.cfg.value(), 2),
             seed=self.seed_value(),
-            width=None if native else self.width_spin.value() // 8 * 8,
-            height=None if native else self.height_spin.value() // 8 * 8,
+            width=None if native else self.width_spin.value() // step * step,
+            height=None if native else self.height_spin.value() // step * step,
             batch_count=self.batch_count.value(),
             batch_size=self.batch_size.value(),
             clip_skip=self.clip_skip.value(),
         )
         fields.update(self.init_image.request_fields())
         fields.update(self.hires.request_fields())
+        fields.update(self.options.request_fields())
         return fields
 
     def apply_request(self, request: GenerationRequest) -> None:
@@ -264,5 +328,6 @@ class GenerationSettingsWidget(QWidget):
         self.set_size(request.width, request.height)
         self.clip_skip.setValue(request.clip_skip)
         self.hires.apply_request(request)
+        self.options.apply_request(request)
         if request.init_image:
             self.init_image.set_strength(request.strength)

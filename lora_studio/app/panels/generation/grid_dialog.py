@@ -37,6 +37,7 @@ AXES: list[tuple[str, str, str]] = [  # kind, label, default values
     ("prompt", "Prompt: swap a word", ""),
     ("seed", "Seed", "1, 2, 3"),
     ("cfg", "CFG scale", "4, 7, 10"),
+    ("guidance", "Distilled CFG Scale (FLUX.1-dev)", "2, 3.5, 5"),
     ("steps", "Steps", "10, 20, 30"),
 ]
 HELP = {
@@ -45,6 +46,7 @@ HELP = {
     "prompt": "The first word is looked up in your prompt and swapped for each of the others, e.g. cat, dog, fox.",
     "seed": "Seeds separated by commas.",
     "cfg": "CFG values separated by commas.",
+    "guidance": "FLUX.1-dev guidance values separated by commas, e.g. 2, 3.5, 5.",
     "steps": "Step counts separated by commas.",
 }
 _EPOCH = re.compile(r"[-_](?:e|ep|epoch|step)?\d+$", re.IGNORECASE)
@@ -63,7 +65,7 @@ def parse_values(kind: str, text: str) -> tuple[Any, ...]:
     try:
         if kind in ("seed", "steps"):
             return tuple(int(p) for p in parts)
-        if kind in ("weight", "cfg"):
+        if kind in ("weight", "cfg", "guidance"):
             return tuple(float(p) for p in parts)
     except ValueError:
         raise ValueError(f"“{text}” are not all numbers.") from None

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 
 from lora_studio.app.panels.generation.library_watcher import LibraryWatcher
 from lora_studio.app.panels.generation.lora_selection import LoraChoice
+from lora_studio.core.families import ModelFamily
 from lora_studio.generation import jobs as jobs
 from lora_studio.generation.model_library import Library, LoraItem, ModelItem
 
@@ -105,21 +106,25 @@ class ModelController(QObject):
         native = None
         if item is not None and self.view.model_picker.is_current_loaded():
             native = self.state.loaded_native or None
-        self.view.settings_widget.set_family(family, native)
+        # Before loading, a FLUX file's name tells schnell from dev; loading tells for sure.
+        schnell = item is not None and "schnell" in f"{item.name} {item.note}".lower()
+        self.view.settings_widget.set_family(family, native, schnell=schnell)
         self.view.update_buttons()
 
     def load_model(self) -> None:
         item = self.view.model_picker.current()
         if item is None:
             return
-        fn = jobs.load_model_job(self.engine, str(item.path), self.lora_dirs())
+        weights = self.view.settings_widget.options.base_weights_value()
+        fn = jobs.load_model_job(self.engine, str(item.path), self.lora_dirs(), weights)
         self.view.jobs.start("generate", fn, "Loading the model", self.on_model_loaded, gpu=True)
 
     @Slot(jobs.ModelReady)
     def on_model_loaded(self, loaded: jobs.ModelReady) -> None:
         self.state.loaded_native = loaded.native_size
         self.view.model_picker.set_loaded(loaded.path, loaded.load_seconds)
-        self.view.settings_widget.set_family(loaded.family, loaded.native_size)
+        schnell = loaded.family == ModelFamily.FLUX and not loaded.distilled_guidance
+        self.view.settings_widget.set_family(loaded.family, loaded.native_size, schnell=schnell)
         took = f" in {loaded.load_seconds:.1f} s" if loaded.load_seconds else ""
         self.state.status = f"{loaded.path.name} is loaded{took}."
 

@@ -90,7 +90,7 @@ class RequestController(QObject):
         view.prompt_editor.set_history(self.state.memory.history)
         view.save_timer.start()
         model = Path(request.model)
-        if not self.models.engine.is_loaded(model):
+        if not self.models.engine.is_loaded(model, request.base_weights):
             self.state.status = f"Loading {model.name} first — this takes a moment the first time…"
         else:
             self.state.status = "Generating…"
