@@ -12,7 +12,7 @@ image``). The tests read them back with TensorBoard's own ``EventAccumulator``.
 
 from __future__ import annotations
 
-import socket
+import platform
 import struct
 import time
 from pathlib import Path
@@ -106,7 +106,7 @@ class EventFileWriter:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.lora-studio"
+        name = f"events.out.tfevents.{int(time.time()):010d}.{platform.node()}.lora-studio"
         self.path = self.folder / name
         self._fh: BinaryIO | None = open(self.path, "ab")  # noqa: SIM115 - closed in close()
         self._write(_event(0, file_version="brain.Event:2"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QPushButton
 
 from lora_studio.app.dialogs.models_dialog import show_models_dialog
@@ -78,7 +78,10 @@ class AutoMaskController(QObject):
         """The dialog's "Get models…": the Models dialog at the mask models; the model list refreshes
         once a download is in place."""
         models = show_models_dialog(self.view.context, dialog, kind or "clipseg")
-        models.model_installed.connect(dialog.reload_models)
+        models.model_installed.connect(dialog.reload_models, Qt.ConnectionType.UniqueConnection)
+        dialog.status.setText(
+            "Download a mask model in the Models dialog; it appears in the list here when it is ready."
+        )
 
     @Slot(object)
     def apply(self, report: MaskRunReport) -> None:

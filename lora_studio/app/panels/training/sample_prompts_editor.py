@@ -97,7 +97,8 @@ class SamplePromptsEditor(QWidget):
             [("Leave out", self.negative)],
             [("Steps", self.steps), ("CFG", self.cfg)],
             [("Width", self.width_box), ("Height", self.height_box)],
-            [("Seed", self.seed), ("Distilled CFG", self.guidance)],
+            [("Seed", self.seed)],
+            [("Guidance", self.guidance)],
         ]
         for r, row in enumerate(rows):
             for c, (text, widget) in enumerate(row):
