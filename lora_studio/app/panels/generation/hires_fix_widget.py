@@ -9,7 +9,6 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
 from lora_studio.generation.hires import DEFAULT_UPSCALER, HIRES_UPSCALERS, HiresFix
 from lora_studio.generation.request import GenerationRequest
 
-
 HIRES_TIP = (
     "Make the picture at the model's size first, then enlarge it and let the model add detail "
     "in a second pass (A1111's hires fix)."
