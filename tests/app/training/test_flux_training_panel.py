@@ -44,6 +44,21 @@ def test_flux_preset_from_the_preset_bar(panel, qtbot, tiny_project) -> None:
     assert bar.vram.model().item(bar.vram.findData(6)).isEnabled()
 
 
+
+def test_flux_preset_epochs_count_the_repeats(panel, qtbot, tiny_project) -> None:
+    """A project whose repeats are not 1 still gets about the guides' 2,600 steps from the preset."""
+    from lora_studio.dataset import project as proj
+
+    proj.update_concept(tiny_project, "sks", repeats=5)
+    bar = panel.presets
+    _choose(bar.family, ModelFamily.FLUX.value)
+    _choose(bar.vram, 16)
+    _choose(bar.purpose, "character")
+    qtbot.mouseClick(bar.apply_button, Qt.MouseButton.LeftButton)
+    assert panel.config().run.epochs == round(2600 / 15)  # 3 pictures × 5 repeats per epoch
+    qtbot.waitUntil(lambda: "= 2595 steps" in panel.presets.steps_label.text(), timeout=5000)
+
+
 def test_flux_options_hidden_and_disabled_for_other_models(panel, qtbot) -> None:
     panel.set_config(update(panel.config(), **{"model.family": ModelFamily.SDXL}))
     group = panel.form.groups["flux"]
