@@ -44,7 +44,8 @@ _READY_MARK = ".demo-ready"
 def demo_train_config(model_file: str = MODEL_FILE, family: str = "sd1"):
     """A quick training config for the tiny model (paths relative to the project folder).
 
-    FLUX.1-dev's sample prompts use its usual distilled guidance (3.5) instead of a CFG scale."""
+    FLUX.1-dev's sample prompts use its usual distilled guidance (3.5, the "Distilled CFG" field) and
+    CFG 1 (FLUX samples take no real CFG)."""
     from lora_studio.training.config import (
         DatasetConfig,
         ModelConfig,
@@ -57,7 +58,8 @@ def demo_train_config(model_file: str = MODEL_FILE, family: str = "sd1"):
         TrainConfig,
     )
 
-    cfg = 3.5 if family == "flux" else 5.0
+    flux = family == "flux"
+    guide = {"cfg": 1.0, "guidance": 3.5} if flux else {"cfg": 5.0}
     return TrainConfig(
         model=ModelConfig(base_model=model_file),
         dataset=DatasetConfig(path=".", resolution=64, bucket_min=64, bucket_max=128, trigger_word=TRIGGER),
@@ -75,8 +77,8 @@ def demo_train_config(model_file: str = MODEL_FILE, family: str = "sd1"):
         ),
         sample=SampleConfig(
             prompts=(
-                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, cfg=cfg),
-                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, cfg=cfg),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, waving, beach", seed=1, steps=8, **guide),
+                SamplePrompt(prompt=f"{TRIGGER}, orange round mascot, sleeping, night sky", seed=2, steps=8, **guide),
             ),
             every_n_epochs=2,
         ),

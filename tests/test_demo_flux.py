@@ -10,7 +10,7 @@ from lora_studio.cli.main import main as cli_main
 from lora_studio.core.families import ModelFamily, Prediction
 from lora_studio.core.serialization import load_toml
 from lora_studio.dataset.io import load_dataset
-from lora_studio.demo import CONCEPT, IMAGE_COUNT, TRAIN_CONFIG, TRIGGER, model_file
+from lora_studio.demo import CONCEPT, IMAGE_COUNT, TRAIN_CONFIG, TRIGGER, demo_train_config, model_file
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,9 @@ def test_flux_demo_layout_and_config(flux_demo, capsys):
     assert config.dataset.resolution == 64 and config.dataset.trigger_word == TRIGGER
     (concept,) = load_dataset(flux_demo).concepts
     assert concept.name == CONCEPT and len(concept.items) == IMAGE_COUNT
+    # the samples take FLUX.1-dev's distilled guidance ("Distilled CFG"), not a CFG scale
+    assert [(p.cfg, p.guidance) for p in config.sample.prompts] == [(1.0, 3.5), (1.0, 3.5)]
+    assert [p.cfg for p in demo_train_config().sample.prompts] == [5.0, 5.0]  # SD demos: CFG
 
 
 def test_flux_demo_model_loads_with_its_components_found(flux_demo):

@@ -3,6 +3,8 @@ generation reproduces the trainer's sample from the saved LoRA file."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +23,21 @@ def flux_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_demo_flux_project_trains_from_the_cli(flux_demo: Path, capsys) -> None:
-    assert main(["train", str(flux_demo / "training.toml"), "--max-steps", "2"]) == 0
-    assert "done:" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def demo_lora(flux_demo: Path) -> tuple[Path, str]:
+    """The demo project trained for 2 steps by ``lora-studio train``: its LoRA file and what it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["train", str(flux_demo / "training.toml"), "--max-steps", "2"]) == 0
+    return flux_demo / "output" / "zorb.safetensors", out.getvalue()
+
+
+def test_demo_flux_project_trains_from_the_cli(demo_lora: tuple[Path, str]) -> None:
+    lora, printed = demo_lora
+    assert "done:" in printed
     from safetensors import safe_open
 
-    with safe_open(str(flux_demo / "output" / "zorb.safetensors"), "pt") as f:
+    with safe_open(str(lora), "pt") as f:
         keys = {k.split(".")[0] for k in f.keys()}
         meta = f.metadata()
     assert "lora_unet_double_blocks_0_img_attn_qkv" in keys and "lora_unet_single_blocks_0_linear1" in keys
@@ -78,3 +89,32 @@ def test_our_generation_reproduces_the_trainers_flux_sample(flux_demo: Path, tmp
     plain = engine.generate(request.with_(loras=(LoraSpec(str(lora), 0.0),), output_dir=str(tmp_path / "g0")))
     base = np.asarray(Image.open(plain.paths[0]).convert("RGB"), dtype=np.int16)
     assert np.abs(base - trained).max() > 4  # the LoRA made the difference
+
+
+def test_cli_generate_finds_the_demo_flux_components_and_refuses_it_on_sd(
+    flux_demo: Path, demo_lora: tuple[Path, str], tiny_sd1_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """``lora-studio generate --model M`` with M the base model the demo's training config names, run
+    in the project folder with no other flags: CLIP-L, T5-XXL and the autoencoder are found in
+    models/text_encoders and models/vae (what the LoRA does to the picture is checked above). The
+    trained FLUX LoRA on an SD 1.5 model gets the family message and exit code 2, no picture."""
+    from lora_studio.formats.infotext import read_png_parameters
+
+    config, _ = load_config(flux_demo / "training.toml")
+    lora = demo_lora[0]
+    monkeypatch.chdir(flux_demo)
+    common = ["--prompt", "zorb, orange round mascot", "--size", "64x64", "--steps", "3", "--seed", "4"]
+    args = ["generate", "--model", config.model.base_model, *common]
+    assert main([*args, "--lora", f"{lora}:0.7", "--out", str(tmp_path / "flux")]) == 0
+    (png,) = (tmp_path / "flux").glob("*.png")
+    text = read_png_parameters(png) or ""
+    assert "<lora:zorb:0.7>" in text and 'Lora hashes: "zorb: ' in text
+    assert "CFG scale: 1, Distilled CFG Scale: 3.5, Seed: 4" in text and "Model: flux1-dev-tiny" in text
+    assert Image.open(png).size == (64, 64)
+    capsys.readouterr()
+
+    sd = ["generate", "--model", str(tiny_sd1_dir), "--lora", str(lora), *common, "--out", str(tmp_path / "sd")]
+    assert main(sd) == 2
+    err = capsys.readouterr().err
+    assert "is a FLUX.1 LoRA, but the model is SD 1.5" in err, err
+    assert not list((tmp_path / "sd").glob("*.png"))

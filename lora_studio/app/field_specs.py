@@ -27,6 +27,7 @@ from lora_studio.training.config import (
     TrainConfig,
     WeightingScheme,
 )
+from lora_studio.training.validation import FLUX_PLAIN_LORA
 
 # A rule returns "" when the field applies, else the reason it doesn't (shown in its tooltip).
 Rule = Callable[[TrainConfig, ModelFamily | None], str]
@@ -160,6 +161,15 @@ def _flux_and(test: Callable[[TrainConfig], bool], reason: str) -> Rule:
 
 _CONV = _when(lambda c: c.network.target == NetworkTarget.ATTENTION_FF_CONV, "Only used when “What to train” includes convolutions (LoCon).")
 _LOKR = _when(lambda c: c.network.algo == NetworkAlgo.LOKR, "Only used for LoKr.")
+# FLUX.1 trains plain LoRA: the choice is greyed out, unless another type is set (from an SD run or
+# an imported config) — then it stays open so it can be set back to LoRA (validation says why).
+_ALGO = _not_flux(FLUX_PLAIN_LORA)
+
+
+def _algo(c: TrainConfig, family: ModelFamily | None) -> str:
+    return _ALGO(c, family) if c.network.algo == NetworkAlgo.LORA else ""
+
+
 _PLAIN_LORA = _when(lambda c: c.network.algo == NetworkAlgo.LORA, "Continuing from a file works for plain LoRA/LoCon only.")
 _EMA = _when(lambda c: c.ema.save != EmaTarget.OFF, "Only used when the weight average is saved.")
 _BUCKETS = _when(lambda c: c.dataset.enable_buckets, "Only used when “Keep picture shapes” is on.")
@@ -207,7 +217,7 @@ SPECS: dict[str, FieldSpec] = {
     "network.target": FieldSpec("What to train", "Which layers get LoRA weights. Attention + feed-forward is kohya's standard; LoCon also learns textures and fine style.", rule=_not_flux("FLUX.1 LoRAs train every layer of the transformer blocks (kohya's lora_flux set).")),
     "network.conv_rank": FieldSpec("Convolution rank", "Size of the convolution part (LoCon). 4–16 is usual.", minimum=1, maximum=512, rule=_CONV),
     "network.conv_alpha": FieldSpec("Convolution alpha", "Keep conv alpha ≤ conv rank.", minimum=0.01, maximum=512, decimals=2, rule=_CONV),
-    "network.algo": FieldSpec("Network type", "What kind of adapter is trained. LoRA is what every tool reads. LoHa, LoKr and DoRA are saved as LyCORIS files (A1111, ComfyUI and Forge read them): LoHa captures more detail at the same rank, LoKr makes very small files, DoRA learns each layer's strength too."),
+    "network.algo": FieldSpec("Network type", "What kind of adapter is trained. LoRA is what every tool reads. LoHa, LoKr and DoRA are saved as LyCORIS files (A1111, ComfyUI and Forge read them): LoHa captures more detail at the same rank, LoKr makes very small files, DoRA learns each layer's strength too.", rule=_algo),
     "network.lokr_factor": FieldSpec("LoKr factor", "How LoKr splits each layer (-1 = as evenly as possible). Small factors (4–8) give bigger, more detailed LoKr files.", minimum=-1, maximum=1024, rule=_LOKR),
     "network.init_weights": FieldSpec(
         "Continue from a LoRA",

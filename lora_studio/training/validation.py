@@ -18,7 +18,14 @@ from lora_studio.core.families import ModelFamily
 from lora_studio.core.issues import Issue, Severity, setting_issue
 from lora_studio.dataset.items import Dataset
 from lora_studio.diffusion.families import refuse_pickled_folder
-from lora_studio.training.config import LatentCache, OptimizerKind, SchedulerKind, TrainConfig, flat_fields
+from lora_studio.training.config import (
+    LatentCache,
+    NetworkAlgo,
+    OptimizerKind,
+    SchedulerKind,
+    TrainConfig,
+    flat_fields,
+)
 
 OPTIONAL_PACKAGES = {
     OptimizerKind.ADAMW8BIT: ("bitsandbytes", "bitsandbytes"),
@@ -123,6 +130,9 @@ def _check_memory(config: TrainConfig, family: ModelFamily | None, issues: list[
         )
 
 
+FLUX_PLAIN_LORA = "FLUX.1 trains plain LoRA only (kohya's lora_flux): LoHa, LoKr and DoRA are not available for FLUX.1."
+
+
 def _check_flux(config: TrainConfig, issues: list[Issue]) -> None:
     """Settings that FLUX.1 needs or cannot use."""
     f, d = config.flux, config.dataset
@@ -146,6 +156,8 @@ def _check_flux(config: TrainConfig, issues: list[Issue]) -> None:
         issues.append(_warn("loss.min_snr_gamma", "Min-SNR weighting is not used for FLUX (flow matching has no SNR)."))
     if config.model.clip_skip > 1:
         issues.append(_warn("model.clip_skip", "Clip skip is not used for FLUX (it takes CLIP-L's pooled output)."))
+    if config.network.algo != NetworkAlgo.LORA:
+        issues.append(_err("network.algo", FLUX_PLAIN_LORA + " Set the network type to LoRA."))
 
 
 def _check_model(config: TrainConfig, issues: list[Issue]) -> ModelFamily | None:
@@ -391,7 +403,7 @@ def validate(config: TrainConfig, dataset: Dataset | None = None) -> list[Issue]
 
 def _check_algo_and_ema(config: TrainConfig, issues: list[Issue]) -> None:
     """Network type (LoHa, LoKr, DoRA) and weight-average settings."""
-    from lora_studio.training.config import EmaTarget, NetworkAlgo
+    from lora_studio.training.config import EmaTarget
 
     n, ema = config.network, config.ema
     if n.init_weights and n.algo != NetworkAlgo.LORA:

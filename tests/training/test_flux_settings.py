@@ -15,6 +15,7 @@ from lora_studio.training import flow_loss as F
 from lora_studio.training.config import (
     FluxConfig,
     ModelPrediction,
+    NetworkAlgo,
     OptimizerKind,
     TimestepSampling,
     TrainConfig,
@@ -235,3 +236,17 @@ def test_lora_flux_network_args_are_read_as_flux_options(tmp_path: Path) -> None
     assert r.config.model.family == ModelFamily.FLUX
     assert r.not_understood == ("network_args.in_dims: not supported",)
     assert any("split_qkv" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("algo", [NetworkAlgo.LOHA, NetworkAlgo.LOKR, NetworkAlgo.DORA])
+def test_flux_refuses_lycoris_network_types_in_plain_words(algo: NetworkAlgo) -> None:
+    """FLUX.1 training is plain LoRA (FluxTrainingSession); LoHa/LoKr/DoRA would silently be LoRA."""
+    flux = update(TrainConfig(), **{"model.family": ModelFamily.FLUX, "network.algo": algo})
+    messages = [i.message for i in validate(flux) if i.is_error and i.field == "network.algo"]
+    assert len(messages) == 1
+    assert "FLUX.1 trains plain LoRA only" in messages[0] and "LoHa, LoKr and DoRA" in messages[0]
+    assert "Set the network type to LoRA" in messages[0]
+    lora = update(flux, **{"network.algo": NetworkAlgo.LORA})
+    assert not any(i.field == "network.algo" for i in validate(lora))
+    sdxl = update(flux, **{"model.family": ModelFamily.SDXL})
+    assert not any(i.field == "network.algo" for i in validate(sdxl))

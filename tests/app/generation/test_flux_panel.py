@@ -45,6 +45,10 @@ def test_flux_controls_follow_the_model(qtbot, panel, tmp_path):
     assert [s.sampler.itemText(i) for i in range(s.sampler.count())] == ["Euler"]
     assert s.schedule.currentText() == "Simple" and s.cfg.value() == 1.0 and s.steps.value() == 20
     assert not s.clip_skip.isEnabled() and "does not apply" in s.clip_skip.toolTip()
+    # Hires fix is SD-only: the group is greyed out, says why, and a click on its box does nothing
+    assert not s.hires.isEnabled() and "not with FLUX.1" in s.hires.toolTip()
+    qtbot.mouseClick(s.hires, Qt.MouseButton.LeftButton, pos=_hires_box(s.hires))
+    assert not s.hires.isChecked() and s.hires.hires() is None
     sizes = [s.size_preset.itemText(i) for i in range(s.size_preset.count())]
     assert "Portrait 896×1152" in sizes and "Landscape 3:2 1216×832" in sizes
     # CFG 1: the negative prompt does nothing for FLUX, so it is greyed out and says why.
@@ -64,6 +68,19 @@ def test_flux_controls_follow_the_model(qtbot, panel, tmp_path):
     assert not options.distilled_cfg.isVisibleTo(panel)
     assert "Euler a" in [s.sampler.itemText(i) for i in range(s.sampler.count())]
     assert s.cfg.value() == 7.0 and s.clip_skip.isEnabled() and panel.prompt_editor.negative.isEnabled()
+    assert s.hires.isEnabled() and "second pass" in s.hires.toolTip()
+    qtbot.mouseClick(s.hires, Qt.MouseButton.LeftButton, pos=_hires_box(s.hires))
+    assert s.hires.isChecked() and s.hires.hires() is not None  # the same click works for SD
+
+
+def _hires_box(group):
+    """Where the Hires fix group's check box is drawn (its title)."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionGroupBox
+
+    opt = QStyleOptionGroupBox()
+    group.initStyleOption(opt)
+    style = group.style()
+    return style.subControlRect(QStyle.ComplexControl.CC_GroupBox, opt, QStyle.SubControl.SC_GroupBoxCheckBox, group).center()
 
 
 def test_generate_with_flux_from_the_panel(qtbot, panel, tmp_path):

@@ -44,6 +44,21 @@ def test_flux_preset_from_the_preset_bar(panel, qtbot, tiny_project) -> None:
     assert bar.vram.model().item(bar.vram.findData(6)).isEnabled()
 
 
+
+def test_flux_preset_epochs_count_the_repeats(panel, qtbot, tiny_project) -> None:
+    """A project whose repeats are not 1 still gets about the guides' 2,600 steps from the preset."""
+    from lora_studio.dataset import project as proj
+
+    proj.update_concept(tiny_project, "sks", repeats=5)
+    bar = panel.presets
+    _choose(bar.family, ModelFamily.FLUX.value)
+    _choose(bar.vram, 16)
+    _choose(bar.purpose, "character")
+    qtbot.mouseClick(bar.apply_button, Qt.MouseButton.LeftButton)
+    assert panel.config().run.epochs == round(2600 / 15)  # 3 pictures × 5 repeats per epoch
+    qtbot.waitUntil(lambda: "= 2595 steps" in panel.presets.steps_label.text(), timeout=5000)
+
+
 def test_flux_options_hidden_and_disabled_for_other_models(panel, qtbot) -> None:
     panel.set_config(update(panel.config(), **{"model.family": ModelFamily.SDXL}))
     group = panel.form.groups["flux"]
@@ -110,3 +125,27 @@ def test_auto_steps_for_flux_use_repeats_1_and_epochs_from_the_pictures(panel, q
     qtbot.waitUntil(lambda: panel.config().run.epochs == round(2600 / 3), timeout=3000)
     assert all(c.repeats == 1 for c in panel.context.project.to_dataset().training_concepts())
     assert "FLUX.1" in panel.notice.text()
+
+
+def test_network_type_is_plain_lora_for_flux(panel, qtbot) -> None:
+    """FLUX.1 trains plain LoRA: the network-type choice is greyed out with the reason; a LoHa left
+    from an SD run stays choosable (marked as a problem) until it is set back to LoRA."""
+    from lora_studio.training.config import NetworkAlgo
+
+    panel.form.tabs.setCurrentIndex(1)  # Advanced
+    combo = panel.form.editors["network.algo"].widget
+    label = panel.form.labels["network.algo"]
+    panel.set_config(update(panel.config(), **{"model.family": ModelFamily.FLUX, "network.algo": NetworkAlgo.LOHA}))
+    qtbot.waitUntil(lambda: "Problem: FLUX.1 trains plain LoRA only" in label.toolTip(), timeout=5000)
+    assert combo.isEnabled() and combo.currentText().startswith("LoHa")
+    assert any(i.field == "network.algo" and i.is_error for i in panel.preflight.issues)
+    combo.setFocus()
+    with qtbot.waitSignal(panel.form.config_changed, timeout=3000):
+        qtbot.keyClick(combo, Qt.Key.Key_Up)  # LoHa -> LoRA
+    assert panel.config().network.algo == NetworkAlgo.LORA
+    qtbot.waitUntil(lambda: not combo.isEnabled(), timeout=3000)
+    assert "Not used now: FLUX.1 trains plain LoRA only" in combo.toolTip() and "LoHa, LoKr and DoRA" in combo.toolTip()
+    qtbot.waitUntil(lambda: not any(i.field == "network.algo" for i in panel.preflight.issues), timeout=5000)
+    assert "Problem:" not in label.toolTip()
+    panel.set_config(update(panel.config(), **{"model.family": ModelFamily.SDXL}))
+    qtbot.waitUntil(combo.isEnabled, timeout=3000)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lora_studio.app.panels.generation.hires_fix_widget import HiresFixWidget
+from lora_studio.app.panels.generation.hires_fix_widget import HIRES_FLUX_TIP, HIRES_TIP, HiresFixWidget
 from lora_studio.app.panels.generation.init_image_widget import InitImageWidget
 from lora_studio.app.panels.generation.model_options_widget import ModelOptionsWidget
 from lora_studio.core.families import ModelFamily
@@ -212,7 +212,7 @@ class GenerationSettingsWidget(QWidget):
         )
         self.cfg.setToolTip(FLUX_CFG_TIP if flux else CFG_TIP)
         self.hires.setEnabled(not flux)
-        self.hires.setToolTip("Hires fix works with SD 1.5, SD 2.x and SDXL models." if flux else "")
+        self.hires.setToolTip(HIRES_FLUX_TIP if flux else HIRES_TIP)
         self._family = family
         self._update_negative()
         self._native = native or (family.default_resolution if family else 512)

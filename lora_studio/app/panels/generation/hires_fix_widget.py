@@ -9,6 +9,12 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
 from lora_studio.generation.hires import DEFAULT_UPSCALER, HIRES_UPSCALERS, HiresFix
 from lora_studio.generation.request import GenerationRequest
 
+HIRES_TIP = (
+    "Make the picture at the model's size first, then enlarge it and let the model add detail "
+    "in a second pass (A1111's hires fix)."
+)
+HIRES_FLUX_TIP = "Hires fix works with SD 1.5, SD 2.x and SDXL models, not with FLUX.1."
+
 
 class HiresFixWidget(QGroupBox):
     """Checked: the request gets a :class:`HiresFix`; unchecked, the group folds to its title."""
@@ -17,10 +23,7 @@ class HiresFixWidget(QGroupBox):
         super().__init__("Hires fix", parent)
         self.setCheckable(True)
         self.setChecked(False)
-        self.setToolTip(
-            "Make the picture at the model's size first, then enlarge it and let the model add detail "
-            "in a second pass (A1111's hires fix)."
-        )
+        self.setToolTip(HIRES_TIP)
         self.body = QWidget()
         self.scale = QDoubleSpinBox()
         self.scale.setRange(1.0, 4.0)

@@ -175,13 +175,14 @@ class FormController(QObject):
         self.view.show_notice(f"Using the {purpose.value.replace('_', ' ')} preset for {family.label} on {vram_gb} GB.")
 
     def _picture_count(self) -> int:
-        """Training pictures of the open project (FLUX presets take their epochs from it)."""
+        """Pictures one epoch shows (pictures × repeats of the open project): FLUX presets take their
+        epochs from it, so a project whose repeats are not 1 still gets about the guides' step count."""
         project = self.view.context.project
         try:
-            concepts = project.to_dataset(include_excluded=False).training_concepts() if project is not None else []
+            shown = project.to_dataset(include_excluded=False).images_per_epoch() if project is not None else 0
         except LoraStudioError:
-            concepts = []
-        return sum(len(c.items) for c in concepts) or 13
+            shown = 0
+        return shown or 13
 
     @Slot(Purpose)
     def automatic_steps(self, purpose: Purpose) -> None:
