@@ -33,7 +33,7 @@ from lora_studio.app.panels.training.monitor_controller import MonitorController
 from lora_studio.app.panels.training.preflight_widget import PreflightWidget
 from lora_studio.app.panels.training.preset_bar import PresetBar
 from lora_studio.app.panels.training.queue_widget import QueueWidget
-from lora_studio.app.panels.training.run_controller import RESUME_TIP, RunController
+from lora_studio.app.panels.training.run_controller import RESUME_TIP, START_TIP, RunController
 from lora_studio.app.panels.training.run_monitor_widget import RunMonitorWidget
 from lora_studio.app.panels.training.run_queue import RunQueue
 from lora_studio.app.panels.training.sample_gallery_widget import SampleGalleryWidget
