@@ -83,7 +83,7 @@ class TrainingPanel(QWidget):
 
         self.start_button = QPushButton("Start training")
         self.start_button.setProperty("primary", True)
-        self.start_button.setToolTip("Check the settings and start training now.")
+        self.start_button.setToolTip(START_TIP)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip(RESUME_TIP)
         self.queue_button = QPushButton("Add to queue")
