@@ -35,7 +35,7 @@ from lora_studio.generation.request import (
 
 MAX_SEED = 2**32 - 1
 NATIVE = "native"
-OWN_SIZE_TIP = "The picture size the loaded model was made for."
+OWN_SIZE_TIP = "The picture size this model was made for."
 OWN_SIZE_UNKNOWN_TIP = "The picture size the model was made for; the number shows once the model is loaded."
 CUSTOM = "custom"
 
