@@ -95,3 +95,24 @@ def test_pictures_added_announce_new_counts(panel: DatasetPanel, qtbot, context,
     assert panel.imports.import_files(new, "zorb")
     qtbot.waitUntil(lambda: not panel.busy and panel.model.rowCount() == 5, timeout=10000)
     assert fired
+
+
+def test_undo_buttons_stay_short_and_the_tooltip_says_what(window_with_project, qtbot, context):
+    from PySide6.QtWidgets import QToolButton
+
+    window = window_with_project
+    panel = window.dataset_panel
+    button = next(b for b in panel.findChildren(QToolButton) if b.defaultAction() is panel.undo_action)
+    redo = next(b for b in panel.findChildren(QToolButton) if b.defaultAction() is panel.redo_action)
+    width = button.sizeHint().width()
+    row = panel.model.row_at(0)
+    before = row.caption_path.read_bytes()
+    label = "Edit caption of a-very-long-picture-file-name-from-a-camera-0001.png"
+    context.caption_history.push(edits.set_caption_edit(row.caption_path, "changed", label))
+    assert button.isEnabled() and button.text() == "Undo"
+    assert button.sizeHint().width() == width  # the toolbar doesn't grow with the file name
+    assert f"Undo {label}" in button.toolTip()
+    assert menu_actions(window, "Edit")[0].text() == f"Undo {label}"  # the Edit menu says it in full
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert row.caption_path.read_bytes() == before
+    assert redo.text() == "Redo" and f"Redo {label}" in redo.toolTip()

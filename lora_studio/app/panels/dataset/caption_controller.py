@@ -116,6 +116,9 @@ class CaptionController(QObject):
         redo.setEnabled(h.can_redo)
         undo.setText(f"Undo {h.undo_label}" if h.can_undo else "Undo")
         redo.setText(f"Redo {h.redo_label}" if h.can_redo else "Redo")
+        # the toolbar buttons show the icon text and stay short; the Edit menu and the tooltip say what
+        undo.setIconText("Undo")
+        redo.setIconText("Redo")
         undo.setToolTip(undo.text() + " (Ctrl+Z)")
         redo.setToolTip(redo.text() + " (Ctrl+Shift+Z)")
 

@@ -40,6 +40,7 @@ SHOW_LABELS: dict[Show, str] = {
 
 class SortBy(enum.StrEnum):
     NAME = "name"
+    CONCEPT = "concept"
     SIZE = "size"
     CAPTION_LENGTH = "caption-length"
     PROBLEMS = "problems"
@@ -47,6 +48,7 @@ class SortBy(enum.StrEnum):
 
 SORT_LABELS: dict[SortBy, str] = {
     SortBy.NAME: "Name",
+    SortBy.CONCEPT: "Concept, then name",
     SortBy.SIZE: "Picture size",
     SortBy.CAPTION_LENGTH: "Caption length",
     SortBy.PROBLEMS: "Problems first",
@@ -82,6 +84,7 @@ class ImageFilterProxy(QSortFilterProxyModel):
     def refilter(self) -> None:
         self.beginFilterChange()
         self.endFilterChange()
+        self.sort(0)  # not sorted as it changes (dynamic sort is off): pictures added or moved find their place
 
     def set_sort(self, sort_by: SortBy) -> None:
         self.sort_by = sort_by
@@ -133,7 +136,9 @@ class ImageFilterProxy(QSortFilterProxyModel):
             ra = _SEVERITY_RANK[worst_severity(model.data(left, Role.ISSUES))] - (1 if a.error else 0)
             rb = _SEVERITY_RANK[worst_severity(model.data(right, Role.ISSUES))] - (1 if b.error else 0)
             return (ra, natural_key(a.name)) < (rb, natural_key(b.name))
-        return (a.concept, natural_key(a.name)) < (b.concept, natural_key(b.name))
+        if self.sort_by == SortBy.CONCEPT:
+            return (a.concept, natural_key(a.name)) < (b.concept, natural_key(b.name))
+        return (natural_key(a.name), a.concept) < (natural_key(b.name), b.concept)
 
     def source_rows(self) -> list[ImageRow]:
         """The rows the grid shows now, in display order."""

@@ -184,7 +184,7 @@ class GenerationPanel(QWidget):
         self.generate_button.setEnabled(free)
         self.generate_button.setToolTip(reason or "Make pictures (Ctrl+Enter)")
         self.cancel_button.setEnabled(mine)
-        self.model_picker.set_busy(mine or other)
+        self.model_picker.set_busy(mine or other, loading=mine and self.jobs.gpu_kind in ("generate", "grid"))
         self.grid_button.setEnabled(free)
         self.grid_button.setToolTip(reason or GRID_TIP)
         bake_ready = free and bool(self.mixer.enabled_rows())

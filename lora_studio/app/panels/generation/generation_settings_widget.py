@@ -35,6 +35,8 @@ from lora_studio.generation.request import (
 
 MAX_SEED = 2**32 - 1
 NATIVE = "native"
+OWN_SIZE_TIP = "The picture size this model was made for."
+OWN_SIZE_UNKNOWN_TIP = "The picture size the model was made for; the number shows once the model is loaded."
 CUSTOM = "custom"
 
 SIZE_PRESETS: dict[ModelFamily, list[tuple[str, int, int]]] = {
@@ -191,7 +193,7 @@ class GenerationSettingsWidget(QWidget):
         grid.addWidget(self.init_image, 9, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
-        self.set_family(None, 512)
+        self.set_family(None)
 
     # -- model -----------------------------------------------------------------------------------
     def set_family(
@@ -215,11 +217,14 @@ class GenerationSettingsWidget(QWidget):
         self.hires.setToolTip(HIRES_FLUX_TIP if flux else HIRES_TIP)
         self._family = family
         self._update_negative()
-        self._native = native or (family.default_resolution if family else 512)
+        self._native = native or (family.default_resolution if family else 512)  # the spins' guess
         current = self.size_preset.currentData()
         self.size_preset.blockSignals(True)
         self.size_preset.clear()
-        self.size_preset.addItem(f"Model's own size ({self._native}×{self._native})", NATIVE)
+        # the number only once a loaded model told it: a small or unusual model draws at another size
+        own = f"Model's own size ({native}×{native})" if native else "Model's own size"
+        self.size_preset.addItem(own, NATIVE)
+        self.size_preset.setItemData(0, OWN_SIZE_TIP if native else OWN_SIZE_UNKNOWN_TIP, Qt.ItemDataRole.ToolTipRole)
         for label, w, h in SIZE_PRESETS.get(family, []) if family else []:
             self.size_preset.addItem(f"{label} {w}×{h}", (w, h))
         self.size_preset.addItem("Custom…", CUSTOM)

@@ -156,6 +156,10 @@ class LoraRowWidget(QWidget):
         # Under the name, narrow ("epoch 12" wide): the list that opens shows the whole labels.
         self.epoch_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.epoch_combo.setMinimumContentsLength(8)
+        # It doesn't widen the name column (the sliders of all rows line up); it narrows with it.
+        self.epoch_combo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.epoch_combo.setMinimumWidth(40)
+        self.epoch_combo.setMaximumWidth(self.epoch_combo.sizeHint().width())
         self._describe()
 
         self.warning = QLabel()
@@ -163,6 +167,9 @@ class LoraRowWidget(QWidget):
             self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(16, 16)
         )
         self.warning.setVisible(False)
+        keep = self.warning.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # its place stays: a warning doesn't push one slider right
+        self.warning.setSizePolicy(keep)
 
         self.slider = WeightSlider()
         self.slider.setMinimumWidth(70)
@@ -186,7 +193,10 @@ class LoraRowWidget(QWidget):
         names.setSpacing(0)
         names.addWidget(self.name_label)
         names.addWidget(self.details_label)
-        names.addWidget(self.epoch_combo, 0, Qt.AlignmentFlag.AlignLeft)
+        epoch_line = QHBoxLayout()  # the stretch keeps the column's width free of the combo's maximum
+        epoch_line.addWidget(self.epoch_combo, 1)
+        epoch_line.addStretch(0)
+        names.addLayout(epoch_line)
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 3, 6, 3)
         row.setSpacing(6)

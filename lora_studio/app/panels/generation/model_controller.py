@@ -11,6 +11,7 @@ from lora_studio.app.panels.generation.library_watcher import LibraryWatcher
 from lora_studio.app.panels.generation.lora_selection import LoraChoice
 from lora_studio.core.families import ModelFamily
 from lora_studio.generation import jobs as jobs
+from lora_studio.generation.folder_size import folder_native_size
 from lora_studio.generation.model_library import Library, LoraItem, ModelItem
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class ModelController(QObject):
         native = None
         if item is not None and self.view.model_picker.is_current_loaded():
             native = self.state.loaded_native or None
+        elif item is not None and item.path.is_dir():  # a diffusers folder's config says it
+            native = folder_native_size(item.path)
         # Before loading, a FLUX file's name tells schnell from dev; loading tells for sure.
         schnell = item is not None and "schnell" in f"{item.name} {item.note}".lower()
         self.view.settings_widget.set_family(family, native, schnell=schnell)

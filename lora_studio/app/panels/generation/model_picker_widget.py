@@ -90,9 +90,14 @@ class ModelPickerWidget(QWidget):
             self._load_seconds[str(path)] = seconds
         self._update_status()
 
-    def set_busy(self, busy: bool) -> None:
+    def set_busy(self, busy: bool, loading: bool = False) -> None:
+        """``loading``: this tab's job loads the chosen model first (it isn't in memory yet): say so."""
         self.combo.setEnabled(not busy and bool(self.items))
+        self._update_status()
         self.load_button.setEnabled(not busy and self.current() is not None and not self.is_current_loaded())
+        item = self.current()
+        if loading and item is not None and not self.is_current_loaded():
+            self.status_label.setText(f"Loading {item.name}… The pictures follow once it is in memory.")
 
     def is_current_loaded(self) -> bool:
         item = self.current()

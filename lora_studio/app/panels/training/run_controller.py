@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
@@ -13,12 +14,14 @@ from lora_studio.app.workers.worker import Worker
 from lora_studio.core.control import Command
 from lora_studio.training.config import TrainConfig, update
 from lora_studio.training.run import RunRequest
-from lora_studio.training.run_files import latest_state
+from lora_studio.training.run_files import latest_state, lora_filename
 
 if TYPE_CHECKING:
     from lora_studio.app.panels.training.training_panel import TrainingPanel
 
 RESUME_TIP = "Continue the last stopped run of this output from its newest saved state."
+START_TIP = "Check the settings and start training now."
+START_BUSY_TIP = "A run is training now. Use “Add to queue” to line up these settings after it."
 
 
 class RunController(QObject):
@@ -73,8 +76,9 @@ class RunController(QObject):
     @Slot()
     def resume(self) -> bool:
         config = self.resume_config(self.view.config())
-        if latest_state(config.run.output_dir, config.run.output_name) is None:
-            self.view.show_notice("There is nothing to resume: no saved state for this output name yet.")
+        why_not = _why_not_resumable(config)
+        if why_not:
+            self.view.show_notice(why_not)
             return False
         self.queue.add(self._request(config, resume=True))
         return self._start_queue()
@@ -155,11 +159,14 @@ class RunController(QObject):
 
     def update_buttons(self) -> None:
         view = self.view
+        running = self.queue.is_running
+        view.start_button.setEnabled(not running)  # during a run "Add to queue" lines up the next one
+        view.start_button.setToolTip(START_BUSY_TIP if running else START_TIP)
         config = self.resume_config(view.context.training.current())
-        has_state = latest_state(config.run.output_dir, config.run.output_name) is not None
-        view.resume_button.setEnabled(has_state and not self.queue.is_running)
+        why_not = _why_not_resumable(config)
+        view.resume_button.setEnabled(not why_not and not running)
         view.resume_button.setToolTip(
-            RESUME_TIP if has_state else "Nothing to resume yet: stopping a run saves a state you can continue from."
+            why_not or ("A run is training now; resume after it ends." if running else RESUME_TIP)
         )
         files = view.monitor_control.compare_files()
         idle = not self.queue.is_running and view.monitor_control.compare_worker is None
@@ -170,6 +177,16 @@ class RunController(QObject):
         view.advise_button.setToolTip(
             view.advise_button.toolTip() if files else "Train at least one epoch first: there is no saved file to judge."
         )
+
+
+def _why_not_resumable(config: TrainConfig) -> str:
+    """Why Resume can't continue this output's run ("" when it can): no saved state, or the run finished."""
+    name, folder = config.run.output_name, config.run.output_dir
+    if latest_state(folder, name) is None:
+        return "Nothing to resume yet: stopping a run saves a state you can continue from."
+    if (Path(folder) / lora_filename(name)).exists():  # only a run that ran to its end writes the final file
+        return f"“{name}” finished: there is nothing to resume. Start training makes a new run."
+    return ""
 
 
 def _with_run_state_note(info: ErrorInfo) -> ErrorInfo:

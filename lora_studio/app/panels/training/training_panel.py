@@ -33,7 +33,7 @@ from lora_studio.app.panels.training.monitor_controller import MonitorController
 from lora_studio.app.panels.training.preflight_widget import PreflightWidget
 from lora_studio.app.panels.training.preset_bar import PresetBar
 from lora_studio.app.panels.training.queue_widget import QueueWidget
-from lora_studio.app.panels.training.run_controller import RESUME_TIP, RunController
+from lora_studio.app.panels.training.run_controller import RESUME_TIP, START_TIP, RunController
 from lora_studio.app.panels.training.run_monitor_widget import RunMonitorWidget
 from lora_studio.app.panels.training.run_queue import RunQueue
 from lora_studio.app.panels.training.sample_gallery_widget import SampleGalleryWidget
@@ -83,7 +83,7 @@ class TrainingPanel(QWidget):
 
         self.start_button = QPushButton("Start training")
         self.start_button.setProperty("primary", True)
-        self.start_button.setToolTip("Check the settings and start training now.")
+        self.start_button.setToolTip(START_TIP)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip(RESUME_TIP)
         self.queue_button = QPushButton("Add to queue")
