@@ -125,6 +125,9 @@ _FLUX_PURPOSE: dict[Purpose, dict[str, Any]] = {
 FLUX_VRAM_TIERS = (12, 16, 24)
 # Blocks kept in system memory on 12 GB cards: the first 16 double-stream blocks (about 5 GB in fp8).
 FLUX_BLOCKS_TO_SWAP_12GB = 16
+# On 16 GB the guide's run peaks at about 15.6 GB: too close to the edge for a card that also drives
+# a screen. Six swapped blocks free about 2.5 GB for a small slowdown.
+FLUX_BLOCKS_TO_SWAP_16GB = 6
 
 
 def flux_epochs(purpose: Purpose, pictures: int, batch_size: int = 1) -> int:
@@ -149,6 +152,7 @@ def _flux(purpose: Purpose, vram_gb: int, pictures: int) -> dict[str, Any]:
         changes["optimizer.optimizer"] = OptimizerKind.ADAMW8BIT
     elif tier == 16:
         # the 16 GB guide: Adafactor with a fixed learning rate (peaks at about 15.6 GB)
+        changes["memory.blocks_to_swap"] = FLUX_BLOCKS_TO_SWAP_16GB
         changes["optimizer.optimizer"] = OptimizerKind.ADAFACTOR
         changes["optimizer.args"] = {"scale_parameter": False, "relative_step": False, "warmup_init": False}
         changes["optimizer.learning_rate"] = 5e-4
@@ -162,7 +166,9 @@ def _flux(purpose: Purpose, vram_gb: int, pictures: int) -> dict[str, Any]:
 def _vram(family: ModelFamily, vram_gb: int) -> dict[str, Any]:
     """Memory ladder (performance-reliability.md §2/§3): GC -> cache TE -> 8-bit optimizer -> batch,
     then the base weights: SDXL keeps its UNet in fp8 on 8 GB cards and in 4-bit NF4 on 6 GB cards
-    (SDXL's bf16 UNet alone is 5.1 GB)."""
+    (SDXL's bf16 UNet alone is 5.1 GB), and trains at 896 px there (activations at 1024 px with
+    checkpointing are about 3 GB per picture). Every tier fits its card by the memory estimate
+    (``training.vram_estimate``; tests/training/test_presets_fit.py)."""
     xl = family == ModelFamily.SDXL
     tiers: dict[int, dict[str, Any]] = {
         6: {
@@ -172,6 +178,7 @@ def _vram(family: ModelFamily, vram_gb: int) -> dict[str, Any]:
             "network.train_text_encoder": False,
             "dataset.latent_cache": LatentCache.DISK,
             "memory.unet_weights": BaseWeights.NF4 if xl else BaseWeights.FULL,
+            **({"dataset.resolution": 896} if xl else {}),
         },
         8: {
             "run.batch_size": 1,
@@ -189,10 +196,10 @@ def _vram(family: ModelFamily, vram_gb: int) -> dict[str, Any]:
         },
         16: {
             "run.batch_size": 2 if xl else 4,
-            "run.gradient_checkpointing": xl,
+            "run.gradient_checkpointing": True,
             "network.train_text_encoder": not xl,
         },
-        24: {"run.batch_size": 4 if xl else 8, "run.gradient_checkpointing": False},
+        24: {"run.batch_size": 4, "run.gradient_checkpointing": xl},
     }
     tier = max((t for t in VRAM_TIERS if t <= vram_gb), default=VRAM_TIERS[0])
     return tiers[tier]

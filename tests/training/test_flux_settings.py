@@ -142,7 +142,7 @@ def test_flux_presets_follow_the_guides(vram: int) -> None:
     assert c.model.family == ModelFamily.FLUX and c.dataset.resolution == 1024
     assert 8 <= c.network.rank <= 16 and c.run.batch_size == 1
     assert c.memory.unet_weights == BaseWeights.FP8 and c.run.gradient_checkpointing
-    assert (c.memory.blocks_to_swap > 0) == (vram == 12)
+    assert (c.memory.blocks_to_swap > 0) == (vram < 24)  # 16 GB swaps a few blocks for a safety margin
     assert c.run.epochs == 200  # 13 pictures, repeats 1: about 2,600 steps
     assert c.flux.guidance_scale == 1.0 and c.loss.min_snr_gamma == 0
     errors = {i.field for i in validate(c) if i.is_error}
