@@ -251,7 +251,9 @@ class ImageGridWidget(QWidget):
         self.count_label.setProperty("muted", True)
 
         for combo in (self.show_combo, self.sort_combo):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            # as wide as their text where there is room, narrower (elided) where the column is tight
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -375,3 +377,4 @@ class ImageGridWidget(QWidget):
         if selected > 1:
             text += f" · {selected} selected"
         self.count_label.setText(text)
+        self.count_label.setMinimumWidth(self.count_label.sizeHint().width())  # the count is never cut
