@@ -53,7 +53,7 @@ class ImportController(QObject):
         view.concepts.files_dropped.connect(self._on_files_dropped)
         view.grid.remove_requested.connect(self.remove_pictures)
         self._target = ""  # the concept the running import adds to
-        self._last_folder: Path | None = None  # where the last pictures were picked: the next dialog opens there
+        self._last_folder: Path | None = None  # the next pictures dialog opens where the last one picked
         self._before: dict[str, proj.ItemRecord] = {}  # its records before (for the undo)
         self.last_choice: str | None = None  # the concept last picked in the "which concept?" dialog
         self.choice_dialog: ConceptChoiceDialog | None = None
