@@ -152,12 +152,17 @@ def bake_job(model: str, loras: Sequence[LoraSpec], out_path: Path, half: bool):
     return run
 
 
-def scan_job(model_folders: Sequence[Path], lora_folders: Sequence[Path], project_root: Path | None):
+def scan_job(
+    model_folders: Sequence[Path],
+    lora_folders: Sequence[Path],
+    project_root: Path | None,
+    project_models: Sequence[Path] = (),
+):
     def run(reporter: Reporter, control: RunControl) -> Library:
         from lora_studio.generation.model_library import scan_library
 
         del control
         reporter(StatusChanged("Looking for models and LoRAs…"))
-        return scan_library(model_folders, lora_folders, project_root)
+        return scan_library(model_folders, lora_folders, project_root, project_models)
 
     return run

@@ -141,11 +141,22 @@ def _model_note(detected: DetectedModel) -> str:
 
 
 def scan_library(
-    model_folders: Iterable[Path], lora_folders: Iterable[Path], project_root: Path | None = None
+    model_folders: Iterable[Path],
+    lora_folders: Iterable[Path],
+    project_root: Path | None = None,
+    project_models: Iterable[Path] = (),
 ) -> Library:
-    """Find every base model and LoRA; project files first, then the folders, each sorted by name."""
+    """Find every base model and LoRA; project files first, then the folders, each sorted by name.
+
+    ``project_models``: models the project names but keeps elsewhere (the base model its training
+    settings point to); they are listed as the project's own.
+    """
     models: dict[Path, ModelItem] = {}
     loras: dict[Path, LoraItem] = {}
+    for path in project_models:
+        key = Path(path).resolve()
+        if key not in models and isinstance(item := _classify(Path(path), "project"), ModelItem):
+            models[key] = item
     sources: list[tuple[Path, str]] = []
     if project_root is not None:
         sources.append((Path(project_root), "project"))

@@ -146,6 +146,7 @@ class CaptionEditorWidget(QWidget):
         if self.row is not None and row is not None and row.path == self.row.path:
             pending = self._current_text() != self._saved_text
             self.row = row
+            self._show_subtitle(row)  # e.g. the first tag has just made its caption file
             if not pending and row.caption != self._saved_text:
                 self._show_text(row.caption)  # changed on disk (undo, bulk edit): show it
             return
@@ -161,15 +162,18 @@ class CaptionEditorWidget(QWidget):
             self._show_text("")
             return
         self.title.setText(row.name)
-        size = f"{row.width} × {row.height} px · " if row.width else ""
-        source = "caption file" if row.has_caption else "no caption file yet"
-        self.subtitle.setText(f"{size}concept “{row.concept}” · {source}")
+        self._show_subtitle(row)
         self._show_text(row.caption)
         if row.caption_readonly:
             self._show_note(
                 "This caption file is not saved as UTF-8, so it is shown but not changed. "
                 "Use the Check tab to convert it."
             )
+
+    def _show_subtitle(self, row: ImageRow) -> None:
+        size = f"{row.width} × {row.height} px · " if row.width else ""
+        source = "caption file" if row.has_caption else "no caption file yet"
+        self.subtitle.setText(f"{size}concept “{row.concept}” · {source}")
 
     def _show_text(self, text: str) -> None:
         self._saved_text = text

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QStandardPaths, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from lora_studio.app.observable import bind
@@ -53,6 +53,7 @@ class ImportController(QObject):
         view.concepts.files_dropped.connect(self._on_files_dropped)
         view.grid.remove_requested.connect(self.remove_pictures)
         self._target = ""  # the concept the running import adds to
+        self._last_folder: Path | None = None  # the next pictures dialog opens where the last one picked
         self._before: dict[str, proj.ItemRecord] = {}  # its records before (for the undo)
         self.last_choice: str | None = None  # the concept last picked in the "which concept?" dialog
         self.choice_dialog: ConceptChoiceDialog | None = None
@@ -75,16 +76,29 @@ class ImportController(QObject):
         if settings.copy_images_on_import != copy:
             self.view.context.update_settings(dataclasses.replace(settings, copy_images_on_import=copy))
 
+    def start_folder(self) -> str:
+        """Where the pictures dialogs open: the last place pictures came from, else the Pictures folder
+        (never the folder the app happened to be started in)."""
+        if self._last_folder is not None and self._last_folder.is_dir():
+            return str(self._last_folder)
+        pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+        return pictures if pictures and Path(pictures).is_dir() else str(Path.home())
+
     def add_pictures_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self.view, "Add pictures", "", "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"
+            self.view,
+            "Add pictures",
+            self.start_folder(),
+            "Pictures (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)",
         )
         if files:
+            self._last_folder = Path(files[0]).parent
             self.import_files([Path(f) for f in files], self.view.concepts.current_concept(), ask=True)
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.view, "Add a folder of pictures")
+        folder = QFileDialog.getExistingDirectory(self.view, "Add a folder of pictures", self.start_folder())
         if folder:
+            self._last_folder = Path(folder).parent
             self.import_files([Path(folder)], self.view.concepts.current_concept(), ask=True)
 
     def import_files(self, paths: list[Path], concept: str | None, *, ask: bool = False) -> bool:

@@ -12,7 +12,7 @@ from lora_studio.app.panels.generation.lora_selection import LoraChoice
 from lora_studio.core.families import ModelFamily
 from lora_studio.generation import jobs as jobs
 from lora_studio.generation.folder_size import folder_native_size
-from lora_studio.generation.model_library import Library, LoraItem, ModelItem
+from lora_studio.generation.model_library import MODEL_SUFFIXES, Library, LoraItem, ModelItem
 
 if TYPE_CHECKING:
     from lora_studio.app.panels.generation.generation_panel import GenerationPanel
@@ -33,6 +33,10 @@ class ModelController(QObject):
         self.watcher.changed.connect(self.refresh_library)
         self._rescan = False  # the folders changed while a scan ran: scan again when it ends
         self._announce = False  # the Refresh button asked: say what was found
+        # The project's training base model may live outside every model folder: list it too, and
+        # look again when the Training tab points to another one.
+        self._base_model: Path | None = None
+        view.context.training.config_changed.connect(self._on_training_config)
 
     def lora_dirs(self) -> list[Path]:
         dirs = list(self.view.context.settings.lora_folders())
@@ -57,6 +61,24 @@ class ModelController(QObject):
             folders.append(output if output.is_absolute() else root / output)
         return folders
 
+    def training_base_model(self) -> Path | None:
+        """The base model the open project's training settings name, when that file or folder exists."""
+        context = self.view.context
+        if context.project_path is None or context.training.config is None:
+            return None
+        text = context.training.config.model.base_model.strip()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = context.project_path / path
+        is_model = path.is_file() and path.suffix.lower() in MODEL_SUFFIXES
+        return path if is_model or (path / "model_index.json").is_file() else None
+
+    def _on_training_config(self, *_: object) -> None:
+        if self.training_base_model() != self._base_model:
+            self.refresh_library()
+
     def refresh_library(self) -> None:
         if "scan" in self.view.jobs.workers:
             self._rescan = True
@@ -64,8 +86,12 @@ class ModelController(QObject):
         self._rescan = False
         self.watcher.watch(self.watched_folders())
         settings = self.view.context.settings
+        self._base_model = self.training_base_model()
         fn = jobs.scan_job(
-            settings.checkpoint_folders(), settings.lora_folders(), self.view.context.project_path
+            settings.checkpoint_folders(),
+            settings.lora_folders(),
+            self.view.context.project_path,
+            [self._base_model] if self._base_model is not None else [],
         )
         self.view.jobs.start("scan", fn, "Looking for models", self._on_library)
 

@@ -128,6 +128,10 @@ class RequestController(QObject):
                 return
             view.progress.setRange(0, max(1, event.total))
             view.progress.setValue(event.done)
+            picker = view.model_picker
+            item = picker.current()
+            if kind == "generate" and item is not None and not picker.is_current_loaded():
+                picker.set_loaded(item.path)  # steps run: the model is in memory, no longer "Loading…"
             if event.text:
                 self.state.status = event.text
         elif isinstance(event, StatusChanged):
