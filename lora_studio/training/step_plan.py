@@ -93,7 +93,7 @@ def _total(count: StepCount) -> str:
 def _pictures(count: StepCount) -> str:
     train = [c for c in count.concepts if not c.regularization]
     if len({c.repeats for c in train}) == 1:
-        return f"{_n(sum(c.pictures for c in train), 'picture')} × {train[0].repeats} repeats"
+        return f"{_n(sum(c.pictures for c in train), 'picture')} × {_n(train[0].repeats, 'repeat')}"
     return " + ".join(f"{c.pictures}×{c.repeats}" for c in train) or "0 pictures"
 
 
@@ -115,7 +115,7 @@ def summary_lines(count: StepCount) -> list[str]:
             lines.append(f"{c.name} (regularization): {_n(c.pictures, 'picture')}, paired one to one with the training pictures")
             continue
         kept = f" ({c.held_out} more kept aside to check progress)" if c.held_out else ""
-        lines.append(f"{c.name}: {_n(c.pictures, 'picture')} × {c.repeats} repeats = {c.per_epoch}{kept}")
+        lines.append(f"{c.name}: {_n(c.pictures, 'picture')} × {_n(c.repeats, 'repeat')} = {c.per_epoch}{kept}")
     lines.append(f"One epoch: {_epoch(count)}")
     if count.problem:
         lines.append(count.problem)

@@ -88,7 +88,7 @@ def test_vram_estimate_warns_when_it_will_not_fit(panel, context) -> None:
 
 def test_step_maths_and_automatic_steps(panel, tiny_project, qtbot) -> None:
     panel.form_control.refresh_checks()
-    qtbot.waitUntil(lambda: "3 pictures × 1 repeats" in panel.presets.steps_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "3 pictures × 1 repeat " in panel.presets.steps_label.text(), timeout=5000)
     panel.form_control.automatic_steps(Purpose.STYLE)
     assert tiny_project.concept("sks").repeats == 67  # 200 pictures per epoch / 3
     panel.form_control.refresh_checks()
