@@ -20,7 +20,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -227,7 +227,6 @@ class CaptionerSpec:
     example_repo: str  # the Hugging Face repository users usually take the files from
     default_folder_name: str  # the sub-folder name of models/captioners suggested to users
     description: str = ""
-    download_patterns: tuple[str, ...] = field(default=())
 
     def describe_files(self) -> str:
         """``"model.onnx and selected_tags.csv"``, alternatives joined with "or"."""
@@ -291,7 +290,6 @@ WD14 = register(
         default_folder_name="wd-swinv2-tagger-v3",
         description="Booru-style tags with scores; fast on the CPU. Any of the v3 taggers (wd-swinv2, "
         "wd-convnext, wd-vit, wd-vit-large, wd-eva02-large) or the older v2 ones.",
-        download_patterns=("model.onnx", "selected_tags.csv"),
     )
 )
 
@@ -312,17 +310,6 @@ BLIP = register(
         example_repo="Salesforce/blip-image-captioning-base",
         default_folder_name="blip-image-captioning-base",
         description="Short natural-language captions; also Salesforce/blip-image-captioning-large.",
-        download_patterns=(
-            "config.json",
-            "model.safetensors",
-            "preprocessor_config.json",
-            "processor_config.json",
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "special_tokens_map.json",
-            "vocab.txt",
-            "generation_config.json",
-        ),
     )
 )
 
@@ -332,24 +319,6 @@ _TRANSFORMERS_FILES = (
     ("model.safetensors", "model.safetensors.index.json"),
     ("preprocessor_config.json", "processor_config.json"),
     ("tokenizer.json", "vocab.json", "tokenizer.model"),
-)
-# Shell-style patterns (fnmatch) of the files a transformers captioner folder needs.
-_TRANSFORMERS_PATTERNS = (
-    "config.json",
-    "generation_config.json",
-    "model*.safetensors",
-    "model.safetensors.index.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "chat_template.json",
-    "chat_template.jinja",
 )
 
 FLORENCE2 = register(
@@ -365,7 +334,6 @@ FLORENCE2 = register(
         default_folder_name="Florence-2-base",
         description="Short, detailed or very detailed natural-language captions (the FluxGym default); "
         "also florence-community/Florence-2-large. Runs on the CPU too.",
-        download_patterns=_TRANSFORMERS_PATTERNS,
     )
 )
 
@@ -382,7 +350,6 @@ QWEN_VL = register(
         default_folder_name="Qwen2.5-VL-3B-Instruct",
         description='Describes what you ask for ("the clothes and pose, not the art style"). Qwen2-VL, '
         "Qwen2.5-VL and Qwen3-VL (2B-4B fit an 8 GB card in 4-bit); slow on the CPU.",
-        download_patterns=_TRANSFORMERS_PATTERNS,
     )
 )
 
@@ -399,7 +366,6 @@ LLAVA = register(
         default_folder_name="llama-joycaption-beta-one-hf-llava",
         description="JoyCaption: uncensored, detailed captions written for training; 8B, so use 4-bit on "
         "an 8 GB card. Other LLaVA-architecture models in the transformers layout work too.",
-        download_patterns=_TRANSFORMERS_PATTERNS,
     )
 )
 
